@@ -1,0 +1,109 @@
+// Package blobs stores action code by content: every blob is named by the
+// SHA-256 of its bytes, written once and read many times. The local
+// directory store is the default; an S3 store fits the same Store interface.
+package blobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+)
+
+// Sentinel errors, matched with errors.Is.
+var (
+	// ErrNotFound: no blob has that digest.
+	ErrNotFound = errors.New("blob not found")
+	// ErrCorrupt: the stored bytes do not hash to their digest.
+	ErrCorrupt = errors.New("blob is corrupt: its bytes do not match its digest")
+	// ErrBadDigest: the string is not of the form "sha256:<64 hex digits>".
+	ErrBadDigest = errors.New("malformed blob digest")
+)
+
+// Store is a content-addressed blob store. Implementations are safe for
+// concurrent use, and Put of the same bytes twice is harmless.
+type Store interface {
+	// Put streams r into the store and returns the blob's digest and size.
+	// Nothing is visible under the digest until all bytes are written.
+	Put(ctx context.Context, r io.Reader) (Info, error)
+	// Get opens the blob. The reader verifies the digest as it is read and
+	// fails with ErrCorrupt at the end if the bytes do not match.
+	Get(ctx context.Context, digest string) (io.ReadCloser, error)
+	// Stat returns the blob's size, or ErrNotFound.
+	Stat(ctx context.Context, digest string) (Info, error)
+	// Delete removes the blob; a missing blob is not an error.
+	Delete(ctx context.Context, digest string) error
+}
+
+// Info names a stored blob.
+type Info struct {
+	Digest string // "sha256:<hex>"
+	Size   int64
+}
+
+// Digest returns the digest string of data.
+func Digest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Key is the object key of a digest: "sha256/<hex>".
+func Key(digest string) (string, error) {
+	hexPart, ok := strings.CutPrefix(digest, "sha256:")
+	if !ok || len(hexPart) != 64 {
+		return "", fmt.Errorf("%w: %q", ErrBadDigest, digest)
+	}
+	if _, err := hex.DecodeString(hexPart); err != nil {
+		return "", fmt.Errorf("%w: %q", ErrBadDigest, digest)
+	}
+	return "sha256/" + strings.ToLower(hexPart), nil
+}
+
+// ReadAll reads a whole blob, verifying its digest.
+func ReadAll(ctx context.Context, s Store, digest string) ([]byte, error) {
+	rc, err := s.Get(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", digest, err)
+	}
+	return data, nil
+}
+
+// PutBytes stores data.
+func PutBytes(ctx context.Context, s Store, data []byte) (Info, error) {
+	return s.Put(ctx, bytes.NewReader(data))
+}
+
+// verifyingReader hashes what passes through it and, at EOF, fails with
+// ErrCorrupt unless the hash is the expected digest.
+type verifyingReader struct {
+	r      io.ReadCloser
+	h      hash.Hash
+	digest string
+}
+
+func newVerifyingReader(r io.ReadCloser, digest string) *verifyingReader {
+	return &verifyingReader{r: r, h: sha256.New(), digest: digest}
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	if err == io.EOF {
+		if got := "sha256:" + hex.EncodeToString(v.h.Sum(nil)); got != v.digest {
+			return n, fmt.Errorf("%w: %s read as %s", ErrCorrupt, v.digest, got)
+		}
+	}
+	return n, err
+}
+
+func (v *verifyingReader) Close() error { return v.r.Close() }

@@ -1,0 +1,96 @@
+package core
+
+import "encoding/json"
+
+// Activation status codes, as in OpenWhisk's response.statusCode.
+const (
+	StatusSuccess          = 0
+	StatusApplicationError = 1
+	StatusDeveloperError   = 2
+	StatusInternalError    = 3
+)
+
+// statusNames are OpenWhisk's response.status strings by status code.
+var statusNames = [...]string{"success", "application error", "action developer error", "whisk internal error"}
+
+// Response is the outcome part of an activation record.
+type Response struct {
+	Status     string          `json:"status"`
+	StatusCode int             `json:"statusCode"`
+	Success    bool            `json:"success"`
+	Result     json.RawMessage `json:"result,omitempty"`
+}
+
+// NewResponse builds a Response for a status code and result.
+func NewResponse(statusCode int, result json.RawMessage) Response {
+	return Response{Status: statusNames[statusCode], StatusCode: statusCode, Success: statusCode == StatusSuccess, Result: result}
+}
+
+// ErrorResult is the result object {"error": msg}.
+func ErrorResult(msg string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	return b
+}
+
+// Activation is the record of one run of an action, with OpenWhisk's fields.
+type Activation struct {
+	Namespace    string    `json:"namespace"`
+	Name         string    `json:"name"`
+	Version      string    `json:"version"`
+	Subject      string    `json:"subject"`
+	ActivationID string    `json:"activationId"`
+	Start        int64     `json:"start"` // Unix milliseconds
+	End          int64     `json:"end"`
+	Duration     int64     `json:"duration"` // milliseconds
+	StatusCode   int       `json:"statusCode"`
+	Response     Response  `json:"response"`
+	Logs         []string  `json:"logs"`
+	Annotations  KeyValues `json:"annotations"`
+	Publish      bool      `json:"publish"`
+}
+
+// ActivationSummary is an activation as listed without docs=true:
+// no result, no logs.
+type ActivationSummary struct {
+	Namespace    string    `json:"namespace"`
+	Name         string    `json:"name"`
+	Version      string    `json:"version"`
+	Subject      string    `json:"subject"`
+	ActivationID string    `json:"activationId"`
+	Start        int64     `json:"start"`
+	End          int64     `json:"end"`
+	Duration     int64     `json:"duration"`
+	StatusCode   int       `json:"statusCode"`
+	Annotations  KeyValues `json:"annotations"`
+	Publish      bool      `json:"publish"`
+}
+
+// Summary drops the result and logs.
+func (a *Activation) Summary() ActivationSummary {
+	return ActivationSummary{
+		Namespace: a.Namespace, Name: a.Name, Version: a.Version, Subject: a.Subject,
+		ActivationID: a.ActivationID, Start: a.Start, End: a.End, Duration: a.Duration,
+		StatusCode: a.StatusCode, Annotations: a.Annotations, Publish: a.Publish,
+	}
+}
+
+// Invocation is the message the gateway sends an invoker for one
+// activation. It carries everything the invoker needs, so that the invoker
+// does not look the action up again and runs exactly the version resolved.
+type Invocation struct {
+	ActivationID string `json:"activationId"`
+	// Namespace is the caller's namespace: the record is stored there.
+	Namespace string `json:"namespace"`
+	Subject   string `json:"subject"`
+	// Action is the action as resolved, without its code.
+	Action Action `json:"action"`
+	// Params are the default parameters merged under the invoke's, as one
+	// JSON object.
+	Params json.RawMessage `json:"params"`
+	// ReplyTo is the core NATS subject the result is published on, or ""
+	// when nobody waits.
+	ReplyTo string `json:"replyTo,omitempty"`
+	// Queued is when the gateway published the message (Unix nanoseconds);
+	// the invoker derives waitTime from it.
+	Queued int64 `json:"queued"`
+}

@@ -1,0 +1,104 @@
+package core
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// MaxNameLength is the longest entity or namespace name, as in OpenWhisk.
+const MaxNameLength = 256
+
+// DefaultNamespace is the path segment that stands for the caller's own
+// namespace ("_" in OpenWhisk).
+const DefaultNamespace = "_"
+
+// nameRE is OpenWhisk's entity name rule: word characters, with '@', ' ',
+// '.' and '-' allowed inside, not leading, and no trailing space.
+var nameRE = regexp.MustCompile(`^(\w|\w[\w@ .-]*[\w@.-]+)$`)
+
+// ValidateName checks one segment of an entity path (a namespace, package or
+// action name). what names the segment in the error ("action name").
+func ValidateName(what, name string) error {
+	switch {
+	case name == "":
+		return Errorf(CodeInvalid, "The %s is missing.", what)
+	case len(name) > MaxNameLength:
+		return Errorf(CodeInvalid, "The %s is %d characters long; the limit is %d.", what, len(name), MaxNameLength)
+	case !nameRE.MatchString(name):
+		return Errorf(CodeInvalid, "The %s %q is not valid: use letters, digits and _, with @ . - or space inside.", what, name)
+	}
+	return nil
+}
+
+// EntityPath names an entity inside a namespace, optionally in a package.
+type EntityPath struct {
+	Namespace string
+	Package   string // "" when the entity is not in a package
+	Name      string
+}
+
+// ParseActionName parses "name" or "pkg/name" as found after /actions/ in an
+// API path, in the namespace ns.
+func ParseActionName(ns, rest string) (EntityPath, error) {
+	p := EntityPath{Namespace: ns}
+	parts := strings.Split(rest, "/")
+	switch len(parts) {
+	case 1:
+		p.Name = parts[0]
+	case 2:
+		p.Package, p.Name = parts[0], parts[1]
+		if err := ValidateName("package name", p.Package); err != nil {
+			return p, err
+		}
+	default:
+		return p, Errorf(CodeInvalid, "The action name %q has too many parts: use name or package/name.", rest)
+	}
+	return p, ValidateName("action name", p.Name)
+}
+
+// Qualified is the entity's namespace path as OpenWhisk shows it in the
+// "namespace" field: "ns" or "ns/pkg".
+func (p EntityPath) Qualified() string {
+	if p.Package == "" {
+		return p.Namespace
+	}
+	return p.Namespace + "/" + p.Package
+}
+
+// Relative is the name inside the namespace: "name" or "pkg/name".
+func (p EntityPath) Relative() string {
+	if p.Package == "" {
+		return p.Name
+	}
+	return p.Package + "/" + p.Name
+}
+
+// String is the fully qualified name "/ns/pkg/name".
+func (p EntityPath) String() string { return "/" + p.Namespace + "/" + p.Relative() }
+
+// NewActivationID returns a fresh 32-hex-digit activation id. The first 12
+// digits are the current Unix time in milliseconds, so that ids sort by
+// creation time (listings need newest first); the rest is random.
+func NewActivationID(now time.Time) string {
+	var b [16]byte
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], uint64(now.UnixMilli()))
+	copy(b[:6], ts[2:])
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // never happens on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// ValidActivationID reports whether id has the form of an activation id.
+func ValidActivationID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
