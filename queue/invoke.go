@@ -148,7 +148,7 @@ func (b *Broker) PublishResult(subject string, record []byte) error {
 // SubscribeResults calls deliver with the activation id and record of
 // every result published for gatewayID. deliver runs on NATS's delivery
 // goroutine and must not block.
-func (b *Broker) SubscribeResults(gatewayID string, deliver func(activationID string, record []byte)) (*nats.Subscription, error) {
+func (b *Broker) SubscribeResults(gatewayID string, deliver func(activationID string, record []byte)) (unsubscribe func() error, err error) {
 	prefix := donePrefix + gatewayID + "."
 	sub, err := b.nc.Subscribe(prefix+"*", func(m *nats.Msg) {
 		deliver(strings.TrimPrefix(m.Subject, prefix), m.Data)
@@ -156,5 +156,5 @@ func (b *Broker) SubscribeResults(gatewayID string, deliver func(activationID st
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to results for gateway %s: %w", gatewayID, err)
 	}
-	return sub, nil
+	return sub.Unsubscribe, nil
 }

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/queue"
+	"github.com/wispfaas/wisp/store"
+)
+
+// The admin socket lets `wispd namespace …` manage namespaces while a
+// wispd runs on the same data directory (whose store only that process
+// may open). It is a Unix socket, readable by the data directory's owner
+// only: no TCP port is opened for administration.
+func adminSocket(data string) string { return filepath.Join(data, "admin.sock") }
+
+// namespaceAdmin is what the admin operations need of the store.
+type namespaceAdmin interface {
+	CreateNamespace(ctx context.Context, name, auth string) (*core.Namespace, error)
+	ListNamespaces(ctx context.Context) []*core.Namespace
+	DeleteNamespace(ctx context.Context, name string) error
+}
+
+type adminServer struct {
+	srv  *http.Server
+	path string
+}
+
+type adminRequest struct {
+	Op   string `json:"op"` // create, list, delete
+	Name string `json:"name,omitempty"`
+	Auth string `json:"auth,omitempty"`
+}
+
+type adminResponse struct {
+	Namespaces []*core.Namespace `json:"namespaces,omitempty"`
+	Error      string            `json:"error,omitempty"`
+	Code       core.ErrorCode    `json:"code,omitempty"`
+}
+
+func startAdmin(data string, s namespaceAdmin, log *slog.Logger) (*adminServer, error) {
+	path := adminSocket(data)
+	_ = os.Remove(path) // a leftover of a crash; the data lock says no one else owns it
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket %s: %w", path, err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req adminRequest
+		var resp adminResponse
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
+			resp.Error, resp.Code = "malformed admin request: "+err.Error(), core.CodeInvalid
+		} else if resp.Namespaces, err = adminDo(r.Context(), s, req); err != nil {
+			resp.Error, resp.Code = err.Error(), core.ErrorCodeOf(err)
+			if resp.Code == core.CodeInternal {
+				log.Error("admin operation failed", "op", req.Op, "err", err)
+			}
+		} else if req.Op != "list" {
+			log.Info("namespace changed", "op", req.Op, "namespace", req.Name)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(resp)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	return &adminServer{srv: srv, path: path}, nil
+}
+
+func (a *adminServer) close() {
+	_ = a.srv.Close()
+	_ = os.Remove(a.path)
+}
+
+func adminDo(ctx context.Context, s namespaceAdmin, req adminRequest) ([]*core.Namespace, error) {
+	switch req.Op {
+	case "create":
+		ns, err := s.CreateNamespace(ctx, req.Name, req.Auth)
+		if err != nil {
+			return nil, err
+		}
+		return []*core.Namespace{ns}, nil
+	case "list":
+		return s.ListNamespaces(ctx), nil
+	case "delete":
+		return nil, s.DeleteNamespace(ctx, req.Name)
+	}
+	return nil, core.Errorf(core.CodeInvalid, "unknown admin operation %q", req.Op)
+}
+
+// runAdmin performs req through a running wispd's admin socket, or, when
+// none runs on the data directory, on the store directly.
+func runAdmin(ctx context.Context, o *options, req adminRequest) ([]*core.Namespace, error) {
+	if o.natsURL == "" {
+		if nss, err, reached := adminViaSocket(ctx, o.data, req); reached {
+			return nss, err
+		}
+	}
+	// No daemon: open the store ourselves, holding the data lock.
+	if o.natsURL == "" {
+		if _, err := os.Stat(o.data); err != nil {
+			return nil, fmt.Errorf("data directory %s: %w (start wispd once, or pass --data)", o.data, err)
+		}
+		lock, err := lockData(o.data)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.release()
+	}
+	broker, err := queue.Open(ctx, queue.Config{StoreDir: filepath.Join(o.data, "jetstream"), URL: o.natsURL})
+	if err != nil {
+		return nil, err
+	}
+	defer broker.Close()
+	s, err := store.Open(ctx, broker.JetStream(), store.Config{ActivationRetention: o.retention, Replicas: broker.Replicas()})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return adminDo(ctx, s, req)
+}
+
+// adminViaSocket sends req to a running wispd. reached is false when no
+// wispd listens on the socket.
+func adminViaSocket(ctx context.Context, data string, req adminRequest) (nss []*core.Namespace, err error, reached bool) {
+	path := adminSocket(data)
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}}
+	body, _ := json.Marshal(req)
+	hreq, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://wispd/admin", bytes.NewReader(body))
+	resp, err := client.Do(hreq)
+	if err != nil {
+		var opErr *net.OpError
+		if errors.As(err, &opErr) || errors.Is(err, os.ErrNotExist) {
+			return nil, nil, false
+		}
+		return nil, fmt.Errorf("talk to wispd on %s: %w", path, err), true
+	}
+	defer resp.Body.Close()
+	var out adminResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("read wispd's admin answer: %w", err), true
+	}
+	if out.Error != "" {
+		return nil, &core.Error{Code: out.Code, Message: out.Error}, true
+	}
+	return out.Namespaces, nil, true
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// role is which parts of Wisp a process runs.
+type role string
+
+const (
+	roleAll     role = "all"
+	roleGateway role = "gateway"
+	roleInvoker role = "invoker"
+)
+
+// options are wispd's settings, from flags and their environment variables.
+type options struct {
+	listen     string
+	data       string
+	guestAuth  string
+	natsURL    string
+	natsListen string
+	retention  time.Duration
+	capacity   int
+	invokerID  string
+	apiHost    string
+	logLevel   string
+	drain      time.Duration
+	// envErrs are environment variables that could not be parsed; they
+	// are reported when a command runs.
+	envErrs []error
+}
+
+func defaultOptions() *options {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "invoker0"
+	}
+	return &options{
+		listen:    "127.0.0.1:3233",
+		data:      "./wisp-data",
+		retention: 7 * 24 * time.Hour,
+		capacity:  32,
+		invokerID: host,
+		logLevel:  "info",
+		drain:     30 * time.Second,
+	}
+}
+
+// bind declares the persistent flags, each defaulting to its environment
+// variable when that is set.
+func (o *options) bind(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	str(f, &o.listen, "listen", "WISP_LISTEN", "address of the HTTP API")
+	str(f, &o.data, "data", "WISP_DATA", "data directory: JetStream store, code blobs, compilation cache, guest key")
+	str(f, &o.guestAuth, "guest-auth", "WISP_GUEST_AUTH", "UUID:KEY of the guest namespace (default: generated on first start and kept in the data directory)")
+	str(f, &o.natsURL, "nats", "WISP_NATS", "URL of an external NATS cluster (default: embedded server, in-process)")
+	str(f, &o.natsListen, "nats-listen", "WISP_NATS_LISTEN", "let other processes reach the embedded NATS on this address (default: no port)")
+	o.dur(f, &o.retention, "activation-retention", "WISP_ACTIVATION_RETENTION", "how long activation records are kept")
+	o.num(f, &o.capacity, "invoker-capacity", "WISP_INVOKER_CAPACITY", "activations one invoker runs at once; more wait in the queue")
+	str(f, &o.invokerID, "invoker-id", "WISP_INVOKER_ID", "stable name of this invoker")
+	str(f, &o.apiHost, "api-host", "WISP_API_HOST", "URL actions are told to reach the API at (default: http://<listen>)")
+	str(f, &o.logLevel, "log-level", "WISP_LOG_LEVEL", "debug, info, warn or error")
+	o.dur(f, &o.drain, "shutdown-grace", "WISP_SHUTDOWN_GRACE", "on SIGINT/SIGTERM, how long running activations may finish before they are recorded as interrupted")
+}
+
+func envHelp(usage, env string) string { return fmt.Sprintf("%s [$%s]", usage, env) }
+
+func str(f *pflag.FlagSet, p *string, name, env, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		*p = v
+	}
+	f.StringVar(p, name, *p, envHelp(usage, env))
+}
+
+func (o *options) num(f *pflag.FlagSet, p *int, name, env, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			o.envErrs = append(o.envErrs, fmt.Errorf("$%s=%q is not a whole number", env, v))
+		}
+		*p = n
+	}
+	f.IntVar(p, name, *p, envHelp(usage, env))
+}
+
+func (o *options) dur(f *pflag.FlagSet, p *time.Duration, name, env, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			o.envErrs = append(o.envErrs, fmt.Errorf("$%s=%q is not a duration like 30s or 168h", env, v))
+		}
+		*p = d
+	}
+	f.DurationVar(p, name, *p, envHelp(usage, env))
+}
+
+// check reports bad environment variables and out-of-range settings.
+func (o *options) check() error {
+	if len(o.envErrs) > 0 {
+		return usageError{errors.Join(o.envErrs...)}
+	}
+	switch {
+	case o.capacity < 1:
+		return usageError{fmt.Errorf("--invoker-capacity must be at least 1, not %d", o.capacity)}
+	case o.retention < time.Minute:
+		return usageError{fmt.Errorf("--activation-retention must be at least 1m, not %s", o.retention)}
+	case o.data == "":
+		return usageError{errors.New("--data must name a directory")}
+	}
+	return nil
+}
+
+func (o *options) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToLower(o.logLevel))); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", o.logLevel)}
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}

@@ -1,0 +1,50 @@
+package gateway
+
+import (
+	"hash/fnv"
+
+	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/queue"
+)
+
+// balancer picks the invoker for an activation: the action's home invoker
+// by rendezvous hashing over the live invokers (so compiled modules and
+// warm sandboxes stay where they are), or the least busy one when home is
+// full.
+type balancer struct{ dir InvokerDirectory }
+
+func newBalancer(dir InvokerDirectory) *balancer { return &balancer{dir: dir} }
+
+func (b *balancer) pick(actionKey string) (string, error) {
+	live := b.dir.Live()
+	if len(live) == 0 {
+		return "", core.Errorf(core.CodeUnavailable, "No invoker is available to run the action; try again shortly.")
+	}
+	var home *queue.InvokerStatus
+	var best uint64
+	for i := range live {
+		if w := weight(actionKey, live[i].ID); home == nil || w > best {
+			home, best = &live[i], w
+		}
+	}
+	if home.Capacity == 0 || home.Busy < home.Capacity {
+		return home.ID, nil
+	}
+	least := home
+	for i := range live {
+		if free(&live[i]) > free(least) {
+			least = &live[i]
+		}
+	}
+	return least.ID, nil
+}
+
+func free(st *queue.InvokerStatus) int { return st.Capacity - st.Busy }
+
+func weight(key, invoker string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	h.Write([]byte{0})
+	h.Write([]byte(invoker))
+	return h.Sum64()
+}

@@ -1,0 +1,163 @@
+// Package gateway serves OpenWhisk's REST API v1 on echo: authentication,
+// actions, invocations (with blocking waiters) and activations. It hands
+// every activation to an invoker through the queue and hears the result
+// back over NATS; it never calls an invoker directly.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wispfaas/wisp/blobs"
+	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/queue"
+	"github.com/wispfaas/wisp/store"
+)
+
+// Store is what the gateway needs of the entity and record store.
+type Store interface {
+	Authenticate(uuid, key string) (*core.Namespace, error)
+	GetAction(ctx context.Context, p core.EntityPath) (*core.Action, error)
+	PutAction(ctx context.Context, p core.EntityPath, overwrite bool, build func(old *core.Action) (*core.Action, error)) (*core.Action, error)
+	DeleteAction(ctx context.Context, p core.EntityPath) (*core.Action, error)
+	ListActions(ctx context.Context, ns string, limit, skip int) []*core.Action
+	GetActivation(ctx context.Context, ns, id string) (*core.Activation, error)
+	ListActivations(ctx context.Context, ns string, f store.ActivationFilter) ([]*core.Activation, error)
+}
+
+// Dispatcher carries activations to invokers and results back.
+type Dispatcher interface {
+	PublishInvocation(ctx context.Context, invokerID string, inv *core.Invocation) error
+	// SubscribeResults delivers the results addressed to gatewayID until
+	// unsubscribe is called.
+	SubscribeResults(gatewayID string, deliver func(activationID string, record []byte)) (unsubscribe func() error, err error)
+}
+
+// CodeValidator checks an action's code for its kind before it is stored
+// (for wasm: that it compiles and is a runnable command module). Its
+// errors are shown to the user.
+type CodeValidator interface {
+	Validate(ctx context.Context, digest string, code []byte) error
+}
+
+// InvokerDirectory lists the invokers that are alive.
+type InvokerDirectory interface {
+	Live() []queue.InvokerStatus
+}
+
+// Config configures a Gateway. Immutable once passed to New.
+type Config struct {
+	// Listen is the HTTP address, "127.0.0.1:3233" by default.
+	Listen string
+	// ID names this gateway in result subjects; unique per gateway.
+	ID string
+	// BlockingWait is how long a blocking invoke waits before answering
+	// 202 with the activation id; 60 s by default, as OpenWhisk.
+	BlockingWait time.Duration
+	// APIHost is the address actions are told to call back on
+	// (__OW_API_HOST); defaults to http://Listen.
+	APIHost string
+}
+
+// Deps are the parts the gateway works with.
+type Deps struct {
+	Store      Store
+	Blobs      blobs.Store
+	Dispatcher Dispatcher
+	Invokers   InvokerDirectory
+	// Validators by canonical kind; a kind without one is stored unchecked.
+	Validators map[string]CodeValidator
+	Logger     *slog.Logger
+}
+
+// Gateway is the HTTP front door. New builds it, Start listens, Shutdown
+// stops it. Safe for concurrent use.
+type Gateway struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	echo     *echo.Echo
+	waiters  *waiters
+	balancer *balancer
+	unsub    func() error
+	ln       net.Listener
+	served   chan error
+}
+
+// New builds a gateway. It fails when a dependency is missing.
+func New(cfg Config, deps Deps) (*Gateway, error) {
+	if deps.Store == nil || deps.Blobs == nil || deps.Dispatcher == nil || deps.Invokers == nil {
+		return nil, errors.New("gateway: Store, Blobs, Dispatcher and Invokers are required")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:3233"
+	}
+	if cfg.ID == "" {
+		cfg.ID = "gw0"
+	}
+	if cfg.BlockingWait == 0 {
+		cfg.BlockingWait = 60 * time.Second
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{cfg: cfg, deps: deps, log: log, waiters: newWaiters(), balancer: newBalancer(deps.Invokers)}
+	g.echo = g.routes()
+	return g, nil
+}
+
+// Handler returns the HTTP handler (for tests and embedding).
+func (g *Gateway) Handler() http.Handler { return g.echo }
+
+// Start subscribes to results and starts serving HTTP. It returns once the
+// port is bound, or with the error that prevented it.
+func (g *Gateway) Start(ctx context.Context) error {
+	unsub, err := g.deps.Dispatcher.SubscribeResults(g.cfg.ID, g.waiters.deliver)
+	if err != nil {
+		return err
+	}
+	g.unsub = unsub
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", g.cfg.Listen)
+	if err != nil {
+		_ = unsub()
+		return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
+	}
+	g.ln = ln
+	if g.cfg.APIHost == "" {
+		g.cfg.APIHost = "http://" + ln.Addr().String()
+	}
+	g.echo.Listener = ln
+	g.echo.Server.ReadHeaderTimeout = 10 * time.Second
+	g.served = make(chan error, 1)
+	go func() { g.served <- g.echo.Server.Serve(ln) }()
+	g.log.Info("gateway listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is the address the gateway listens on, once started.
+func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// Shutdown stops taking requests and waits for those in flight (blocking
+// invokes included) until ctx ends.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	err := g.echo.Server.Shutdown(ctx)
+	if g.unsub != nil {
+		_ = g.unsub()
+	}
+	if err != nil {
+		return fmt.Errorf("stop gateway: %w", err)
+	}
+	if serr := <-g.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("gateway server: %w", serr)
+	}
+	return nil
+}

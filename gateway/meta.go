@@ -1,0 +1,59 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wispfaas/wisp/core"
+)
+
+// Version is the Wisp build reported by GET /api/v1.
+var Version = "dev"
+
+func (g *Gateway) makePingHandler() echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"ping": "pong"})
+	}
+}
+
+func (g *Gateway) makeInfoHandler() echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]any{
+			"description": "Wisp, an OpenWhisk-compatible functions platform",
+			"api_paths":   []string{"/api/v1"},
+			"runtimes":    map[string]any{"wasm": []map[string]any{{"kind": "wasm", "default": true}}},
+			"limits": map[string]any{
+				"actions_per_minute":      nil,
+				"min_action_duration":     core.MinTimeoutMs,
+				"max_action_duration":     core.MaxTimeoutMs,
+				"min_action_memory":       core.MinMemoryMB << 20,
+				"max_action_memory":       core.MaxMemoryMB << 20,
+				"min_action_logs":         core.MinLogsMB << 20,
+				"max_action_logs":         core.MaxLogsMB << 20,
+				"max_payload_size_bytes":  core.MaxPayloadBytes,
+				"max_action_code_bytes":   core.MaxActionCodeBytes,
+				"runnable_kinds":          core.RunnableKinds(),
+				"default_blocking_wait_s": int(g.cfg.BlockingWait.Seconds()),
+			},
+		})
+	}
+}
+
+func (g *Gateway) makeAPIInfoHandler() echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]any{
+			"description":      "Wisp REST API, compatible with OpenWhisk's",
+			"api_version":      "1.0.0",
+			"api_version_path": "v1",
+			"build":            Version,
+			"buildno":          Version,
+		})
+	}
+}
+
+func (g *Gateway) makeListNamespacesHandler() echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return c.JSON(http.StatusOK, []string{callerOf(c).Name})
+	}
+}

@@ -1,0 +1,379 @@
+// Package invoker takes activations off the queue, runs them in the
+// runtime for their kind, stores each activation record, and sends the
+// result back to the gateway that waits for it.
+package invoker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/queue"
+)
+
+// Runtime runs one activation of one kind. Implementations are safe for
+// concurrent use.
+type Runtime interface {
+	Run(ctx context.Context, req RunRequest) RunResult
+}
+
+// RunRequest is one activation as a runtime sees it.
+type RunRequest struct {
+	// Digest names the action's code; Load fetches its bytes when the
+	// runtime has no compiled or cached copy.
+	Digest string
+	Load   func(ctx context.Context) ([]byte, error)
+	Params json.RawMessage
+	Env    map[string]string
+	Limits core.Limits
+}
+
+// RunResult is what a runtime reports of one activation.
+type RunResult struct {
+	// Result is the action's JSON object, or {"error": ...} on failure.
+	Result json.RawMessage
+	Logs   []string
+	// Err is nil on success. ActionFailed tells whether it is the action's
+	// own fault (a developer error) rather than the platform's.
+	Err          error
+	ActionFailed bool
+	// InitTime is time spent preparing a new sandbox; 0 when a ready one
+	// was used.
+	InitTime time.Duration
+}
+
+// Queue is the invoker's side of the queue.
+type Queue interface {
+	ConsumeInvocations(ctx context.Context, invokerID string, prefetch int, handle func(*queue.Delivery)) (*queue.Consumption, error)
+	PublishResult(subject string, record []byte) error
+}
+
+// Records stores activation records.
+type Records interface {
+	PutActivationJSON(ctx context.Context, ns, id string, record []byte) error
+	HasActivation(ctx context.Context, ns, id string) (bool, error)
+}
+
+// Heartbeats announces the invoker to the gateways.
+type Heartbeats interface {
+	Beat(ctx context.Context, st queue.InvokerStatus) error
+	Leave(ctx context.Context, id string) error
+}
+
+// CodeSource fetches code blobs by digest.
+type CodeSource interface {
+	Fetch(ctx context.Context, digest string) ([]byte, error)
+}
+
+// Config configures an Invoker. Immutable once passed to New.
+type Config struct {
+	// ID names the invoker; it must stay the same across restarts so that
+	// activations queued for it are found again.
+	ID string
+	// Capacity is how many activations run at once; the rest wait in the
+	// queue (and their waitTime shows it). Default 32.
+	Capacity int
+	// APIHost is given to actions as __OW_API_HOST.
+	APIHost string
+}
+
+// Deps are the parts an invoker works with.
+type Deps struct {
+	Queue      Queue
+	Records    Records
+	Heartbeats Heartbeats
+	Code       CodeSource
+	// Runtimes by canonical kind.
+	Runtimes map[string]Runtime
+	Logger   *slog.Logger
+}
+
+// Invoker runs activations. New builds it, Start begins consuming,
+// Shutdown drains it. Safe for concurrent use.
+type Invoker struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	slots    chan struct{}
+	running  sync.WaitGroup
+	busy     atomic.Int64
+	runCtx   context.Context // cancelled when a shutdown's grace runs out
+	cancel   context.CancelFunc
+	stopping atomic.Bool
+	consumer *queue.Consumption
+	stopBeat chan struct{}
+	beatDone chan struct{}
+}
+
+// New builds an invoker; it fails when a dependency is missing.
+func New(cfg Config, deps Deps) (*Invoker, error) {
+	if deps.Queue == nil || deps.Records == nil || deps.Heartbeats == nil || deps.Code == nil || len(deps.Runtimes) == 0 {
+		return nil, errors.New("invoker: Queue, Records, Heartbeats, Code and at least one Runtime are required")
+	}
+	if cfg.ID == "" {
+		return nil, errors.New("invoker: an ID is required")
+	}
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 32
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	inv := &Invoker{cfg: cfg, deps: deps, log: log.With("invoker", cfg.ID), slots: make(chan struct{}, cfg.Capacity)}
+	inv.runCtx, inv.cancel = context.WithCancel(context.Background())
+	return inv, nil
+}
+
+// Start announces the invoker and begins taking activations.
+func (inv *Invoker) Start(ctx context.Context) error {
+	if err := inv.beat(ctx); err != nil {
+		return err
+	}
+	inv.stopBeat, inv.beatDone = make(chan struct{}), make(chan struct{})
+	go inv.heartbeats()
+	c, err := inv.deps.Queue.ConsumeInvocations(ctx, inv.cfg.ID, inv.cfg.Capacity, inv.accept)
+	if err != nil {
+		close(inv.stopBeat)
+		return err
+	}
+	inv.consumer = c
+	inv.log.Info("invoker started", "capacity", inv.cfg.Capacity)
+	return nil
+}
+
+// Shutdown stops taking activations and waits for the running ones until
+// ctx ends; those still running then are stopped and recorded as
+// interrupted. Activations not yet taken stay queued for the next start.
+func (inv *Invoker) Shutdown(ctx context.Context) error {
+	inv.stopping.Store(true)
+	if inv.consumer != nil {
+		inv.consumer.Stop()
+	}
+	done := make(chan struct{})
+	go func() { inv.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		inv.log.Warn("shutdown grace over: interrupting running activations", "running", inv.busy.Load())
+		inv.cancel()
+		<-done
+	}
+	inv.cancel()
+	if inv.stopBeat != nil {
+		close(inv.stopBeat)
+		<-inv.beatDone
+	}
+	leaveCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := inv.deps.Heartbeats.Leave(leaveCtx, inv.cfg.ID); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (inv *Invoker) beat(ctx context.Context) error {
+	return inv.deps.Heartbeats.Beat(ctx, queue.InvokerStatus{ID: inv.cfg.ID, Capacity: inv.cfg.Capacity, Busy: int(inv.busy.Load())})
+}
+
+func (inv *Invoker) heartbeats() {
+	defer close(inv.beatDone)
+	t := time.NewTicker(queue.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-inv.stopBeat:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), queue.HeartbeatInterval)
+			if err := inv.beat(ctx); err != nil {
+				inv.log.Warn("heartbeat failed", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// accept is called by the queue for each delivery, one at a time. It
+// blocks while all slots are taken, so that the queue, not memory, holds
+// the backlog.
+func (inv *Invoker) accept(d *queue.Delivery) {
+	if inv.stopping.Load() {
+		_ = d.Nak(0) // leave it for the next start
+		return
+	}
+	inv.slots <- struct{}{}
+	inv.running.Add(1)
+	inv.busy.Add(1)
+	go func() {
+		defer func() {
+			inv.busy.Add(-1)
+			<-inv.slots
+			inv.running.Done()
+		}()
+		inv.handle(d)
+	}()
+}
+
+func (inv *Invoker) handle(d *queue.Delivery) {
+	msg := &d.Invocation
+	ctx := inv.runCtx
+	if d.Redelivered() {
+		// It may have run before the invoker died, after the record was
+		// stored but before the ack: never run an activation twice.
+		if done, err := inv.deps.Records.HasActivation(ctx, msg.Namespace, msg.ActivationID); err == nil && done {
+			inv.log.Info("activation already recorded; acknowledging the redelivery", "activation", msg.ActivationID)
+			_ = d.Ack(ctx)
+			return
+		}
+	}
+	record := inv.run(ctx, d)
+	data, err := json.Marshal(record)
+	if err != nil {
+		inv.log.Error("encode activation record", "activation", msg.ActivationID, "err", err)
+		return
+	}
+	storeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := inv.deps.Records.PutActivationJSON(storeCtx, record.Namespace, record.ActivationID, data); err != nil {
+		inv.log.Error("store activation record", "activation", msg.ActivationID, "err", err)
+	}
+	if msg.ReplyTo != "" {
+		if err := inv.deps.Queue.PublishResult(msg.ReplyTo, data); err != nil {
+			inv.log.Warn("send result", "activation", msg.ActivationID, "err", err)
+		}
+	}
+	if err := d.Ack(storeCtx); err != nil {
+		inv.log.Warn("acknowledge activation", "activation", msg.ActivationID, "err", err)
+	}
+}
+
+// run executes the activation and returns its record.
+func (inv *Invoker) run(ctx context.Context, d *queue.Delivery) *core.Activation {
+	msg := &d.Invocation
+	action := &msg.Action
+	path := action.Path()
+	start := time.Now()
+	wait := time.Duration(start.UnixNano() - msg.Queued)
+	if wait < 0 {
+		wait = 0
+	}
+	rec := &core.Activation{
+		Namespace:    msg.Namespace,
+		Name:         action.Name,
+		Version:      action.Version,
+		Subject:      msg.Subject,
+		ActivationID: msg.ActivationID,
+		Start:        start.UnixMilli(),
+		Publish:      false,
+	}
+	rec.Annotations = core.KeyValues{}.
+		Set("path", path.Namespace+"/"+path.Relative()).
+		Set("waitTime", wait.Milliseconds()).
+		Set("kind", action.Exec.Kind).
+		Set("limits", action.Limits)
+
+	var res RunResult
+	rt := inv.deps.Runtimes[action.Exec.Kind]
+	if rt == nil {
+		res = RunResult{Err: fmt.Errorf("this invoker cannot run actions of kind %q", action.Exec.Kind)}
+	} else {
+		// Tell JetStream the activation is alive while it runs long.
+		stopProgress := keepAlive(d)
+		res = rt.Run(ctx, RunRequest{
+			Digest: action.Exec.Digest,
+			Load: func(ctx context.Context) ([]byte, error) {
+				return inv.deps.Code.Fetch(ctx, action.Exec.Digest)
+			},
+			Params: msg.Params,
+			Env:    inv.env(msg, start),
+			Limits: action.Limits,
+		})
+		stopProgress()
+	}
+	end := time.Now()
+	rec.End, rec.Duration = end.UnixMilli(), end.Sub(start).Milliseconds()
+	rec.Logs = res.Logs
+	if rec.Logs == nil {
+		rec.Logs = []string{}
+	}
+	if res.InitTime > 0 {
+		rec.Annotations = rec.Annotations.Set("initTime", res.InitTime.Milliseconds())
+	}
+	switch {
+	case res.Err == nil && hasErrorField(res.Result):
+		rec.Response = core.NewResponse(core.StatusApplicationError, res.Result)
+	case res.Err == nil:
+		rec.Response = core.NewResponse(core.StatusSuccess, res.Result)
+	case ctx.Err() != nil:
+		rec.Response = core.NewResponse(core.StatusInternalError, core.ErrorResult("The activation was interrupted because the invoker shut down."))
+	case res.ActionFailed:
+		rec.Response = core.NewResponse(core.StatusDeveloperError, res.Result)
+	default:
+		inv.log.Error("activation failed in the platform", "activation", msg.ActivationID, "action", path.String(), "err", res.Err)
+		rec.Response = core.NewResponse(core.StatusInternalError, core.ErrorResult("The action could not be run: "+res.Err.Error()))
+	}
+	rec.StatusCode = rec.Response.StatusCode
+	inv.log.Debug("activation done", "activation", msg.ActivationID, "action", path.String(), "status", rec.Response.Status, "duration", end.Sub(start), "wait", wait)
+	return rec
+}
+
+func (inv *Invoker) env(msg *core.Invocation, start time.Time) map[string]string {
+	a := &msg.Action
+	return map[string]string{
+		"__OW_ACTIVATION_ID":  msg.ActivationID,
+		"__OW_NAMESPACE":      msg.Namespace,
+		"__OW_ACTION_NAME":    a.Path().String(),
+		"__OW_ACTION_VERSION": a.Version,
+		"__OW_DEADLINE":       fmt.Sprint(start.Add(time.Duration(a.Limits.Timeout) * time.Millisecond).UnixMilli()),
+		"__OW_API_HOST":       inv.cfg.APIHost,
+	}
+}
+
+// keepAlive signals progress on d every third of the ack wait until the
+// returned function is called.
+func keepAlive(d *queue.Delivery) (stop func()) {
+	var (
+		mu      sync.Mutex
+		t       *time.Timer
+		stopped bool
+	)
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(queue.AckWait/3, func() {
+		_ = d.InProgress()
+		mu.Lock()
+		if !stopped {
+			t.Reset(queue.AckWait / 3)
+		}
+		mu.Unlock()
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
+}
+
+// hasErrorField reports whether a result object has a top-level "error"
+// key, which OpenWhisk counts as an application error.
+func hasErrorField(result json.RawMessage) bool {
+	if !bytes.Contains(result, []byte(`"error"`)) {
+		return false // the common case, without decoding
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(result, &top) != nil {
+		return false
+	}
+	_, ok := top["error"]
+	return ok
+}

@@ -1,0 +1,29 @@
+package invoker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/wispfaas/wisp/wasmrt"
+)
+
+// WasmRuntime runs kind "wasm" actions on a wasmrt.Runtime.
+type WasmRuntime struct{ RT *wasmrt.Runtime }
+
+// Run implements Runtime.
+func (w WasmRuntime) Run(ctx context.Context, req RunRequest) RunResult {
+	out := w.RT.Run(ctx, wasmrt.Code{Digest: req.Digest, Load: req.Load}, wasmrt.Invocation{
+		Params:   req.Params,
+		Env:      req.Env,
+		Timeout:  time.Duration(req.Limits.Timeout) * time.Millisecond,
+		MemoryMB: req.Limits.Memory,
+		LogLimit: int64(req.Limits.Logs) << 20,
+	})
+	var actionErr *wasmrt.ActionError
+	res := RunResult{Result: out.Result, Logs: out.Logs, Err: out.Err, ActionFailed: errors.As(out.Err, &actionErr)}
+	if out.Compiled {
+		res.InitTime = out.InitTime
+	}
+	return res
+}

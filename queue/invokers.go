@@ -1,0 +1,127 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// InvokersBucket holds one heartbeat per live invoker.
+const InvokersBucket = "WISP_INVOKERS"
+
+// HeartbeatInterval is how often an invoker reports; an invoker silent for
+// three intervals is taken for dead.
+const HeartbeatInterval = 2 * time.Second
+
+// InvokerStatus is what an invoker says of itself in each heartbeat.
+type InvokerStatus struct {
+	ID       string `json:"id"`
+	Capacity int    `json:"capacity"` // activations it runs at once
+	Busy     int    `json:"busy"`     // activations running now
+	Beat     int64  `json:"beat"`     // Unix milliseconds of this heartbeat
+}
+
+// Registry tracks live invokers through their heartbeats. Safe for
+// concurrent use; Close stops it.
+type Registry struct {
+	kv      jetstream.KeyValue
+	watcher jetstream.KeyWatcher
+	mu      sync.RWMutex
+	known   map[string]InvokerStatus
+}
+
+// OpenRegistry opens the heartbeat bucket and follows it.
+func (b *Broker) OpenRegistry(ctx context.Context) (*Registry, error) {
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      InvokersBucket,
+		Description: "Heartbeats of live Wisp invokers",
+		TTL:         10 * HeartbeatInterval,
+		Storage:     jetstream.MemoryStorage,
+		Replicas:    b.cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", InvokersBucket, err)
+	}
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("watch bucket %s: %w", InvokersBucket, err)
+	}
+	r := &Registry{kv: kv, watcher: w, known: map[string]InvokerStatus{}}
+	ready := make(chan struct{})
+	go r.follow(ready)
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		_ = w.Stop()
+		return nil, fmt.Errorf("load invoker heartbeats: %w", ctx.Err())
+	}
+	return r, nil
+}
+
+func (r *Registry) follow(ready chan struct{}) {
+	for e := range r.watcher.Updates() {
+		if e == nil {
+			close(ready)
+			continue
+		}
+		r.mu.Lock()
+		if e.Operation() == jetstream.KeyValuePut {
+			var st InvokerStatus
+			if json.Unmarshal(e.Value(), &st) == nil {
+				r.known[st.ID] = st
+			}
+		} else {
+			delete(r.known, e.Key())
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Beat publishes st as the invoker's heartbeat.
+func (r *Registry) Beat(ctx context.Context, st InvokerStatus) error {
+	st.Beat = time.Now().UnixMilli()
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode heartbeat of invoker %s: %w", st.ID, err)
+	}
+	if _, err := r.kv.Put(ctx, st.ID, data); err != nil {
+		return fmt.Errorf("heartbeat of invoker %s: %w", st.ID, err)
+	}
+	r.mu.Lock()
+	r.known[st.ID] = st
+	r.mu.Unlock()
+	return nil
+}
+
+// Leave removes the invoker's heartbeat, so that gateways stop sending it
+// work at once instead of after the heartbeat goes stale.
+func (r *Registry) Leave(ctx context.Context, id string) error {
+	if err := r.kv.Delete(ctx, id); err != nil {
+		return fmt.Errorf("remove heartbeat of invoker %s: %w", id, err)
+	}
+	return nil
+}
+
+// Live returns the invokers heard from within three heartbeat intervals,
+// sorted by id.
+func (r *Registry) Live() []InvokerStatus {
+	cutoff := time.Now().Add(-3 * HeartbeatInterval).UnixMilli()
+	r.mu.RLock()
+	out := make([]InvokerStatus, 0, len(r.known))
+	for _, st := range r.known {
+		if st.Beat >= cutoff {
+			out = append(out, st)
+		}
+	}
+	r.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Close stops following heartbeats.
+func (r *Registry) Close() { _ = r.watcher.Stop() }
