@@ -52,6 +52,7 @@ type RunResult struct {
 // Queue is the invoker's side of the queue.
 type Queue interface {
 	ConsumeInvocations(ctx context.Context, invokerID string, prefetch int, handle func(*queue.Delivery)) (*queue.Consumption, error)
+	AckWait() time.Duration
 	PublishResult(subject string, record []byte) error
 }
 
@@ -287,7 +288,7 @@ func (inv *Invoker) run(ctx context.Context, d *queue.Delivery) *core.Activation
 		res = RunResult{Err: fmt.Errorf("this invoker cannot run actions of kind %q", action.Exec.Kind)}
 	} else {
 		// Tell JetStream the activation is alive while it runs long.
-		stopProgress := keepAlive(d)
+		stopProgress := keepAlive(d, inv.deps.Queue.AckWait()/3)
 		res = rt.Run(ctx, RunRequest{
 			Digest: action.Exec.Digest,
 			Load: func(ctx context.Context) ([]byte, error) {
@@ -338,9 +339,9 @@ func (inv *Invoker) env(msg *core.Invocation, start time.Time) map[string]string
 	}
 }
 
-// keepAlive signals progress on d every third of the ack wait until the
-// returned function is called.
-func keepAlive(d *queue.Delivery) (stop func()) {
+// keepAlive signals progress on d every interval until the returned
+// function is called.
+func keepAlive(d *queue.Delivery, interval time.Duration) (stop func()) {
 	var (
 		mu      sync.Mutex
 		t       *time.Timer
@@ -348,11 +349,11 @@ func keepAlive(d *queue.Delivery) (stop func()) {
 	)
 	mu.Lock()
 	defer mu.Unlock()
-	t = time.AfterFunc(queue.AckWait/3, func() {
+	t = time.AfterFunc(interval, func() {
 		_ = d.InProgress()
 		mu.Lock()
 		if !stopped {
-			t.Reset(queue.AckWait / 3)
+			t.Reset(interval)
 		}
 		mu.Unlock()
 	})

@@ -31,6 +31,9 @@ type Config struct {
 	// Replicas is the replica count of streams and buckets (1 embedded,
 	// 3 on a cluster).
 	Replicas int
+	// AckWait is how long an invoker may hold an activation without a sign
+	// of life before it is handed out again; DefaultAckWait when 0.
+	AckWait time.Duration
 	// Logger receives the server's notices; nil discards them.
 	Logger *slog.Logger
 }
@@ -55,6 +58,9 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
+	}
+	if cfg.AckWait == 0 {
+		cfg.AckWait = DefaultAckWait
 	}
 	b := &Broker{cfg: cfg, log: log}
 	var opts []nats.Option

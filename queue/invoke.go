@@ -21,11 +21,11 @@ const (
 	InvokeStream = "WISP_INVOKE"
 	invokePrefix = "invoke."
 	donePrefix   = "done."
-	// AckWait is how long an invoker may hold an activation without a sign
-	// of life before JetStream hands it out again. Invokers signal progress
-	// every AckWait/3 while an activation runs, so long activations are
-	// not redelivered while alive.
-	AckWait = 30 * time.Second
+	// DefaultAckWait is how long an invoker may hold an activation without
+	// a sign of life before JetStream hands it out again. Invokers signal
+	// progress every third of it while an activation runs, so long
+	// activations are not redelivered while their invoker lives.
+	DefaultAckWait = 30 * time.Second
 )
 
 // InvokeSubject is the subject of activations for one invoker.
@@ -69,6 +69,9 @@ func (b *Broker) PublishInvocation(ctx context.Context, invokerID string, inv *c
 	return nil
 }
 
+// AckWait is the redelivery timeout of unacknowledged activations.
+func (b *Broker) AckWait() time.Duration { return b.cfg.AckWait }
+
 // Delivery is one activation handed to an invoker. The invoker must call
 // Ack once the record is stored, or Nak to have it delivered again.
 type Delivery struct {
@@ -110,7 +113,7 @@ func (b *Broker) ConsumeInvocations(ctx context.Context, invokerID string, prefe
 		Description:   "Invoker " + invokerID,
 		FilterSubject: InvokeSubject(invokerID),
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       AckWait,
+		AckWait:       b.cfg.AckWait,
 		MaxAckPending: 10_000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what Wisp's tests and benchmark need on a fresh Debian machine of
+# this project's kind: a C toolchain for WebAssembly (clang, lld, wasi-libc)
+# and Node.js with npm for the OpenWhisk client test. Safe to run again: it
+# installs only what is missing.
+set -euo pipefail
+
+need=()
+command -v clang >/dev/null || need+=(clang)
+command -v wasm-ld >/dev/null || need+=(lld)
+[ -e /usr/include/wasm32-wasi/stdio.h ] || need+=(wasi-libc)
+ls /usr/lib/llvm-14/lib/clang/14*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need+=(libclang-rt-14-dev-wasm32)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "deps: installing Debian packages: ${need[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+echo "deps: ready (clang $(clang --version | head -1 | grep -o '[0-9][0-9.]*' | head -1), node $(node --version))"

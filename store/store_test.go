@@ -1,0 +1,240 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/queue"
+)
+
+// openStore opens a Store on a real embedded JetStream in dir.
+func openStore(t *testing.T, dir string) (*Store, func()) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := queue.Open(ctx, queue.Config{StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, b.JetStream(), Config{ActivationRetention: time.Hour})
+	if err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	return s, func() { s.Close(); b.Close() }
+}
+
+func action(p core.EntityPath, digest string) func(old *core.Action) (*core.Action, error) {
+	return func(old *core.Action) (*core.Action, error) {
+		a := &core.Action{Namespace: p.Qualified(), Name: p.Name, Version: "0.0.1", Exec: core.Exec{Kind: "wasm", Digest: digest}, Limits: core.DefaultLimits(), Updated: time.Now().UnixNano()}
+		if old != nil {
+			a.Version = core.NextVersion(old.Version)
+		}
+		return a, nil
+	}
+}
+
+func TestActionsLifecycleAndRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, closeStore := openStore(t, dir)
+	p := core.EntityPath{Namespace: "guest", Name: "hello world@v1"}
+	if _, err := s.GetAction(ctx, p); core.ErrorCodeOf(err) != core.CodeNotFound {
+		t.Fatalf("missing action: %v", err)
+	}
+	if _, err := s.PutAction(ctx, p, false, action(p, "sha256:a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutAction(ctx, p, false, action(p, "sha256:b")); core.ErrorCodeOf(err) != core.CodeConflict {
+		t.Fatalf("create over existing: %v", err)
+	}
+	a, err := s.PutAction(ctx, p, true, action(p, "sha256:b"))
+	if err != nil || a.Version != "0.0.2" {
+		t.Fatalf("overwrite: %+v %v", a, err)
+	}
+	got, err := s.GetAction(ctx, p)
+	if err != nil || got.Exec.Digest != "sha256:b" {
+		t.Fatalf("read after write: %+v %v", got, err)
+	}
+	// A build error stores nothing.
+	if _, err := s.PutAction(ctx, p, true, func(*core.Action) (*core.Action, error) { return nil, core.Errorf(core.CodeInvalid, "no") }); core.ErrorCodeOf(err) != core.CodeInvalid {
+		t.Fatalf("build error: %v", err)
+	}
+	pkg := core.EntityPath{Namespace: "guest", Package: "utils", Name: "x"}
+	if _, err := s.PutAction(ctx, pkg, false, action(pkg, "sha256:c")); err != nil {
+		t.Fatal(err)
+	}
+	other := core.EntityPath{Namespace: "other", Name: "y"}
+	if _, err := s.PutAction(ctx, other, false, action(other, "sha256:d")); err != nil {
+		t.Fatal(err)
+	}
+	if list := s.ListActions(ctx, "guest", 30, 0); len(list) != 2 {
+		t.Fatalf("list guest = %d actions, want 2", len(list))
+	}
+	if list := s.ListActions(ctx, "guest", 1, 1); len(list) != 1 {
+		t.Fatalf("paged list = %d actions, want 1", len(list))
+	}
+	if list := s.ListActions(ctx, "guest", 30, 5); len(list) != 0 {
+		t.Fatalf("skip past end = %d actions", len(list))
+	}
+	if _, err := s.DeleteAction(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteAction(ctx, other); core.ErrorCodeOf(err) != core.CodeNotFound {
+		t.Fatalf("delete twice: %v", err)
+	}
+	closeStore()
+
+	s, closeStore = openStore(t, dir)
+	defer closeStore()
+	got, err = s.GetAction(ctx, p)
+	if err != nil || got.Version != "0.0.2" || got.Exec.Digest != "sha256:b" {
+		t.Fatalf("after restart: %+v %v", got, err)
+	}
+	if _, err := s.GetAction(ctx, other); core.ErrorCodeOf(err) != core.CodeNotFound {
+		t.Fatalf("deleted action back after restart: %v", err)
+	}
+}
+
+func TestCacheSeesOtherWriters(t *testing.T) {
+	ctx := context.Background()
+	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s1, err := Open(ctx, b.JetStream(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	s2, err := Open(ctx, b.JetStream(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	p := core.EntityPath{Namespace: "guest", Name: "shared"}
+	if _, err := s1.PutAction(ctx, p, false, action(p, "sha256:1")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { a, _ := s2.GetAction(ctx, p); return a != nil })
+	if _, err := s1.DeleteAction(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { a, _ := s2.GetAction(ctx, p); return a == nil })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestActivations(t *testing.T) {
+	ctx := context.Background()
+	s, closeStore := openStore(t, t.TempDir())
+	defer closeStore()
+	base := time.UnixMilli(1_790_000_000_000)
+	var ids []string
+	for i := 0; i < 6; i++ {
+		start := base.Add(time.Duration(i) * time.Second)
+		name := "a"
+		if i%2 == 1 {
+			name = "b"
+		}
+		a := &core.Activation{Namespace: "guest", Name: name, ActivationID: core.NewActivationID(start), Start: start.UnixMilli(),
+			Annotations: core.KeyValues{}.Set("path", "guest/"+name), Response: core.NewResponse(0, json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)))}
+		if err := s.PutActivation(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, a.ActivationID)
+	}
+	if err := s.PutActivation(ctx, &core.Activation{Namespace: "other", ActivationID: core.NewActivationID(base), Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetActivation(ctx, "guest", ids[2])
+	if err != nil || string(got.Response.Result) != `{"i":2}` {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if _, err := s.GetActivation(ctx, "other", ids[2]); core.ErrorCodeOf(err) != core.CodeNotFound {
+		t.Fatalf("another namespace's activation: %v", err)
+	}
+	if _, err := s.GetActivation(ctx, "guest", "../../etc"); core.ErrorCodeOf(err) != core.CodeNotFound {
+		t.Fatalf("malformed id: %v", err)
+	}
+	tests := []struct {
+		f    ActivationFilter
+		want []int
+	}{
+		{ActivationFilter{Limit: 30}, []int{5, 4, 3, 2, 1, 0}},
+		{ActivationFilter{Limit: 2, Skip: 1}, []int{4, 3}},
+		{ActivationFilter{Limit: 30, Name: "b"}, []int{5, 3, 1}},
+		{ActivationFilter{Limit: 30, Since: base.Add(2 * time.Second).UnixMilli(), Upto: base.Add(4 * time.Second).UnixMilli()}, []int{4, 3, 2}},
+		{ActivationFilter{Limit: 1, Name: "a", Skip: 1}, []int{2}},
+	}
+	for _, tt := range tests {
+		list, err := s.ListActivations(ctx, "guest", tt.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		for _, a := range list {
+			var r struct{ I int }
+			_ = json.Unmarshal(a.Response.Result, &r)
+			got = append(got, r.I)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("ListActivations(%+v) = %v, want %v", tt.f, got, tt.want)
+		}
+	}
+}
+
+func TestNamespaces(t *testing.T) {
+	ctx := context.Background()
+	s, closeStore := openStore(t, t.TempDir())
+	defer closeStore()
+	ns, err := s.CreateNamespace(ctx, "alice", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Authenticate(ns.UUID, ns.Key); err != nil || got.Name != "alice" {
+		t.Fatalf("authenticate: %+v %v", got, err)
+	}
+	if _, err := s.Authenticate(ns.UUID, ns.Key+"x"); core.ErrorCodeOf(err) != core.CodeUnauthorized {
+		t.Fatalf("wrong key: %v", err)
+	}
+	if _, err := s.CreateNamespace(ctx, "alice", ""); core.ErrorCodeOf(err) != core.CodeConflict {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	if _, err := s.CreateNamespace(ctx, "bob", ns.Auth()); core.ErrorCodeOf(err) != core.CodeConflict {
+		t.Fatalf("duplicate uuid: %v", err)
+	}
+	for _, bad := range []string{"_", "bad/name", ""} {
+		if _, err := s.CreateNamespace(ctx, bad, ""); core.ErrorCodeOf(err) != core.CodeInvalid {
+			t.Errorf("CreateNamespace(%q): %v", bad, err)
+		}
+	}
+	if _, err := s.CreateNamespace(ctx, "carol", "not-an-auth"); core.ErrorCodeOf(err) != core.CodeInvalid {
+		t.Fatalf("bad auth: %v", err)
+	}
+	if n := len(s.ListNamespaces(ctx)); n != 1 {
+		t.Fatalf("list = %d namespaces, want 1", n)
+	}
+	if err := s.DeleteNamespace(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ns.UUID, ns.Key); core.ErrorCodeOf(err) != core.CodeUnauthorized {
+		t.Fatalf("deleted namespace still authenticates: %v", err)
+	}
+	if err := s.DeleteNamespace(ctx, "alice"); core.ErrorCodeOf(err) != core.CodeNotFound {
+		t.Fatalf("delete twice: %v", err)
+	}
+}
