@@ -84,4 +84,3 @@ func boolQuery(c echo.Context, name string, def bool) (bool, error) {
 func writeJSONBytes(c echo.Context, status int, body []byte) error {
 	return c.Blob(status, echo.MIMEApplicationJSON, body)
 }
-
