@@ -25,5 +25,8 @@ func (w WasmRuntime) Run(ctx context.Context, req RunRequest) RunResult {
 	if out.Compiled {
 		res.InitTime = out.InitTime
 	}
+	if req.Limits.Logs == 0 {
+		res.Logs = nil // limits.logs 0 means the action keeps no logs
+	}
 	return res
 }

@@ -1,0 +1,240 @@
+package wasmrt
+
+import (
+	"bytes"
+	"strconv"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// Buffers larger than this are not kept in the pool, so that one large activation does not pin memory.
+const maxPooledBuffer = 64 << 10
+
+// Linear memories up to this size are kept for the next activation (zeroed), which saves allocating,
+// zeroing and collecting them on every Run. A Go command uses a few MiB.
+const maxPooledMemory = 16 << 20
+
+var emptyParams = []byte("{}")
+
+// activation is the per-call state of Run: the guest's stdio, its linear memory and its sleep. It is
+// pooled with a ModuleConfig that points at it, so a warm Run builds no config but the environment.
+// It is used by one Run at a time, on that Run's goroutine (wazero calls the guest, and through it
+// these writers, the allocator and nanosleep, on the goroutine that calls it).
+type activation struct {
+	cfg    wazero.ModuleConfig
+	stdin  bytes.Reader
+	stdout resultWriter
+	stderr logWriter
+	mem    linearMemory
+	spare  []byte          // a zeroed buffer for the next linear memory, len 0
+	done   <-chan struct{} // closed when the activation must stop
+}
+
+func newActivation(base wazero.ModuleConfig) *activation {
+	a := &activation{}
+	a.cfg = base.
+		WithStdin(&a.stdin).
+		WithStdout(&a.stdout).
+		WithStderr(&a.stderr).
+		WithNanosleep(a.nanosleep)
+	return a
+}
+
+func (a *activation) reset(inv *Invocation, lim limits) {
+	params := inv.Params
+	if len(params) == 0 {
+		params = emptyParams
+	}
+	a.stdin.Reset(params)
+	a.stdout.buf = a.stdout.buf[:0]
+	a.stdout.limit = lim.resultLimit
+	a.stdout.over = false
+	a.stderr.reset(lim.logLimit)
+	a.mem = linearMemory{limit: lim.memoryBytes}
+}
+
+// release drops what must not outlive the activation or stay pinned by the pool.
+func (a *activation) release() {
+	a.stdin.Reset(nil)
+	if cap(a.stdout.buf) > maxPooledBuffer {
+		a.stdout.buf = nil
+	}
+	a.stdout.cancel = nil
+	a.stderr.lines = nil
+	if cap(a.stderr.partial) > maxPooledBuffer {
+		a.stderr.partial = nil
+	}
+	if buf := a.mem.buf; cap(buf) > 0 && cap(buf) <= maxPooledMemory && cap(buf) > cap(a.spare) {
+		// Bytes past len were never written: zeroing what the guest could write makes it all zero.
+		clear(buf)
+		a.spare = buf[:0]
+	}
+	a.mem = linearMemory{}
+	a.done = nil
+}
+
+// nanosleep implements WASI's sleep (poll_oneoff on a clock) so that it ends when the activation must
+// stop: a sleeping guest is stopped at its time limit like a spinning one.
+func (a *activation) nanosleep(ns int64) {
+	if ns <= 0 {
+		return
+	}
+	t := time.NewTimer(time.Duration(ns))
+	select {
+	case <-t.C:
+	case <-a.done:
+	}
+	t.Stop()
+}
+
+// Allocate implements experimental.MemoryAllocator: the instance's linear memory is a.mem, capped at
+// the activation's memory limit and starting from the activation's spare buffer. wazero checks the
+// module's own maximum before asking to grow.
+func (a *activation) Allocate(_, _ uint64) experimental.LinearMemory {
+	a.mem.buf, a.mem.allocated = a.spare, false
+	a.spare = nil
+	return &a.mem
+}
+
+// linearMemory is a guest's linear memory, refusing to grow past limit.
+type linearMemory struct {
+	buf       []byte
+	limit     uint64
+	refused   uint64 // the largest size asked for past limit, 0 if none
+	allocated bool   // the minimum was allocated
+}
+
+// Reallocate implements experimental.LinearMemory. New bytes are zero: buf never shrinks, and the bytes
+// between its length and capacity were zeroed by make and never written (the guest can only write
+// below the length).
+func (m *linearMemory) Reallocate(size uint64) []byte {
+	if size > m.limit && m.allocated { // the first call is for the minimum, checked by Run beforehand
+		m.refused = max(m.refused, size)
+		return nil
+	}
+	m.allocated = true
+	if size <= uint64(cap(m.buf)) {
+		m.buf = m.buf[:size]
+		return m.buf
+	}
+	// Grow geometrically (guests often grow a page at a time), never past the limit.
+	c := max(size, min(2*uint64(cap(m.buf)), m.limit))
+	nb := make([]byte, size, c)
+	copy(nb, m.buf)
+	m.buf = nb
+	return m.buf
+}
+
+// Free implements experimental.LinearMemory. It keeps the buffer: Run recycles it (activation.release)
+// once the guest can no longer run, which Free does not guarantee (Runtime.Close frees the memory of
+// instances still running).
+func (m *linearMemory) Free() {}
+
+// resultWriter keeps the guest's stdout up to limit bytes. Past it, it keeps nothing more, cancels the
+// activation (so the guest stops at once) and pretends to write, so the guest does not react to an error.
+type resultWriter struct {
+	buf    []byte
+	limit  int
+	over   bool
+	cancel func(error)
+}
+
+func (w *resultWriter) Write(p []byte) (int, error) {
+	if w.over {
+		return len(p), nil
+	}
+	if len(p) > w.limit-len(w.buf) {
+		w.over = true
+		w.buf = w.buf[:0]
+		if w.cancel != nil {
+			w.cancel(errResultLimit)
+		}
+		return len(p), nil
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+// logWriter turns the guest's stderr into OpenWhisk log lines, keeping at most limit bytes of it.
+type logWriter struct {
+	lines     []string
+	partial   []byte    // the line being written
+	partialAt time.Time // when its first byte was written
+	kept      int64     // bytes kept so far, newlines included
+	limit     int64
+	truncated bool
+}
+
+func (w *logWriter) reset(limit int64) {
+	w.lines = nil
+	w.partial = w.partial[:0]
+	w.kept = 0
+	w.limit = limit
+	w.truncated = false
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if w.truncated {
+		return n, nil
+	}
+	now := time.Now()
+	for len(p) > 0 {
+		if len(w.partial) == 0 {
+			w.partialAt = now
+		}
+		i := bytes.IndexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i]
+		}
+		if w.kept+int64(len(w.partial)+len(chunk))+1 > w.limit { // this line does not fit
+			w.truncate(now)
+			return n, nil
+		}
+		w.partial = append(w.partial, chunk...)
+		if i < 0 {
+			break
+		}
+		w.emit()
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// emit turns the partial line into a log line.
+func (w *logWriter) emit() {
+	w.kept += int64(len(w.partial)) + 1
+	line := w.partial
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	w.lines = append(w.lines, formatLine(w.partialAt, line))
+	w.partial = w.partial[:0]
+}
+
+func (w *logWriter) truncate(now time.Time) {
+	w.truncated = true
+	w.partial = w.partial[:0]
+	w.lines = append(w.lines, formatLine(now, []byte(
+		"Logs were truncated because the total bytes size exceeds the limit of "+strconv.FormatInt(w.limit, 10)+" bytes.")))
+}
+
+// finish returns the lines, including a last line written without a newline.
+func (w *logWriter) finish() []string {
+	if len(w.partial) > 0 && !w.truncated {
+		w.emit()
+	}
+	return w.lines
+}
+
+const logTimeLayout = "2006-01-02T15:04:05.000000Z"
+
+func formatLine(t time.Time, line []byte) string {
+	var b [len(logTimeLayout) + len(" stderr: ")]byte
+	s := t.UTC().AppendFormat(b[:0], logTimeLayout)
+	s = append(s, " stderr: "...)
+	return string(s) + string(line)
+}

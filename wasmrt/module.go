@@ -1,0 +1,335 @@
+package wasmrt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+const (
+	wasiModule = "wasi_snapshot_preview1"
+	pageSize   = 65536
+)
+
+var wasmMagic = []byte{0x00, 'a', 's', 'm'}
+
+// External kinds of the binary format.
+const (
+	externFunc   = 0
+	externTable  = 1
+	externMemory = 2
+	externGlobal = 3
+	externTag    = 4
+)
+
+// wasmImport is one entry of a module's import section.
+type wasmImport struct {
+	module, name string
+	kind         byte
+}
+
+func (i wasmImport) String() string {
+	s := strconv.Quote(i.module) + "." + strconv.Quote(i.name)
+	switch i.kind {
+	case externTable:
+		return "table " + s
+	case externMemory:
+		return "memory " + s
+	case externGlobal:
+		return "global " + s
+	case externTag:
+		return "tag " + s
+	}
+	return s
+}
+
+// moduleShape is what Wisp needs to know about a module beyond what wazero's CompiledModule tells:
+// every import (wazero lists only imported functions and memories) and the minimum memory size of a
+// memory that is not exported.
+type moduleShape struct {
+	imports     []wasmImport
+	exports     map[string]byte // name -> extern kind
+	memMinPages uint32          // minimum pages of the module's own memory; 0 if none
+}
+
+// compiledModule is a module that passed every check, ready to instantiate.
+type compiledModule struct {
+	cm          wazero.CompiledModule
+	memMinPages uint32
+}
+
+// compile checks that wasm is a runnable Wisp command module and compiles it.
+// Errors that are the module's fault match ErrInvalidModule; others are platform failures.
+func (r *Runtime) compile(ctx context.Context, wasm []byte) (*compiledModule, error) {
+	if err := checkHeader(wasm); err != nil {
+		return nil, err
+	}
+	// Reading the sections is cheap: do it before compiling, so a module with the wrong imports
+	// or no _start fails in microseconds rather than after a compile that can take a second.
+	shape, shapeErr := parseShape(wasm)
+	if shapeErr == nil {
+		if err := checkImportsShape(shape.imports, r.wasiFuncs); err != nil {
+			return nil, err
+		}
+		if err := checkStartShape(shape.exports); err != nil {
+			return nil, err
+		}
+	}
+	cm, err := r.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		if ctx.Err() != nil || r.closed.Load() {
+			return nil, err
+		}
+		return nil, invalidModule("not a valid WebAssembly module: " + firstLine(err.Error()))
+	}
+	if shapeErr != nil { // wazero accepted what our reader did not understand: better safe than sorry
+		_ = cm.Close(ctx)
+		return nil, invalidModule("not a valid WebAssembly module: " + shapeErr.Error())
+	}
+	if err := checkCompiled(cm, r.wasiFuncs); err != nil {
+		_ = cm.Close(ctx)
+		return nil, err
+	}
+	return &compiledModule{cm: cm, memMinPages: shape.memMinPages}, nil
+}
+
+// checkHeader rejects what is not a WebAssembly core module, version 1.
+func checkHeader(wasm []byte) error {
+	if len(wasm) < 8 || !bytes.Equal(wasm[:4], wasmMagic) {
+		return invalidModule(`not a WebAssembly module: it does not start with the bytes "\x00asm"`)
+	}
+	switch v := wasm[4:8]; {
+	case v[0] == 1 && v[1] == 0 && v[2] == 0 && v[3] == 0:
+		return nil
+	case v[2] == 1 && v[3] == 0: // the component model's layer 1
+		return invalidModule("not a WebAssembly module: it is a WebAssembly component; Wisp runs core modules built for WASI preview 1 (wasm32-wasip1)")
+	default:
+		return invalidModule(fmt.Sprintf("not a WebAssembly module: binary format version %d is not supported (Wisp runs version 1)",
+			uint32(v[0])|uint32(v[1])<<8|uint32(v[2])<<16|uint32(v[3])<<24))
+	}
+}
+
+// checkImportsShape rejects imports Wisp does not provide: anything not a function of wasi_snapshot_preview1.
+func checkImportsShape(imports []wasmImport, wasiFuncs map[string]api.FunctionDefinition) error {
+	var bad []string
+	for _, im := range imports {
+		if im.kind == externFunc && im.module == wasiModule {
+			if _, ok := wasiFuncs[im.name]; ok {
+				continue
+			}
+		}
+		bad = append(bad, im.String())
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	const show = 5
+	list := strings.Join(bad[:min(len(bad), show)], ", ")
+	if len(bad) > show {
+		list += fmt.Sprintf(" and %d more", len(bad)-show)
+	}
+	return invalidModule(fmt.Sprintf("module imports %s, which Wisp does not provide: Wisp provides only the functions of %s (WASI preview 1)", list, wasiModule))
+}
+
+// checkStartShape rejects a module without a "_start" function export.
+func checkStartShape(exports map[string]byte) error {
+	if kind, ok := exports["_start"]; ok && kind == externFunc {
+		return nil
+	}
+	if kind, ok := exports["_initialize"]; ok && kind == externFunc {
+		return invalidModule(`module has no "_start" export: it is a WASI reactor; build it as a WASI command`)
+	}
+	return invalidModule(`module has no "_start" export: build it as a WASI command`)
+}
+
+// checkCompiled checks what needs type information: the signatures of imported WASI functions and of _start.
+func checkCompiled(cm wazero.CompiledModule, wasiFuncs map[string]api.FunctionDefinition) error {
+	for _, fn := range cm.ImportedFunctions() {
+		mod, name, _ := fn.Import()
+		want, ok := wasiFuncs[name]
+		if mod != wasiModule || !ok {
+			return invalidModule(fmt.Sprintf("module imports %q.%q, which Wisp does not provide: Wisp provides only the functions of %s (WASI preview 1)", mod, name, wasiModule))
+		}
+		if !slices.Equal(fn.ParamTypes(), want.ParamTypes()) || !slices.Equal(fn.ResultTypes(), want.ResultTypes()) {
+			return invalidModule(fmt.Sprintf("module imports %q.%q with the signature %s, but Wisp provides %s",
+				mod, name, signature(fn), signature(want)))
+		}
+	}
+	if len(cm.ImportedMemories()) > 0 { // also caught by checkImportsShape
+		return invalidModule("module imports its memory, which Wisp does not provide: the module must define its own memory")
+	}
+	start, ok := cm.ExportedFunctions()["_start"]
+	if !ok {
+		return checkStartShape(nil)
+	}
+	if len(start.ParamTypes()) != 0 || len(start.ResultTypes()) != 0 {
+		return invalidModule(fmt.Sprintf(`module exports "_start" with the signature %s, but a WASI command's "_start" takes no parameters and returns nothing`, signature(start)))
+	}
+	return nil
+}
+
+func signature(fn api.FunctionDefinition) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i, t := range fn.ParamTypes() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(api.ValueTypeName(t))
+	}
+	b.WriteString(") -> (")
+	for i, t := range fn.ResultTypes() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(api.ValueTypeName(t))
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// parseShape reads the import, memory and export sections of a module whose header was checked.
+// It understands the features wazero enables by default (WebAssembly 2.0); anything else is an error.
+func parseShape(wasm []byte) (moduleShape, error) {
+	s := moduleShape{exports: map[string]byte{}}
+	p := &reader{b: wasm, off: 8}
+	for p.off < len(p.b) {
+		id := p.byte()
+		size := p.u32()
+		if p.err != nil {
+			return s, p.err
+		}
+		if uint64(size) > uint64(len(p.b)-p.off) {
+			return s, fmt.Errorf("section %d at offset %d is longer than the module", id, p.off)
+		}
+		sec := &reader{b: p.b[:p.off+int(size)], off: p.off}
+		p.off += int(size)
+		switch id {
+		case 2: // imports
+			for n := sec.u32(); n > 0 && sec.err == nil; n-- {
+				im := wasmImport{module: sec.name(), name: sec.name(), kind: sec.byte()}
+				switch im.kind {
+				case externFunc:
+					sec.u32()
+				case externTable:
+					sec.byte() // reference type
+					sec.limits()
+				case externMemory:
+					sec.limits()
+				case externGlobal:
+					sec.byte() // value type
+					sec.byte() // mutability
+				case externTag:
+					sec.byte()
+					sec.u32()
+				default:
+					sec.fail("unknown import kind %#x", im.kind)
+				}
+				s.imports = append(s.imports, im)
+			}
+		case 5: // memories
+			if n := sec.u32(); n > 0 {
+				s.memMinPages, _ = sec.limits()
+			}
+		case 7: // exports
+			for n := sec.u32(); n > 0 && sec.err == nil; n-- {
+				name := sec.name()
+				kind := sec.byte()
+				sec.u32()
+				s.exports[name] = kind
+			}
+		}
+		if sec.err != nil {
+			return s, sec.err
+		}
+	}
+	return s, p.err
+}
+
+// reader decodes the parts of the binary format parseShape needs. The first error sticks.
+type reader struct {
+	b   []byte
+	off int
+	err error
+}
+
+var errTruncated = errors.New("unexpected end of the module")
+
+func (r *reader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf(format+" (at offset %d)", append(args, r.off)...)
+	}
+}
+
+func (r *reader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if r.off >= len(r.b) {
+		r.err = errTruncated
+		return 0
+	}
+	c := r.b[r.off]
+	r.off++
+	return c
+}
+
+// u32 reads an unsigned LEB128 value of at most 32 bits.
+func (r *reader) u32() uint32 {
+	var v uint32
+	for shift := 0; shift < 35; shift += 7 {
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		v |= uint32(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v
+		}
+	}
+	r.fail("integer too long")
+	return 0
+}
+
+func (r *reader) name() string {
+	n := r.u32()
+	if r.err != nil {
+		return ""
+	}
+	if uint64(n) > uint64(len(r.b)-r.off) {
+		r.err = errTruncated
+		return ""
+	}
+	s := string(r.b[r.off : r.off+int(n)])
+	r.off += int(n)
+	return s
+}
+
+// limits reads a limits type and returns its minimum and whether a maximum is present.
+func (r *reader) limits() (uint32, bool) {
+	flags := r.byte()
+	if flags&^0x03 != 0 {
+		r.fail("unsupported limits flags %#x", flags)
+		return 0, false
+	}
+	lo := r.u32()
+	hasMax := flags&1 != 0
+	if hasMax {
+		r.u32()
+	}
+	return lo, hasMax
+}

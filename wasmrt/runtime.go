@@ -1,0 +1,206 @@
+package wasmrt
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Config configures a Runtime. It is read once by New; later changes to the value have no effect.
+type Config struct {
+	// CacheDir is a directory for wazero's on-disk compilation cache, so that a restarted process
+	// compiles a module it has seen before in a fraction of the time. It is created if missing.
+	// "" means compiled code lives in memory only.
+	CacheDir string
+	// Logger receives debug records (compilations). nil means slog.New(slog.DiscardHandler).
+	Logger *slog.Logger
+}
+
+// Runtime runs Wasm actions. It holds one wazero runtime with WASI preview 1 instantiated once, and
+// the modules compiled so far, keyed by digest. Build it with New and release it with Close.
+//
+// All methods are safe for concurrent use by many goroutines. Each Run executes in a fresh module
+// instance, closed before Run returns; nothing of one activation is visible to another.
+//
+// Compiled modules stay in memory until Close (there is no eviction yet): the number of distinct
+// digests run by one Runtime bounds its memory.
+type Runtime struct {
+	log       *slog.Logger
+	cache     wazero.CompilationCache // nil without CacheDir
+	rt        wazero.Runtime
+	wasiFuncs map[string]api.FunctionDefinition // what the host provides, by name
+	base      wazero.ModuleConfig               // what every instance shares
+	acts      sync.Pool                         // of *activation, each with its ModuleConfig
+	closed    atomic.Bool
+
+	mu      sync.Mutex
+	modules map[string]*moduleEntry
+}
+
+// moduleEntry is a module compiled, or being compiled, under one digest. done is closed when mod or err is set.
+type moduleEntry struct {
+	done chan struct{}
+	mod  *compiledModule
+	err  error
+}
+
+// New builds a Runtime: a wazero runtime (the compiler where supported, the interpreter elsewhere)
+// that stops a guest when its context is done, with WASI preview 1 instantiated.
+// It fails only if CacheDir cannot be used or WASI cannot be instantiated; the error says which.
+// The Runtime must be closed with Close.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	r := &Runtime{log: cfg.Logger, modules: map[string]*moduleEntry{}}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	rc := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true). // a runaway guest is stopped at its deadline
+		WithDebugInfoEnabled(false)   // traps are reported by their first line only; DWARF costs compile time
+	if cfg.CacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("wasmrt: compilation cache in %s: %w", cfg.CacheDir, err)
+		}
+		r.cache = cache
+		rc = rc.WithCompilationCache(cache)
+	}
+	r.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
+		_ = r.Close(ctx)
+		return nil, fmt.Errorf("wasmrt: instantiate %s: %w", wasiModule, err)
+	}
+	r.wasiFuncs = r.rt.Module(wasiModule).ExportedFunctionDefinitions()
+	r.base = wazero.NewModuleConfig().
+		WithName("").         // many instances of one module at once
+		WithStartFunctions(). // Run calls _start itself, to measure instantiation apart from it
+		WithArgs("action").   // argv[0] only
+		WithSysWalltime().    // real clocks: actions log and measure time
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+	r.acts.New = func() any { return newActivation(r.base) }
+	return r, nil
+}
+
+// Close stops every activation still running (they return platform errors), releases every compiled
+// module and the wazero runtime, and closes the compilation cache. Validate and Run fail after Close.
+// Close is safe to call more than once and concurrently with other methods; only the first call acts.
+func (r *Runtime) Close(ctx context.Context) error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	if r.rt != nil {
+		errs = append(errs, r.rt.Close(ctx)) // closes instances and compiled modules
+	}
+	if r.cache != nil {
+		errs = append(errs, r.cache.Close(ctx))
+	}
+	r.mu.Lock()
+	clear(r.modules)
+	r.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("wasmrt: close: %w", err)
+	}
+	return nil
+}
+
+// Validate compiles wasm and checks that it is a runnable Wisp command module: a valid WebAssembly
+// core module, exporting a function "_start" that takes and returns nothing, importing only functions
+// of wasi_snapshot_preview1 with the signatures the host provides.
+//
+// A bad module yields an error for which errors.Is(err, ErrInvalidModule) holds and whose message
+// says what is wrong in words a user can act on. Other errors (context done, Runtime closed) are not
+// the module's fault.
+//
+// On success the compiled module is kept under digest (the caller's content address of wasm, e.g.
+// "sha256:<hex>", trusted as such), so a later Run of that digest does not compile. Validating a
+// digest already compiled returns nil at once; concurrent calls for one digest compile once.
+// A module whose minimum memory exceeds an action's memory limit is valid: Run reports it per action.
+func (r *Runtime) Validate(ctx context.Context, digest string, wasm []byte) error {
+	_, _, err := r.module(ctx, digest, func(context.Context) ([]byte, error) { return wasm, nil })
+	return err
+}
+
+// module returns the module compiled under digest, compiling it with the bytes of load if needed.
+// Concurrent callers for one digest share one compilation. compiled is true when the module was not
+// ready when the call arrived (this call compiled it, or waited for a compilation in flight).
+// Compilation failures are not cached: the next call tries again.
+func (r *Runtime) module(ctx context.Context, digest string, load func(context.Context) ([]byte, error)) (mod *compiledModule, compiled bool, err error) {
+	for {
+		if r.closed.Load() {
+			return nil, compiled, errClosed
+		}
+		r.mu.Lock()
+		e, ok := r.modules[digest]
+		if !ok {
+			e = &moduleEntry{done: make(chan struct{})}
+			r.modules[digest] = e
+			r.mu.Unlock()
+			r.fill(ctx, digest, e, load)
+			return e.mod, true, e.err
+		}
+		r.mu.Unlock()
+		select {
+		case <-e.done:
+		default:
+			compiled = true
+			select {
+			case <-e.done:
+			case <-ctx.Done():
+				return nil, compiled, ctx.Err()
+			}
+		}
+		if e.err == nil {
+			return e.mod, compiled, nil
+		}
+		// The compilation we waited for failed. If it failed because its caller went away, and
+		// we are still here, try again ourselves; any other failure is ours too.
+		if !isContextErr(e.err) || ctx.Err() != nil {
+			return nil, compiled, e.err
+		}
+	}
+}
+
+// fill loads and compiles the module of e, publishes the outcome and, on failure, forgets e.
+func (r *Runtime) fill(ctx context.Context, digest string, e *moduleEntry, load func(context.Context) ([]byte, error)) {
+	defer close(e.done)
+	start := time.Now()
+	wasm, err := load(ctx)
+	if err != nil {
+		e.err = fmt.Errorf("wasmrt: load module %s: %w", digest, err)
+	} else if e.mod, err = r.compile(ctx, wasm); err != nil {
+		if errors.Is(err, ErrInvalidModule) {
+			e.err = err
+		} else {
+			e.err = fmt.Errorf("wasmrt: compile module %s: %w", digest, err)
+		}
+	}
+	if e.err != nil {
+		r.mu.Lock()
+		if r.modules[digest] == e {
+			delete(r.modules, digest)
+		}
+		r.mu.Unlock()
+		return
+	}
+	if r.closed.Load() { // Close may have missed it
+		_ = e.mod.cm.Close(ctx)
+		e.mod, e.err = nil, errClosed
+		return
+	}
+	r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module compiled",
+		slog.String("digest", digest), slog.Int("bytes", len(wasm)), slog.Duration("took", time.Since(start)))
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
