@@ -74,7 +74,7 @@ func (c *Client) DeleteAction(ctx context.Context, name string) (*core.Action, e
 		return nil, err
 	}
 	var a core.Action
-	r, err := c.do(ctx, http.MethodDelete, p, nil, nil, nil)
+	r, err := c.do(ctx, http.MethodDelete, p, "", nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,8 @@ type InvokeOptions struct {
 type InvokeResponse struct {
 	// Status is the HTTP status: 202 when the activation was accepted but
 	// not waited for (non-blocking, or the blocking wait ran out), 200 when
-	// it finished successfully, 502 when it finished with an error.
+	// it finished successfully, 502 when the action failed (application or
+	// developer error), 500 when the platform failed to run it.
 	Status int
 	// ActivationID is the activation's id, from the x-openwhisk-activation-id
 	// header or the body.
@@ -119,15 +120,15 @@ type InvokeResponse struct {
 	Activation *core.Activation
 }
 
-// Done reports whether the activation finished (200 or 502), so that its
-// result is in the response.
+// Done reports whether the activation finished (200, 500 or 502), so that
+// its result is in the response.
 func (r *InvokeResponse) Done() bool {
-	return r.Status == http.StatusOK || r.Status == http.StatusBadGateway
+	return r.Status == http.StatusOK || isFailedStatus(r.Status)
 }
 
-// Failed reports whether the activation finished with an error (502): an
-// application error, a developer error or a platform error.
-func (r *InvokeResponse) Failed() bool { return r.Status == http.StatusBadGateway }
+// Failed reports whether the activation finished with an error: 502 for an
+// application or developer error, 500 for a platform error.
+func (r *InvokeResponse) Failed() bool { return isFailedStatus(r.Status) }
 
 // Result returns the activation's result object: the body itself for a
 // Result invocation, the record's response.result for a blocking one, nil
@@ -148,9 +149,9 @@ func (r *InvokeResponse) Result() json.RawMessage {
 // marshals to a JSON object.
 //
 // An activation that ran and failed is not an error: it comes back with
-// Status 502 and its record or result, and err nil. err is an *APIError when
-// the server refused the invocation (404 no such action, 401, 413 parameters
-// too large, 429 throttled, ...) or a transport error.
+// Status 502 (or 500) and its record or result, and err nil. err is an
+// *APIError when the server refused the invocation (404 no such action, 401,
+// 413 parameters too large, 429 throttled, ...), or a transport error.
 func (c *Client) Invoke(ctx context.Context, name string, params any, opts InvokeOptions) (*InvokeResponse, error) {
 	p, err := entityPath("actions", name)
 	if err != nil {
@@ -160,48 +161,76 @@ func (c *Client) Invoke(ctx context.Context, name string, params any, opts Invok
 	if err != nil {
 		return nil, fmt.Errorf("invoke %s: %w", name, err)
 	}
-	if opts.Result {
-		opts.Blocking = true
-	}
-	q := url.Values{}
-	if opts.Blocking {
-		q.Set("blocking", "true")
-	}
-	if opts.Result {
-		q.Set("result", "true")
+	var q string // built by hand: this is the benchmark's hot path
+	switch {
+	case opts.Result:
+		q = "blocking=true&result=true"
+	case opts.Blocking:
+		q = "blocking=true"
 	}
 	if opts.Timeout > 0 {
-		q.Set("timeout", strconv.FormatInt(opts.Timeout.Milliseconds(), 10))
+		if q != "" {
+			q += "&"
+		}
+		ms := (opts.Timeout + time.Millisecond - 1) / time.Millisecond // at least 1
+		q += "timeout=" + strconv.FormatInt(int64(ms), 10)
 	}
-	r, err := c.do(ctx, http.MethodPost, p, q, body, func(status int) bool { return status == http.StatusBadGateway })
+	r, err := c.do(ctx, http.MethodPost, p, q, body, isFailedStatus)
 	if err != nil {
 		return nil, err
 	}
 	out := &InvokeResponse{Status: r.status, ActivationID: r.header.Get(ActivationIDHeader), Body: r.body}
+	if isFailedStatus(r.status) && !isActivationAnswer(r, out.ActivationID != "", opts.Result) {
+		return nil, apiErrorFrom(r.status, r.body) // the gateway failed, not the action
+	}
 	switch {
-	case r.status == http.StatusAccepted || (!opts.Result && out.Done()):
+	case r.status == http.StatusAccepted && out.ActivationID == "":
+		var acc struct {
+			ActivationID string `json:"activationId"`
+		}
+		if json.Unmarshal(r.body, &acc) != nil || acc.ActivationID == "" {
+			return nil, fmt.Errorf("POST %s: the answer (HTTP 202) carries no activation id: %.200s", p, r.body)
+		}
+		out.ActivationID = acc.ActivationID
+	case !opts.Result && out.Done():
 		var rec core.Activation
 		if err := json.Unmarshal(r.body, &rec); err != nil || (rec.ActivationID == "" && out.ActivationID == "") {
-			if r.status == http.StatusBadGateway {
-				return nil, apiErrorFrom(r.status, r.body) // a gateway failure, not an activation
-			}
-			return nil, fmt.Errorf("POST %s: the answer (HTTP %d) carries no activation: %.200s", p, r.status, r.body)
+			return nil, fmt.Errorf("POST %s: the answer (HTTP %d) is not an activation record: %.200s", p, r.status, r.body)
 		}
 		if out.ActivationID == "" {
 			out.ActivationID = rec.ActivationID
 		}
-		if r.status != http.StatusAccepted {
-			out.Activation = &rec
-		}
-	case r.status == http.StatusBadGateway && out.ActivationID == "":
-		// With result=true the body is the result object; tell it from an
-		// API error ({"error", "code"}) by the missing code.
-		var eb map[string]json.RawMessage
-		if json.Unmarshal(r.body, &eb) != nil || eb["code"] != nil {
-			return nil, apiErrorFrom(r.status, r.body)
-		}
+		out.Activation = &rec
 	}
 	return out, nil
+}
+
+// isFailedStatus reports whether an invocation's status may carry a failed
+// activation: 502 when the action failed, 500 when the platform did while
+// running it.
+func isFailedStatus(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusInternalServerError
+}
+
+// isActivationAnswer tells a failed activation's answer (its record, or its
+// result object with result=true) from an error of the gateway itself
+// ({"error": ..., "code": ...} without an activation, or a proxy's page).
+func isActivationAnswer(r *response, hasID, result bool) bool {
+	if r.status == http.StatusBadGateway && hasID {
+		return true
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(r.body, &m) != nil || m == nil {
+		return false
+	}
+	if _, ok := m["code"]; ok && len(m) == 2 && m["error"] != nil {
+		return false
+	}
+	if hasID || (result && r.status == http.StatusBadGateway) {
+		return true
+	}
+	_, ok := m["activationId"]
+	return ok && !result
 }
 
 // paramsJSON encodes invocation parameters as a JSON object.

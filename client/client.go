@@ -40,12 +40,18 @@ const apiPrefix = "/api/v1"
 // Client talks to one Wisp (or OpenWhisk) API host with one auth key. Its
 // configuration is fixed when New returns; it is safe for concurrent use.
 type Client struct {
-	base      string // scheme://host[/prefix]/api/v1, no trailing slash
-	host      string // scheme://host[/prefix] as normalised, for messages
-	authz     string // the Authorization header value, "" for none
-	userAgent string
+	base      string   // scheme://host[/prefix]/api/v1, no trailing slash
+	host      string   // scheme://host[/prefix] as normalised, for messages
+	authz     []string // the Authorization header value, nil for none
+	userAgent []string
 	hc        *http.Client
 }
+
+// Header values shared by every request (never modified).
+var (
+	acceptJSON      = []string{"application/json"}
+	contentTypeJSON = []string{"application/json"}
+)
 
 type options struct {
 	hc        *http.Client
@@ -89,12 +95,12 @@ func New(apihost, auth string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{base: host + apiPrefix, host: host, userAgent: o.userAgent, hc: o.hc}
+	c := &Client{base: host + apiPrefix, host: host, userAgent: []string{o.userAgent}, hc: o.hc}
 	if auth != "" {
 		if !strings.Contains(auth, ":") {
 			return nil, errors.New("the auth key must have the form UUID:KEY")
 		}
-		c.authz = "Basic " + base64.StdEncoding.EncodeToString([]byte(auth))
+		c.authz = []string{"Basic " + base64.StdEncoding.EncodeToString([]byte(auth))}
 	}
 	if c.hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -154,7 +160,8 @@ type APIError struct {
 	Code string
 }
 
-// Error reads like "The requested resource does not exist. (404, code 1f3c…)".
+// Error returns the message with the status and the code, like
+// "The requested resource does not exist. (404, code 1f3c…)".
 func (e *APIError) Error() string {
 	if e.Code == "" {
 		return fmt.Sprintf("%s (%d)", e.Message, e.Status)
@@ -210,14 +217,14 @@ type response struct {
 	body   []byte
 }
 
-// do sends one request to path (already escaped, under /api/v1) with query
-// q and a JSON body (nil for none) and reads the whole response. It returns
-// an *APIError for statuses >= 400 unless accept says the status is to be
-// handed back.
-func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte, accept func(status int) bool) (*response, error) {
+// do sends one request to path (already escaped, under /api/v1) with the
+// encoded query q and a JSON body (nil for none) and reads the whole
+// response. It returns an *APIError for statuses >= 400 unless accept says
+// the status is to be handed back.
+func (c *Client) do(ctx context.Context, method, path, q string, body []byte, accept func(status int) bool) (*response, error) {
 	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
+	if q != "" {
+		u += "?" + q
 	}
 	var rd io.Reader
 	if body != nil {
@@ -227,13 +234,14 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	if c.authz != "" {
-		req.Header.Set("Authorization", c.authz)
+	// Canonical keys set directly: no canonicalisation per request.
+	if c.authz != nil {
+		req.Header["Authorization"] = c.authz
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
+	req.Header["Accept"] = acceptJSON
+	req.Header["User-Agent"] = c.userAgent
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header["Content-Type"] = contentTypeJSON
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -261,7 +269,7 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, in
 			return fmt.Errorf("%s %s: encode the request: %w", method, path, err)
 		}
 	}
-	r, err := c.do(ctx, method, path, q, body, nil)
+	r, err := c.do(ctx, method, path, q.Encode(), body, nil)
 	if err != nil {
 		return err
 	}

@@ -104,11 +104,12 @@ type Invoker struct {
 	log  *slog.Logger
 
 	slots    chan struct{}
+	mu       sync.Mutex // orders running.Add against Shutdown's Wait
 	running  sync.WaitGroup
 	busy     atomic.Int64
 	runCtx   context.Context // cancelled when a shutdown's grace runs out
 	cancel   context.CancelFunc
-	stopping atomic.Bool
+	stopping bool // under mu
 	consumer *queue.Consumption
 	stopBeat chan struct{}
 	beatDone chan struct{}
@@ -155,7 +156,9 @@ func (inv *Invoker) Start(ctx context.Context) error {
 // ctx ends; those still running then are stopped and recorded as
 // interrupted. Activations not yet taken stay queued for the next start.
 func (inv *Invoker) Shutdown(ctx context.Context) error {
-	inv.stopping.Store(true)
+	inv.mu.Lock()
+	inv.stopping = true
+	inv.mu.Unlock()
 	if inv.consumer != nil {
 		inv.consumer.Stop()
 	}
@@ -207,12 +210,16 @@ func (inv *Invoker) heartbeats() {
 // blocks while all slots are taken, so that the queue, not memory, holds
 // the backlog.
 func (inv *Invoker) accept(d *queue.Delivery) {
-	if inv.stopping.Load() {
+	inv.slots <- struct{}{}
+	inv.mu.Lock()
+	if inv.stopping {
+		inv.mu.Unlock()
+		<-inv.slots
 		_ = d.Nak(0) // leave it for the next start
 		return
 	}
-	inv.slots <- struct{}{}
 	inv.running.Add(1)
+	inv.mu.Unlock()
 	inv.busy.Add(1)
 	go func() {
 		defer func() {
