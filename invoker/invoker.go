@@ -313,7 +313,7 @@ func (inv *Invoker) run(ctx context.Context, d *queue.Delivery) *core.Activation
 	if rec.Logs == nil {
 		rec.Logs = []string{}
 	}
-	if res.InitTime > 0 {
+	if res.InitTime > 0 && (res.Err == nil || res.ActionFailed) {
 		rec.Annotations = rec.Annotations.Set("initTime", res.InitTime.Milliseconds())
 	}
 	switch {

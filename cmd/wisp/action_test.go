@@ -1,0 +1,254 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wispfaas/wisp/client/clienttest"
+	"github.com/wispfaas/wisp/core"
+)
+
+func TestReadActionExec(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"hello.wasm": wasmModule,
+		"hello.py":   []byte("def main(args):\n    return args\n"),
+		"hello.js":   []byte("function main(p) { return p }"),
+		"app.zip":    []byte("PK\x03\x04\xff\xfe"),
+		"main.go":    []byte("package main"),
+		"fake.wasm":  []byte("not wasm"),
+		"server":     []byte("\x7fELF\xff\xfe"),
+		"empty.py":   nil,
+	}
+	for name, data := range files {
+		os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	}
+	os.Mkdir(filepath.Join(dir, "dir.py"), 0o755)
+	b64 := func(name string) string { return base64.StdEncoding.EncodeToString(files[name]) }
+	tests := []struct {
+		file, kind string
+		wantKind   string
+		binary     bool
+		code       string
+		err        string
+	}{
+		{file: "hello.wasm", wantKind: "wasm", binary: true, code: b64("hello.wasm")},
+		{file: "hello.py", wantKind: "python:default", code: string(files["hello.py"])},
+		{file: "hello.js", wantKind: "nodejs:default", code: string(files["hello.js"])},
+		{file: "hello.js", kind: "nodejs:20", wantKind: "nodejs:20", code: string(files["hello.js"])},
+		{file: "app.zip", kind: "python:3", wantKind: "python:3", binary: true, code: b64("app.zip")},
+		{file: "server", kind: "native", wantKind: "native", binary: true, code: b64("server")},
+		{file: "app.zip", err: "give its kind with --kind"},
+		{file: "main.go", err: "cannot tell the kind of " + filepath.Join(dir, "main.go") + " from the extension .go: give --kind"},
+		{file: "server", err: "give --kind"},
+		{file: "missing.wasm", err: "does not exist"},
+		{file: "fake.wasm", err: "is not a WebAssembly binary module"},
+		{file: "empty.py", err: "is empty"},
+		{file: "dir.py", err: "cannot read the action file"},
+	}
+	for _, tt := range tests {
+		exec, err := readActionExec(filepath.Join(dir, tt.file), tt.kind, "")
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s --kind %q: error %v, want %q", tt.file, tt.kind, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s --kind %q: %v", tt.file, tt.kind, err)
+			continue
+		}
+		if exec.Kind != tt.wantKind || exec.Binary != tt.binary || exec.Code != tt.code {
+			t.Errorf("%s --kind %q: %+v", tt.file, tt.kind, exec)
+		}
+	}
+}
+
+func TestActionCreateUpdate(t *testing.T) {
+	s := clienttest.NewServer(t)
+	c := newCLI(t, s)
+	file := writeFile(t, "hello.wasm", wasmModule)
+	if out := c.ok("action", "create", "hello", file, "-p", "name", "world", "-a", "description", "says hello",
+		"--timeout", "5000", "--memory", "64", "--logsize", "1", "--main", "run"); out != "ok: created action hello\n" {
+		t.Fatalf("create printed %q", out)
+	}
+	a, ok := s.Action("hello")
+	if !ok {
+		t.Fatal("the action was not created")
+	}
+	if a.Exec.Kind != "wasm" || !a.Exec.Binary || a.Exec.Code != base64.StdEncoding.EncodeToString(wasmModule) || a.Exec.Main != "run" {
+		t.Fatalf("exec sent: %+v", a.Exec)
+	}
+	if v, _ := a.Parameters.Get("name"); string(v) != `"world"` {
+		t.Fatalf("parameters: %s", v)
+	}
+	if v, _ := a.Annotations.Get("description"); string(v) != `"says hello"` {
+		t.Fatalf("annotations: %s", v)
+	}
+	if a.Limits.Timeout != 5000 || a.Limits.Memory != 64 || a.Limits.Logs != 1 {
+		t.Fatalf("limits: %+v", a.Limits)
+	}
+
+	r := c.run("action", "create", "hello", file)
+	if r.code != 1 || !regexp.MustCompile(`^error: create action hello: resource already exists \(409, code [0-9a-f]+\)\n$`).MatchString(r.stderr) {
+		t.Fatalf("second create: %+v", r)
+	}
+	if out := c.ok("action", "update", "hello", "--timeout", "1000"); out != "ok: updated action hello\n" {
+		t.Fatalf("update printed %q", out)
+	}
+	a, _ = s.Action("hello")
+	if a.Limits.Timeout != 1000 || a.Limits.Memory != 64 || a.Exec.Kind != "wasm" || a.Version != "0.0.2" {
+		t.Fatalf("after update: %+v", a)
+	}
+	if out := c.ok("action", "update", "py", writeFile(t, "x.py", []byte("def main(a): return a"))); out != "ok: updated action py\n" {
+		t.Fatalf("update creating: %q", out)
+	}
+	out := c.ok("--json", "action", "update", "hello", file)
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got["name"] != "hello" {
+		t.Fatalf("update --json printed %q", out)
+	}
+}
+
+// TestActionCreateFailsBeforeRequest checks that mistakes in files are
+// reported without a request.
+func TestActionCreateFailsBeforeRequest(t *testing.T) {
+	s := clienttest.NewServer(t)
+	c := newCLI(t, s)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "x.rb"), []byte("puts 1"), 0o644)
+	tests := []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"action", "create", "x", filepath.Join(dir, "missing.wasm")}, "does not exist"},
+		{[]string{"action", "create", "x", filepath.Join(dir, "x.rb")}, "from the extension .rb: give --kind"},
+		{[]string{"action", "create", "x", filepath.Join(dir, "x.rb"), "--kind", "wasm"}, "not a WebAssembly binary module"},
+		{[]string{"action", "update", "x", "-P", filepath.Join(dir, "missing.json")}, "missing.json"},
+	}
+	for _, tt := range tests {
+		r := c.run(tt.args...)
+		if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ") || !strings.Contains(r.stderr, tt.err) {
+			t.Errorf("wisp %s: %+v, want exit 1 and %q", strings.Join(tt.args, " "), r, tt.err)
+		}
+	}
+	if n := s.Requests(); n != 0 {
+		t.Fatalf("%d requests sent", n)
+	}
+}
+
+func TestActionGetListDelete(t *testing.T) {
+	s := clienttest.NewServer(t)
+	c := newCLI(t, s)
+	c.ok("action", "create", "hello", writeFile(t, "h.wasm", wasmModule), "-p", "a", "1", "-p", "b", "2", "-a", "description", "Says hello")
+	c.ok("action", "create", "my pkg/x y", writeFile(t, "h.js", []byte("function main() {}")))
+
+	out := c.ok("action", "get", "hello")
+	head, body, _ := strings.Cut(out, "\n")
+	var a map[string]any
+	if head != "ok: got action hello" || json.Unmarshal([]byte(body), &a) != nil || a["name"] != "hello" || !strings.Contains(body, "\n    \"exec\": {") {
+		t.Fatalf("action get printed %q", out)
+	}
+	if strings.Contains(body, `"code"`) {
+		t.Fatal("action get printed the code without --code")
+	}
+	if out := c.ok("action", "get", "hello", "--code"); !strings.Contains(out, `"code": "AGFzbQEAAAA="`) {
+		t.Fatalf("action get --code: %q", out)
+	}
+	want := "action /guest/hello: Says hello\n   (parameters: a, b)\n   (kind: wasm, version: 0.0.1, timeout: 60000 ms, memory: 256 MB, logs: 10 MB)\n"
+	if out := c.ok("action", "get", "hello", "--summary"); out != want {
+		t.Fatalf("action get --summary = %q, want %q", out, want)
+	}
+	if out := c.ok("action", "get", "my pkg/x y", "--url"); out != "ok: got action my pkg/x y\n"+s.URL+"/api/v1/namespaces/guest/actions/my%20pkg/x%20y\n" {
+		t.Fatalf("action get --url = %q", out)
+	}
+
+	want = "actions\n" +
+		"/guest/hello                                                           private wasm\n" +
+		"/guest/my pkg/x y                                                      private nodejs:default\n"
+	if out := c.ok("action", "list"); out != want {
+		t.Fatalf("action list =\n%q\nwant\n%q", out, want)
+	}
+	if out := c.ok("action", "list", "--limit", "1", "--skip", "1"); !strings.Contains(out, "x y") || strings.Contains(out, "hello") {
+		t.Fatalf("action list --limit 1 --skip 1 = %q", out)
+	}
+	if out := c.ok("--json", "action", "list"); !strings.HasPrefix(out, "[\n    {") {
+		t.Fatalf("action list --json = %q", out)
+	}
+
+	if out := c.ok("action", "delete", "hello"); out != "ok: deleted action hello\n" {
+		t.Fatalf("delete printed %q", out)
+	}
+	r := c.run("action", "get", "hello")
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: get action hello: The requested resource does not exist. (404, code ") {
+		t.Fatalf("get after delete: %+v", r)
+	}
+}
+
+func TestInvokeOutput(t *testing.T) {
+	s := clienttest.NewServer(t)
+	c := newCLI(t, s)
+	c.ok("action", "create", "echo", writeFile(t, "e.wasm", wasmModule))
+	okLine := regexp.MustCompile(`^ok: invoked /_/echo with id ([0-9a-f]{32})\n`)
+
+	out := c.ok("action", "invoke", "echo", "-p", "a", "1")
+	if !okLine.MatchString(out) || len(out) != len("ok: invoked /_/echo with id \n")+32 {
+		t.Fatalf("non-blocking: %q", out)
+	}
+
+	out = c.ok("action", "invoke", "echo", "-p", "a", "1", "--blocking")
+	m := okLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("blocking: %q", out)
+	}
+	var act struct {
+		ActivationID string `json:"activationId"`
+		Response     struct {
+			Result map[string]any `json:"result"`
+		} `json:"response"`
+	}
+	rest := out[len(m[0]):]
+	if err := json.Unmarshal([]byte(rest), &act); err != nil || act.ActivationID != m[1] || act.Response.Result["a"] != 1.0 {
+		t.Fatalf("blocking record: %q (%v)", rest, err)
+	}
+	if !strings.HasPrefix(rest, "{\n    \"namespace\"") {
+		t.Fatalf("the record is not indented like wsk's: %q", rest)
+	}
+
+	if out := c.ok("action", "invoke", "echo", "-p", "a", "1", "-r"); out != "{\n    \"a\": 1\n}\n" {
+		t.Fatalf("--result: %q", out)
+	}
+	if out := c.ok("--json", "action", "invoke", "echo"); !regexp.MustCompile(`^\{\n    "activationId": "[0-9a-f]{32}"\n\}\n$`).MatchString(out) {
+		t.Fatalf("--json non-blocking: %q", out)
+	}
+
+	// A failed action prints its record or result and exits 1.
+	r := c.run("action", "invoke", "echo", "-p", "error", "boom", "-b")
+	if r.code != 1 || !strings.Contains(r.stdout, `"status": "application error"`) ||
+		!regexp.MustCompile(`^error: action /_/echo failed with id [0-9a-f]{32}: application error\n$`).MatchString(r.stderr) {
+		t.Fatalf("blocking failure: %+v", r)
+	}
+	r = c.run("action", "invoke", "echo", "-p", "error", "boom", "--result")
+	if r.code != 1 || r.stdout != "{\n    \"error\": \"boom\"\n}\n" || !strings.Contains(r.stderr, "error: action /_/echo failed") {
+		t.Fatalf("result failure: %+v", r)
+	}
+
+	// A blocking wait that runs out says so, with the id.
+	s.Run = func(a core.Action, p map[string]any) clienttest.Outcome {
+		return clienttest.Outcome{Delay: 300 * time.Millisecond}
+	}
+	out = c.ok("action", "invoke", "echo", "-b", "--timeout", "10")
+	if !regexp.MustCompile(`^ok: invoked /_/echo, but the request has not yet finished, with id [0-9a-f]{32}\n$`).MatchString(out) {
+		t.Fatalf("blocking wait ran out: %q", out)
+	}
+	r = c.run("action", "invoke", "missing", "-r")
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: invoke action missing: The requested resource does not exist. (404") {
+		t.Fatalf("invoke missing: %+v", r)
+	}
+}

@@ -1,0 +1,217 @@
+package invoker
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wispfaas/wisp/blobs"
+	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/queue"
+	"github.com/wispfaas/wisp/store"
+	"github.com/wispfaas/wisp/wasmrt"
+)
+
+var (
+	echoOnce sync.Once
+	echoWasm []byte
+	echoErr  error
+)
+
+// echoModule builds testdata/echo for wasip1 once per test binary.
+func echoModule(t *testing.T) []byte {
+	t.Helper()
+	echoOnce.Do(func() {
+		out := filepath.Join(os.TempDir(), "wisp-invoker-echo.wasm")
+		cmd := exec.Command("go", "build", "-o", out, ".")
+		cmd.Dir = "testdata/echo"
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			echoErr = err
+			t.Logf("%s", b)
+			return
+		}
+		echoWasm, echoErr = os.ReadFile(out)
+	})
+	if echoErr != nil {
+		t.Fatalf("build echo module: %v", echoErr)
+	}
+	return echoWasm
+}
+
+// rig is an invoker on real parts: embedded JetStream, KV store, local
+// blobs and wazero.
+type rig struct {
+	broker  *queue.Broker
+	store   *store.Store
+	blobs   *blobs.Local
+	reg     *queue.Registry
+	rt      *wasmrt.Runtime
+	inv     *Invoker
+	results chan []byte
+	digest  string
+}
+
+func newRig(t *testing.T, capacity int) *rig {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	r := &rig{results: make(chan []byte, 100)}
+	var err error
+	if r.broker, err = queue.Open(ctx, queue.Config{StoreDir: filepath.Join(dir, "js")}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.broker.Close() })
+	if r.store, err = store.Open(ctx, r.broker.JetStream(), store.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.store.Close)
+	if r.reg, err = r.broker.OpenRegistry(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.reg.Close)
+	if r.blobs, err = blobs.NewLocal(filepath.Join(dir, "blobs")); err != nil {
+		t.Fatal(err)
+	}
+	if r.rt, err = wasmrt.New(ctx, wasmrt.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.rt.Close(context.Background()) })
+	info, err := blobs.PutBytes(ctx, r.blobs, echoModule(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.digest = info.Digest
+	unsub, err := r.broker.SubscribeResults("gw", func(_ string, rec []byte) { r.results <- rec })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unsub() })
+	r.inv, err = New(Config{ID: "test", Capacity: capacity}, Deps{
+		Queue: r.broker, Records: r.store, Heartbeats: r.reg, Code: BlobCode{Store: r.blobs},
+		Runtimes: map[string]Runtime{"wasm": WasmRuntime{RT: r.rt}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.inv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *rig) invoke(t *testing.T, digest, params string) string {
+	t.Helper()
+	id := core.NewActivationID(time.Now())
+	a := core.Action{Namespace: "guest", Name: "echo", Version: "0.0.1", Exec: core.Exec{Kind: "wasm", Digest: digest}, Limits: core.DefaultLimits()}
+	a.Limits.Timeout = 10_000
+	inv := &core.Invocation{ActivationID: id, Namespace: "guest", Subject: "guest", Action: a,
+		Params: json.RawMessage(params), ReplyTo: queue.ReplySubject("gw", id), Queued: time.Now().UnixNano()}
+	if err := r.broker.PublishInvocation(context.Background(), "test", inv); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (r *rig) result(t *testing.T) *core.Activation {
+	t.Helper()
+	select {
+	case rec := <-r.results:
+		var a core.Activation
+		if err := json.Unmarshal(rec, &a); err != nil {
+			t.Fatal(err)
+		}
+		return &a
+	case <-time.After(30 * time.Second):
+		t.Fatal("no result within 30s")
+		return nil
+	}
+}
+
+func annotation(a *core.Activation, key string) string {
+	v, _ := a.Annotations.Get(key)
+	return string(v)
+}
+
+func TestRecords(t *testing.T) {
+	r := newRig(t, 4)
+	tests := []struct {
+		name, params string
+		digest       string
+		status       int
+		result       string
+	}{
+		{"success", `{"x":1}`, "", core.StatusSuccess, `{"x":1}`},
+		{"application error", `{"error":"nope"}`, "", core.StatusApplicationError, `{"error":"nope"}`},
+		{"developer error", `{"exit":3}`, "", core.StatusDeveloperError, `exited with code 3`},
+		{"missing code", `{}`, blobs.Digest([]byte("gone")), core.StatusInternalError, `could not be run`},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			digest := tt.digest
+			if digest == "" {
+				digest = r.digest
+			}
+			id := r.invoke(t, digest, tt.params)
+			a := r.result(t)
+			if a.ActivationID != id || a.Response.StatusCode != tt.status || a.StatusCode != tt.status || a.Response.Success != (tt.status == 0) {
+				t.Fatalf("record = %+v", a)
+			}
+			if !strings.Contains(string(a.Response.Result), strings.Trim(tt.result, "{}")) {
+				t.Fatalf("result = %s, want %s", a.Response.Result, tt.result)
+			}
+			if annotation(a, "path") != `"guest/echo"` || annotation(a, "kind") != `"wasm"` || annotation(a, "waitTime") == "" || annotation(a, "limits") == "" {
+				t.Fatalf("annotations = %+v", a.Annotations)
+			}
+			if _, init := a.Annotations.Get("initTime"); init != (i == 0) {
+				t.Errorf("initTime present = %v on activation %d", init, i)
+			}
+			if tt.status <= core.StatusDeveloperError && (len(a.Logs) == 0 || !strings.HasSuffix(a.Logs[0], "stderr: echoing")) {
+				t.Errorf("logs = %q", a.Logs)
+			}
+			stored, err := r.store.GetActivation(context.Background(), "guest", id)
+			if err != nil || stored.Response.StatusCode != tt.status {
+				t.Fatalf("stored record = %+v, %v", stored, err)
+			}
+		})
+	}
+}
+
+func TestShutdownInterruptsAfterGrace(t *testing.T) {
+	r := newRig(t, 2)
+	fast := r.invoke(t, r.digest, `{"sleep_ms":200}`)
+	slow := r.invoke(t, r.digest, `{"sleep_ms":60000}`)
+	// Wait until both run (the first result is not needed for that).
+	deadline := time.Now().Add(20 * time.Second)
+	for r.inv.busy.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("activations did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := r.inv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*core.Activation{}
+	for i := 0; i < 2; i++ {
+		a := r.result(t)
+		got[a.ActivationID] = a
+	}
+	if a := got[fast]; a == nil || a.Response.StatusCode != core.StatusSuccess {
+		t.Fatalf("fast activation = %+v", a)
+	}
+	if a := got[slow]; a == nil || a.Response.StatusCode != core.StatusInternalError || !strings.Contains(string(a.Response.Result), "interrupted") {
+		t.Fatalf("slow activation = %+v", a)
+	}
+	if _, err := r.store.GetActivation(context.Background(), "guest", slow); err != nil {
+		t.Fatalf("interrupted activation not stored: %v", err)
+	}
+}
