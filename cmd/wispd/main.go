@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wispfaas/wisp/daemon"
 )
 
 func main() {
@@ -53,22 +55,22 @@ the command line wins over the variable.`,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDaemon(cmd.Context(), opts, roleAll, cmd.OutOrStdout())
+			return runDaemon(cmd.Context(), opts, daemon.RoleAll, cmd.OutOrStdout())
 		},
 	}
 	opts.bind(root)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newNamespaceCommand(opts))
-	for _, role := range []role{roleGateway, roleInvoker} {
+	for _, role := range []daemon.Role{daemon.RoleGateway, daemon.RoleInvoker} {
 		root.AddCommand(newRoleCommand(opts, role))
 	}
 	return root
 }
 
-func newRoleCommand(opts *options, r role) *cobra.Command {
-	short := map[role]string{
-		roleGateway: "Run only the API gateway, against a NATS cluster (--nats)",
-		roleInvoker: "Run only an invoker, against a NATS cluster (--nats)",
+func newRoleCommand(opts *options, r daemon.Role) *cobra.Command {
+	short := map[daemon.Role]string{
+		daemon.RoleGateway: "Run only the API gateway, against a NATS cluster (--nats)",
+		daemon.RoleInvoker: "Run only an invoker, against a NATS cluster (--nats)",
 	}[r]
 	return &cobra.Command{
 		Use:   string(r),

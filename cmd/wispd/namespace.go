@@ -5,6 +5,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/daemon"
 )
 
 func newNamespaceCommand(opts *options) *cobra.Command {
@@ -24,7 +27,7 @@ wispd when there is one, else directly on its store.`,
 		Example: "  wispd namespace create alice\n  wispd namespace create bob --auth 23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			nss, err := runAdmin(cmd.Context(), opts, adminRequest{Op: "create", Name: args[0], Auth: auth})
+			nss, err := admin(cmd, opts, daemon.AdminRequest{Op: "create", Name: args[0], Auth: auth})
 			if err != nil {
 				return err
 			}
@@ -38,7 +41,7 @@ wispd when there is one, else directly on its store.`,
 		Short: "List namespaces and their keys",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			nss, err := runAdmin(cmd.Context(), opts, adminRequest{Op: "list"})
+			nss, err := admin(cmd, opts, daemon.AdminRequest{Op: "list"})
 			if err != nil {
 				return err
 			}
@@ -55,7 +58,7 @@ wispd when there is one, else directly on its store.`,
 		Short: "Delete a namespace, revoking its key (its actions and activations stay)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := runAdmin(cmd.Context(), opts, adminRequest{Op: "delete", Name: args[0]}); err != nil {
+			if _, err := admin(cmd, opts, daemon.AdminRequest{Op: "delete", Name: args[0]}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "ok: deleted namespace %s\n", args[0])
@@ -64,6 +67,18 @@ wispd when there is one, else directly on its store.`,
 	}
 	cmd.AddCommand(create, list, del)
 	return cmd
+}
+
+// admin runs one namespace operation on the data directory of opts.
+func admin(cmd *cobra.Command, opts *options, req daemon.AdminRequest) ([]*core.Namespace, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	cfg, err := opts.config(daemon.RoleAll)
+	if err != nil {
+		return nil, err
+	}
+	return daemon.Admin(cmd.Context(), cfg, req)
 }
 
 // exactArgs is cobra.ExactArgs with wispd's usage exit code.

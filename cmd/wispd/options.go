@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/wispfaas/wisp/daemon"
 	"log/slog"
 	"os"
 	"strconv"
@@ -11,15 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-)
-
-// role is which parts of Wisp a process runs.
-type role string
-
-const (
-	roleAll     role = "all"
-	roleGateway role = "gateway"
-	roleInvoker role = "invoker"
 )
 
 // options are wispd's settings, from flags and their environment variables.
@@ -118,6 +110,28 @@ func (o *options) check() error {
 		return usageError{errors.New("--data must name a directory")}
 	}
 	return nil
+}
+
+// config is the daemon configuration for role r.
+func (o *options) config(r daemon.Role) (daemon.Config, error) {
+	log, err := o.logger()
+	if err != nil {
+		return daemon.Config{}, err
+	}
+	return daemon.Config{
+		Role:                r,
+		Data:                o.data,
+		Listen:              o.listen,
+		GuestAuth:           o.guestAuth,
+		NATSURL:             o.natsURL,
+		NATSListen:          o.natsListen,
+		ActivationRetention: o.retention,
+		InvokerCapacity:     o.capacity,
+		InvokerID:           o.invokerID,
+		APIHost:             o.apiHost,
+		ShutdownGrace:       o.drain,
+		Logger:              log,
+	}, nil
 }
 
 func (o *options) logger() (*slog.Logger, error) {

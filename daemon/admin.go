@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -38,13 +38,15 @@ type adminServer struct {
 	path string
 }
 
-type adminRequest struct {
+// AdminRequest is one namespace operation.
+type AdminRequest struct {
 	Op   string `json:"op"` // create, list, delete
 	Name string `json:"name,omitempty"`
 	Auth string `json:"auth,omitempty"`
 }
 
-type adminResponse struct {
+// AdminResponse is the answer to an AdminRequest over the socket.
+type AdminResponse struct {
 	Namespaces []*core.Namespace `json:"namespaces,omitempty"`
 	Error      string            `json:"error,omitempty"`
 	Code       core.ErrorCode    `json:"code,omitempty"`
@@ -60,8 +62,8 @@ func startAdmin(data string, s namespaceAdmin, log *slog.Logger) (*adminServer, 
 		return nil, fmt.Errorf("admin socket %s: %w", path, err)
 	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req adminRequest
-		var resp adminResponse
+		var req AdminRequest
+		var resp AdminResponse
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
 			resp.Error, resp.Code = "malformed admin request: "+err.Error(), core.CodeInvalid
 		} else if resp.Namespaces, err = adminDo(r.Context(), s, req); err != nil {
@@ -84,7 +86,7 @@ func (a *adminServer) close() {
 	_ = os.Remove(a.path)
 }
 
-func adminDo(ctx context.Context, s namespaceAdmin, req adminRequest) ([]*core.Namespace, error) {
+func adminDo(ctx context.Context, s namespaceAdmin, req AdminRequest) ([]*core.Namespace, error) {
 	switch req.Op {
 	case "create":
 		ns, err := s.CreateNamespace(ctx, req.Name, req.Auth)
@@ -100,31 +102,32 @@ func adminDo(ctx context.Context, s namespaceAdmin, req adminRequest) ([]*core.N
 	return nil, core.Errorf(core.CodeInvalid, "unknown admin operation %q", req.Op)
 }
 
-// runAdmin performs req through a running wispd's admin socket, or, when
-// none runs on the data directory, on the store directly.
-func runAdmin(ctx context.Context, o *options, req adminRequest) ([]*core.Namespace, error) {
-	if o.natsURL == "" {
-		if nss, err, reached := adminViaSocket(ctx, o.data, req); reached {
+// Admin performs req through the admin socket of a wispd running on the
+// data directory cfg.Data, or, when none runs there, on the store directly
+// (or on the cluster at cfg.NATSURL). Errors carry core error codes.
+func Admin(ctx context.Context, cfg Config, req AdminRequest) ([]*core.Namespace, error) {
+	if cfg.NATSURL == "" {
+		if nss, err, reached := adminViaSocket(ctx, cfg.Data, req); reached {
 			return nss, err
 		}
 	}
 	// No daemon: open the store ourselves, holding the data lock.
-	if o.natsURL == "" {
-		if _, err := os.Stat(o.data); err != nil {
-			return nil, fmt.Errorf("data directory %s: %w (start wispd once, or pass --data)", o.data, err)
+	if cfg.NATSURL == "" {
+		if _, err := os.Stat(cfg.Data); err != nil {
+			return nil, fmt.Errorf("data directory %s: %w (start wispd once, or pass --data)", cfg.Data, err)
 		}
-		lock, err := lockData(o.data)
+		lock, err := lockData(cfg.Data)
 		if err != nil {
 			return nil, err
 		}
 		defer lock.release()
 	}
-	broker, err := queue.Open(ctx, queue.Config{StoreDir: filepath.Join(o.data, "jetstream"), URL: o.natsURL})
+	broker, err := queue.Open(ctx, queue.Config{StoreDir: filepath.Join(cfg.Data, "jetstream"), URL: cfg.NATSURL})
 	if err != nil {
 		return nil, err
 	}
 	defer broker.Close()
-	s, err := store.Open(ctx, broker.JetStream(), store.Config{ActivationRetention: o.retention, Replicas: broker.Replicas()})
+	s, err := store.Open(ctx, broker.JetStream(), store.Config{ActivationRetention: cfg.ActivationRetention, Replicas: broker.Replicas()})
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +137,7 @@ func runAdmin(ctx context.Context, o *options, req adminRequest) ([]*core.Namesp
 
 // adminViaSocket sends req to a running wispd. reached is false when no
 // wispd listens on the socket.
-func adminViaSocket(ctx context.Context, data string, req adminRequest) (nss []*core.Namespace, err error, reached bool) {
+func adminViaSocket(ctx context.Context, data string, req AdminRequest) (nss []*core.Namespace, err error, reached bool) {
 	path := adminSocket(data)
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
@@ -151,7 +154,7 @@ func adminViaSocket(ctx context.Context, data string, req adminRequest) (nss []*
 		return nil, fmt.Errorf("talk to wispd on %s: %w", path, err), true
 	}
 	defer resp.Body.Close()
-	var out adminResponse
+	var out AdminResponse
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return nil, fmt.Errorf("read wispd's admin answer: %w", err), true
 	}

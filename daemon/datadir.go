@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -14,10 +14,11 @@ import (
 	"github.com/wispfaas/wisp/store"
 )
 
-// guestNamespace is the namespace created on first start, as in OpenWhisk.
-const guestNamespace = "guest"
+// GuestNamespace is the namespace created on first start, as in OpenWhisk.
+const GuestNamespace = "guest"
 
-func guestAuthFile(data string) string { return filepath.Join(data, "guest.auth") }
+// GuestAuthFile is where the guest key is kept in a data directory.
+func GuestAuthFile(data string) string { return filepath.Join(data, "guest.auth") }
 
 // dataLock is an exclusive lock on a data directory: two processes must
 // never open the same JetStream store.
@@ -47,29 +48,29 @@ func (l *dataLock) release() {
 // ensureGuest makes sure the guest namespace exists with the configured
 // key (--guest-auth), or with the one kept in the data directory, or with
 // a new one. It returns the key and whether the namespace was created now.
-func ensureGuest(ctx context.Context, s *store.Store, o *options) (auth string, created bool, err error) {
-	file := guestAuthFile(o.data)
-	want := strings.TrimSpace(o.guestAuth)
+func ensureGuest(ctx context.Context, s *store.Store, data, guestAuth string) (auth string, created bool, err error) {
+	file := GuestAuthFile(data)
+	want := strings.TrimSpace(guestAuth)
 	if want != "" {
 		if _, _, err := core.ParseAuth(want); err != nil {
-			return "", false, usageError{fmt.Errorf("--guest-auth: %w", err)}
+			return "", false, fmt.Errorf("the guest auth: %w", err)
 		}
 	}
-	ns, err := s.GetNamespace(ctx, guestNamespace)
+	ns, err := s.GetNamespace(ctx, GuestNamespace)
 	switch {
 	case err == nil && (want == "" || ns.Auth() == want):
 		auth = ns.Auth()
 	case err == nil:
 		// The operator gave a new guest key: it replaces the stored one.
-		if err := s.DeleteNamespace(ctx, guestNamespace); err != nil {
+		if err := s.DeleteNamespace(ctx, GuestNamespace); err != nil {
 			return "", false, err
 		}
-		if _, err := s.CreateNamespace(ctx, guestNamespace, want); err != nil {
+		if _, err := s.CreateNamespace(ctx, GuestNamespace, want); err != nil {
 			return "", false, fmt.Errorf("set the guest key: %w", err)
 		}
 		auth = want
 	case core.ErrorCodeOf(err) == core.CodeNotFound:
-		ns, err := s.CreateNamespace(ctx, guestNamespace, want)
+		ns, err := s.CreateNamespace(ctx, GuestNamespace, want)
 		if err != nil {
 			return "", false, fmt.Errorf("create the guest namespace: %w", err)
 		}

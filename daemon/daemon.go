@@ -1,0 +1,276 @@
+// Package daemon assembles Wisp's parts into one running node: the queue
+// (embedded NATS JetStream or a cluster), the stores, the Wasm runtime,
+// and, by role, the invoker and the API gateway. cmd/wispd runs it; tests
+// start it in-process on a temporary data directory.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wispfaas/wisp/blobs"
+	"github.com/wispfaas/wisp/gateway"
+	"github.com/wispfaas/wisp/invoker"
+	"github.com/wispfaas/wisp/queue"
+	"github.com/wispfaas/wisp/store"
+	"github.com/wispfaas/wisp/wasmrt"
+)
+
+// Role is which parts of Wisp a node runs.
+type Role string
+
+// The roles.
+const (
+	RoleAll     Role = "all"     // gateway, invoker and embedded NATS in one process
+	RoleGateway Role = "gateway" // the API only, against a NATS cluster
+	RoleInvoker Role = "invoker" // an invoker only, against a NATS cluster
+)
+
+// Config configures a node. Immutable once passed to Start.
+type Config struct {
+	Role Role
+	// Data is the data directory: JetStream store, code blobs, the Wasm
+	// compilation cache, the guest key and the admin socket. Required.
+	Data string
+	// Listen is the HTTP address of the API (gateway roles).
+	Listen string
+	// GuestAuth is the "uuid:key" of the guest namespace; "" keeps the
+	// stored one, or generates one on first start.
+	GuestAuth string
+	// NATSURL connects to a NATS cluster instead of embedding a server.
+	NATSURL string
+	// NATSListen exposes the embedded server on a TCP address ("" = none).
+	NATSListen string
+	// ActivationRetention is how long activation records are kept.
+	ActivationRetention time.Duration
+	// InvokerCapacity is how many activations the invoker runs at once.
+	InvokerCapacity int
+	// InvokerID names the invoker; stable across restarts.
+	InvokerID string
+	// APIHost is the URL actions are told to reach the API at; defaults
+	// to http://<the gateway's address>.
+	APIHost string
+	// ShutdownGrace bounds how long Stop lets running activations finish.
+	ShutdownGrace time.Duration
+	// AckWait overrides the queue's redelivery timeout (tests).
+	AckWait time.Duration
+	Logger  *slog.Logger
+}
+
+// Daemon is a running node. Start builds it; Stop shuts it down.
+type Daemon struct {
+	cfg          Config
+	log          *slog.Logger
+	lock         *dataLock
+	broker       *queue.Broker
+	store        *store.Store
+	wasm         *wasmrt.Runtime
+	reg          *queue.Registry
+	invoker      *invoker.Invoker
+	gateway      *gateway.Gateway
+	admin        *adminServer
+	guestAuth    string
+	guestCreated bool
+	stopOnce     sync.Once
+	stopErr      error
+}
+
+// Start starts the parts of cfg.Role and returns once the node serves.
+// On error, whatever was started is stopped again.
+func Start(ctx context.Context, cfg Config) (*Daemon, error) {
+	if cfg.Role == "" {
+		cfg.Role = RoleAll
+	}
+	if cfg.Data == "" {
+		return nil, errors.New("daemon: a data directory is required")
+	}
+	if cfg.Role != RoleAll && cfg.NATSURL == "" {
+		return nil, fmt.Errorf("role %s needs the URL of the NATS cluster the other roles use", cfg.Role)
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 30 * time.Second
+	}
+	if cfg.InvokerID == "" {
+		cfg.InvokerID, _ = os.Hostname()
+		if cfg.InvokerID == "" {
+			cfg.InvokerID = "invoker0"
+		}
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if err := d.start(ctx); err != nil {
+		return nil, errors.Join(err, d.Stop())
+	}
+	return d, nil
+}
+
+func (d *Daemon) start(ctx context.Context) error {
+	c := d.cfg
+	if err := os.MkdirAll(c.Data, 0o700); err != nil {
+		return fmt.Errorf("create data directory %s: %w", c.Data, err)
+	}
+	var err error
+	if c.NATSURL == "" {
+		if d.lock, err = lockData(c.Data); err != nil {
+			return err
+		}
+	}
+	d.broker, err = queue.Open(ctx, queue.Config{
+		StoreDir: filepath.Join(c.Data, "jetstream"),
+		Listen:   c.NATSListen,
+		URL:      c.NATSURL,
+		AckWait:  c.AckWait,
+		Logger:   d.log,
+	})
+	if err != nil {
+		return err
+	}
+	if d.store, err = store.Open(ctx, d.broker.JetStream(), store.Config{ActivationRetention: c.ActivationRetention, Replicas: d.broker.Replicas(), Logger: d.log}); err != nil {
+		return err
+	}
+	if d.reg, err = d.broker.OpenRegistry(ctx); err != nil {
+		return err
+	}
+	codeStore, err := blobs.NewLocal(filepath.Join(c.Data, "blobs"))
+	if err != nil {
+		return err
+	}
+	// One Wasm runtime serves both the gateway (which compiles a module
+	// when it is created) and the invoker, so the first invoke finds the
+	// module compiled; the directory cache carries it across restarts.
+	if d.wasm, err = wasmrt.New(ctx, wasmrt.Config{CacheDir: filepath.Join(c.Data, "wasm-cache"), Logger: d.log}); err != nil {
+		return err
+	}
+	apiHost := c.APIHost
+	if apiHost == "" {
+		apiHost = "http://" + c.Listen
+	}
+	if c.Role == RoleAll || c.Role == RoleInvoker {
+		d.invoker, err = invoker.New(invoker.Config{ID: c.InvokerID, Capacity: c.InvokerCapacity, APIHost: apiHost}, invoker.Deps{
+			Queue:      d.broker,
+			Records:    d.store,
+			Heartbeats: d.reg,
+			Code:       invoker.BlobCode{Store: codeStore},
+			Runtimes:   map[string]invoker.Runtime{"wasm": invoker.WasmRuntime{RT: d.wasm}},
+			Logger:     d.log,
+		})
+		if err != nil {
+			return err
+		}
+		if err := d.invoker.Start(ctx); err != nil {
+			return err
+		}
+	}
+	if c.Role == RoleAll || c.Role == RoleGateway {
+		if d.guestAuth, d.guestCreated, err = ensureGuest(ctx, d.store, c.Data, c.GuestAuth); err != nil {
+			return err
+		}
+		d.gateway, err = gateway.New(gateway.Config{Listen: c.Listen, ID: gatewayID(), APIHost: c.APIHost}, gateway.Deps{
+			Store:      d.store,
+			Blobs:      codeStore,
+			Dispatcher: d.broker,
+			Invokers:   d.reg,
+			Validators: map[string]gateway.CodeValidator{"wasm": d.wasm},
+			Logger:     d.log,
+		})
+		if err != nil {
+			return err
+		}
+		if err := d.gateway.Start(ctx); err != nil {
+			return err
+		}
+		if d.admin, err = startAdmin(c.Data, d.store, d.log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// APIHost is the URL of the API ("http://127.0.0.1:3233"), or "" for an
+// invoker-only node.
+func (d *Daemon) APIHost() string {
+	if d.gateway == nil {
+		return ""
+	}
+	return "http://" + d.gateway.Addr()
+}
+
+// GuestAuth is the guest namespace's "uuid:key", and whether this start
+// created the namespace. Empty for an invoker-only node.
+func (d *Daemon) GuestAuth() (auth string, created bool) { return d.guestAuth, d.guestCreated }
+
+// Stop shuts the node down: the gateway and the invoker together
+// (blocking callers get the results of activations that finish within the
+// grace; the rest are recorded as interrupted), then the stores and the
+// queue. Calling it again returns the first result.
+func (d *Daemon) Stop() error {
+	d.stopOnce.Do(func() { d.stopErr = d.stop() })
+	return d.stopErr
+}
+
+func (d *Daemon) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownGrace)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	record := func(err error) {
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
+	if d.admin != nil {
+		d.admin.close()
+	}
+	if d.gateway != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); record(d.gateway.Shutdown(ctx)) }()
+	}
+	if d.invoker != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); record(d.invoker.Shutdown(ctx)) }()
+	}
+	wg.Wait()
+	if d.reg != nil {
+		d.reg.Close()
+	}
+	if d.store != nil {
+		d.store.Close()
+	}
+	if d.wasm != nil {
+		record(d.wasm.Close(context.Background()))
+	}
+	if d.broker != nil {
+		record(d.broker.Close())
+	}
+	if d.lock != nil {
+		d.lock.release()
+	}
+	return errors.Join(errs...)
+}
+
+func gatewayID() string {
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r == '.' || r == '*' || r == '>' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, host)
+	return fmt.Sprintf("%s-%d-%d", host, os.Getpid(), gatewaySeq.Add(1))
+}
+
+// gatewaySeq keeps gateway ids unique when one process runs several (tests).
+var gatewaySeq atomic.Int64
