@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +78,7 @@ type Daemon struct {
 	invoker      *invoker.Invoker
 	gateway      *gateway.Gateway
 	admin        *adminServer
+	ln           net.Listener // the API port, owned by the gateway once it serves
 	guestAuth    string
 	guestCreated bool
 	stopOnce     sync.Once
@@ -151,9 +153,19 @@ func (d *Daemon) start(ctx context.Context) error {
 	if d.wasm, err = wasmrt.New(ctx, wasmrt.Config{CacheDir: filepath.Join(c.Data, "wasm-cache"), Logger: d.log}); err != nil {
 		return err
 	}
+	// The API port is bound before anything runs so that actions learn
+	// its real address (__OW_API_HOST), also when Listen asks for port 0.
+	var ln net.Listener
+	if c.Role == RoleAll || c.Role == RoleGateway {
+		var lc net.ListenConfig
+		if ln, err = lc.Listen(ctx, "tcp", c.Listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", c.Listen, err)
+		}
+		d.ln = ln
+	}
 	apiHost := c.APIHost
-	if apiHost == "" {
-		apiHost = "http://" + c.Listen
+	if apiHost == "" && ln != nil {
+		apiHost = "http://" + ln.Addr().String()
 	}
 	if c.Role == RoleAll || c.Role == RoleInvoker {
 		d.invoker, err = invoker.New(invoker.Config{ID: c.InvokerID, Capacity: c.InvokerCapacity, APIHost: apiHost}, invoker.Deps{
@@ -175,7 +187,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		if d.guestAuth, d.guestCreated, err = ensureGuest(ctx, d.store, c.Data, c.GuestAuth); err != nil {
 			return err
 		}
-		d.gateway, err = gateway.New(gateway.Config{Listen: c.Listen, ID: gatewayID(), APIHost: c.APIHost}, gateway.Deps{
+		d.gateway, err = gateway.New(gateway.Config{Listener: ln, ID: gatewayID(), APIHost: apiHost}, gateway.Deps{
 			Store:      d.store,
 			Blobs:      codeStore,
 			Dispatcher: d.broker,
@@ -243,6 +255,9 @@ func (d *Daemon) stop() error {
 		go func() { defer wg.Done(); record(d.invoker.Shutdown(ctx)) }()
 	}
 	wg.Wait()
+	if d.ln != nil {
+		_ = d.ln.Close() // in case the gateway never took it over
+	}
 	if d.reg != nil {
 		d.reg.Close()
 	}

@@ -56,6 +56,9 @@ type InvokerDirectory interface {
 type Config struct {
 	// Listen is the HTTP address, "127.0.0.1:3233" by default.
 	Listen string
+	// Listener, when set, is used instead of listening on Listen (the
+	// daemon binds first to learn the address of port 0).
+	Listener net.Listener
 	// ID names this gateway in result subjects; unique per gateway.
 	ID string
 	// BlockingWait is how long a blocking invoke waits before answering
@@ -125,11 +128,13 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	g.unsub = unsub
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", g.cfg.Listen)
-	if err != nil {
-		_ = unsub()
-		return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
+	ln := g.cfg.Listener
+	if ln == nil {
+		var lc net.ListenConfig
+		if ln, err = lc.Listen(ctx, "tcp", g.cfg.Listen); err != nil {
+			_ = unsub()
+			return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
+		}
 	}
 	g.ln = ln
 	if g.cfg.APIHost == "" {
