@@ -27,6 +27,7 @@ type activation struct {
 	stdin  bytes.Reader
 	stdout resultWriter
 	stderr logWriter
+	logs   logSink
 	mem    linearMemory
 	spare  []byte          // a zeroed buffer for the next linear memory, len 0
 	done   <-chan struct{} // closed when the activation must stop
@@ -51,7 +52,8 @@ func (a *activation) reset(inv *Invocation, lim limits) {
 	a.stdout.buf = a.stdout.buf[:0]
 	a.stdout.limit = lim.resultLimit
 	a.stdout.over = false
-	a.stderr.reset(lim.logLimit)
+	a.logs.reset(lim.logLimit)
+	a.stderr.reset(&a.logs, "stderr")
 	a.mem = linearMemory{limit: lim.memoryBytes}
 }
 
@@ -62,7 +64,7 @@ func (a *activation) release() {
 		a.stdout.buf = nil
 	}
 	a.stdout.cancel = nil
-	a.stderr.lines = nil
+	a.logs.lines = nil
 	if cap(a.stderr.partial) > maxPooledBuffer {
 		a.stderr.partial = nil
 	}
@@ -157,27 +159,45 @@ func (w *resultWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// logWriter turns the guest's stderr into OpenWhisk log lines, keeping at most limit bytes of it.
-type logWriter struct {
+// logSink collects an activation's log lines, from one or two streams,
+// keeping at most limit bytes of them.
+type logSink struct {
 	lines     []string
-	partial   []byte    // the line being written
-	partialAt time.Time // when its first byte was written
-	kept      int64     // bytes kept so far, newlines included
+	kept      int64 // bytes kept so far, newlines included
 	limit     int64
 	truncated bool
 }
 
-func (w *logWriter) reset(limit int64) {
-	w.lines = nil
+func (s *logSink) reset(limit int64) {
+	s.lines = nil
+	s.kept = 0
+	s.limit = limit
+	s.truncated = false
+}
+
+func (s *logSink) truncate(now time.Time, stream string) {
+	s.truncated = true
+	s.lines = append(s.lines, formatLine(now, stream, []byte(
+		"Logs were truncated because the total bytes size exceeds the limit of "+strconv.FormatInt(s.limit, 10)+" bytes.")))
+}
+
+// logWriter turns one of the guest's output streams into OpenWhisk log
+// lines in its sink.
+type logWriter struct {
+	sink      *logSink
+	stream    string    // "stderr" or "stdout"
+	partial   []byte    // the line being written
+	partialAt time.Time // when its first byte was written
+}
+
+func (w *logWriter) reset(sink *logSink, stream string) {
+	w.sink, w.stream = sink, stream
 	w.partial = w.partial[:0]
-	w.kept = 0
-	w.limit = limit
-	w.truncated = false
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	n := len(p)
-	if w.truncated {
+	if w.sink == nil || w.sink.truncated {
 		return n, nil
 	}
 	now := time.Now()
@@ -190,8 +210,9 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		if i >= 0 {
 			chunk = p[:i]
 		}
-		if w.kept+int64(len(w.partial)+len(chunk))+1 > w.limit { // this line does not fit
-			w.truncate(now)
+		if w.sink.kept+int64(len(w.partial)+len(chunk))+1 > w.sink.limit { // this line does not fit
+			w.partial = w.partial[:0]
+			w.sink.truncate(now, w.stream)
 			return n, nil
 		}
 		w.partial = append(w.partial, chunk...)
@@ -206,35 +227,30 @@ func (w *logWriter) Write(p []byte) (int, error) {
 
 // emit turns the partial line into a log line.
 func (w *logWriter) emit() {
-	w.kept += int64(len(w.partial)) + 1
+	w.sink.kept += int64(len(w.partial)) + 1
 	line := w.partial
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
-	w.lines = append(w.lines, formatLine(w.partialAt, line))
+	w.sink.lines = append(w.sink.lines, formatLine(w.partialAt, w.stream, line))
 	w.partial = w.partial[:0]
 }
 
-func (w *logWriter) truncate(now time.Time) {
-	w.truncated = true
-	w.partial = w.partial[:0]
-	w.lines = append(w.lines, formatLine(now, []byte(
-		"Logs were truncated because the total bytes size exceeds the limit of "+strconv.FormatInt(w.limit, 10)+" bytes.")))
-}
-
-// finish returns the lines, including a last line written without a newline.
-func (w *logWriter) finish() []string {
-	if len(w.partial) > 0 && !w.truncated {
+// flush emits a last line written without a newline.
+func (w *logWriter) flush() {
+	if w.sink != nil && len(w.partial) > 0 && !w.sink.truncated {
 		w.emit()
 	}
-	return w.lines
+	w.partial = w.partial[:0]
 }
 
 const logTimeLayout = "2006-01-02T15:04:05.000000Z"
 
-func formatLine(t time.Time, line []byte) string {
+func formatLine(t time.Time, stream string, line []byte) string {
 	var b [len(logTimeLayout) + len(" stderr: ")]byte
 	s := t.UTC().AppendFormat(b[:0], logTimeLayout)
-	s = append(s, " stderr: "...)
+	s = append(s, ' ')
+	s = append(s, stream...)
+	s = append(s, ": "...)
 	return string(s) + string(line)
 }

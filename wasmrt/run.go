@@ -134,42 +134,16 @@ func (r *Runtime) Run(ctx context.Context, code Code, inv Invocation) Outcome {
 		}
 		_ = inst.Close(ctx) // idempotent (proc_exit and timeouts close it first); the memory is recycled by release
 	}
-	out.Logs = a.stderr.finish()
+	a.stderr.flush()
+	out.Logs = a.logs.lines
 
 	if a.stdout.over {
 		out.fail(&ActionError{Kind: KindResultTooLarge, Reason: fmt.Sprintf("the action's result exceeds the limit of %d bytes", lim.resultLimit)})
 		return out
 	}
 	if err != nil {
-		var exit *sys.ExitError
-		isExit := errors.As(err, &exit)
-		switch {
-		case r.closed.Load(): // Close closes instances with exit code 0: check it first
-			out.Err = errClosed
-			return out
-		case isExit && exit.ExitCode() == 0:
-			err = nil // proc_exit(0): success
-		case ctx.Err() != nil:
-			out.Err = fmt.Errorf("wasmrt: activation stopped: %w", context.Cause(ctx))
-			return out
-		case context.Cause(tctx) == errTimeLimit:
-			out.fail(&ActionError{Kind: KindTimeout, Reason: "the action exceeded its time limit of " + millis(lim.timeout), cause: err})
-			return out
-		case a.mem.refused > 0:
-			out.fail(&ActionError{Kind: KindMemory, cause: err, Reason: fmt.Sprintf(
-				"the action exceeded its memory limit of %d MB: it tried to grow its memory to %s (%s)",
-				lim.memoryMB, mib(a.mem.refused), failureText(err))})
-			return out
-		case isExit:
-			out.fail(&ActionError{Kind: KindExit, Reason: fmt.Sprintf("the action exited with code %d", exit.ExitCode()), cause: err})
-			return out
-		default:
-			reason, ok := trapReason(err)
-			if !ok { // not a guest failure wazero knows of: ours
-				out.Err = fmt.Errorf("wasmrt: run module %s: %w", code.Digest, err)
-				return out
-			}
-			out.fail(&ActionError{Kind: KindTrap, Reason: "the action trapped: " + reason, cause: err})
+		if err = r.classify(ctx, tctx, err, &a.mem, lim, code.Digest); err != nil {
+			out.setErr(err)
 			return out
 		}
 	}
@@ -180,6 +154,46 @@ func (r *Runtime) Run(ctx context.Context, code Code, inv Invocation) Outcome {
 	}
 	out.Result = bytes.Clone(res)
 	return out
+}
+
+// classify turns the error of a call into the guest into nil (a
+// proc_exit(0), which is success), an *ActionError (the action's fault), or
+// a platform error. ctx is the caller's context, tctx the activation's
+// (cancelled at the time limit), mem the guest's memory.
+func (r *Runtime) classify(ctx, tctx context.Context, err error, mem *linearMemory, lim limits, digest string) error {
+	var exit *sys.ExitError
+	isExit := errors.As(err, &exit)
+	switch {
+	case r.closed.Load(): // Close closes instances with exit code 0: check it first
+		return errClosed
+	case isExit && exit.ExitCode() == 0:
+		return nil // proc_exit(0): success
+	case ctx.Err() != nil:
+		return fmt.Errorf("wasmrt: activation stopped: %w", context.Cause(ctx))
+	case context.Cause(tctx) == errTimeLimit:
+		return &ActionError{Kind: KindTimeout, Reason: "the action exceeded its time limit of " + millis(lim.timeout), cause: err}
+	case mem.refused > 0:
+		return &ActionError{Kind: KindMemory, cause: err, Reason: fmt.Sprintf(
+			"the action exceeded its memory limit of %d MB: it tried to grow its memory to %s (%s)",
+			lim.memoryMB, mib(mem.refused), failureText(err))}
+	case isExit:
+		return &ActionError{Kind: KindExit, Reason: fmt.Sprintf("the action exited with code %d", exit.ExitCode()), cause: err}
+	}
+	reason, ok := trapReason(err)
+	if !ok { // not a guest failure wazero knows of: ours
+		return fmt.Errorf("wasmrt: run module %s: %w", digest, err)
+	}
+	return &ActionError{Kind: KindTrap, Reason: "the action trapped: " + reason, cause: err}
+}
+
+// setErr records err: an *ActionError with its result, or a platform error.
+func (o *Outcome) setErr(err error) {
+	var ae *ActionError
+	if errors.As(err, &ae) {
+		o.fail(ae)
+		return
+	}
+	o.Err = err
 }
 
 // fail records an action error and its result.
