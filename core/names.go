@@ -1,11 +1,13 @@
 package core
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -80,17 +82,39 @@ func (p EntityPath) Relative() string {
 // String is the fully qualified name "/ns/pkg/name".
 func (p EntityPath) String() string { return "/" + p.Namespace + "/" + p.Relative() }
 
+// lastID is the previous activation id of this process, so that ids made
+// within one millisecond still sort in the order they were made.
+var lastID struct {
+	sync.Mutex
+	b [16]byte
+}
+
 // NewActivationID returns a fresh 32-hex-digit activation id. The first 12
-// digits are the current Unix time in milliseconds, so that ids sort by
-// creation time (listings need newest first); the rest is random.
+// digits are the Unix time in milliseconds, so that ids sort by creation
+// time (listings need newest first); the rest is random. Within one
+// millisecond, a process's ids increase (the previous id plus one, as
+// ULIDs' monotonic mode does); across processes they sort to the
+// millisecond.
 func NewActivationID(now time.Time) string {
 	var b [16]byte
 	var ts [8]byte
 	binary.BigEndian.PutUint64(ts[:], uint64(now.UnixMilli()))
 	copy(b[:6], ts[2:])
-	if _, err := rand.Read(b[6:]); err != nil {
+	lastID.Lock()
+	if bytes.Compare(b[:6], lastID.b[:6]) <= 0 {
+		// Same (or an earlier) millisecond: count up from the last id.
+		b = lastID.b
+		for i := len(b) - 1; i >= 6; i-- {
+			b[i]++
+			if b[i] != 0 {
+				break
+			}
+		}
+	} else if _, err := rand.Read(b[6:]); err != nil {
 		panic("crypto/rand failed: " + err.Error()) // never happens on Linux
 	}
+	lastID.b = b
+	lastID.Unlock()
 	return hex.EncodeToString(b[:])
 }
 

@@ -44,10 +44,15 @@ func malformed(err error) error {
 
 // entityName reads the wildcard part of the path ("name" or "pkg/name").
 func entityName(c echo.Context) (core.EntityPath, error) {
-	raw := c.Param("*")
-	name, err := url.PathUnescape(raw)
-	if err != nil {
-		return core.EntityPath{}, core.Errorf(core.CodeInvalid, "The entity name %q is not validly escaped.", raw)
+	name := c.Param("*")
+	// The router matches on the escaped path only when the request's
+	// escaping differs from Go's default (URL.RawPath set); otherwise the
+	// parameter is already decoded and must not be decoded twice.
+	if c.Request().URL.RawPath != "" {
+		var err error
+		if name, err = url.PathUnescape(name); err != nil {
+			return core.EntityPath{}, core.Errorf(core.CodeInvalid, "The entity name %q is not validly escaped.", name)
+		}
 	}
 	return core.ParseActionName(namespaceOf(c), name)
 }
