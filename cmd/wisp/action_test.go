@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wispfaas/wisp/client/clienttest"
-	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/internal/wasmtest"
 )
 
 func TestReadActionExec(t *testing.T) {
@@ -71,19 +74,22 @@ func TestReadActionExec(t *testing.T) {
 }
 
 func TestActionCreateUpdate(t *testing.T) {
-	s := clienttest.NewServer(t)
-	c := newCLI(t, s)
-	file := writeFile(t, "hello.wasm", wasmModule)
+	ns := newNamespace(t)
+	c := newCLI(t, ns)
+	api := ns.client(t)
+	ctx := context.Background()
+	module := wasmtest.Action{Logs: []string{"hello"}}.Wasm()
+	file := writeFile(t, "hello.wasm", module)
 	if out := c.ok("action", "create", "hello", file, "-p", "name", "world", "-a", "description", "says hello",
 		"--timeout", "5000", "--memory", "64", "--logsize", "1", "--main", "run"); out != "ok: created action hello\n" {
 		t.Fatalf("create printed %q", out)
 	}
-	a, ok := s.Action("hello")
-	if !ok {
-		t.Fatal("the action was not created")
+	a, err := api.GetAction(ctx, "hello", true)
+	if err != nil {
+		t.Fatalf("the action was not created: %v", err)
 	}
-	if a.Exec.Kind != "wasm" || !a.Exec.Binary || a.Exec.Code != base64.StdEncoding.EncodeToString(wasmModule) || a.Exec.Main != "run" {
-		t.Fatalf("exec sent: %+v", a.Exec)
+	if a.Exec.Kind != "wasm" || !a.Exec.Binary || a.Exec.Code != base64.StdEncoding.EncodeToString(module) || a.Exec.Main != "run" {
+		t.Fatalf("exec stored: %+v", a.Exec)
 	}
 	if v, _ := a.Parameters.Get("name"); string(v) != `"world"` {
 		t.Fatalf("parameters: %s", v)
@@ -102,25 +108,48 @@ func TestActionCreateUpdate(t *testing.T) {
 	if out := c.ok("action", "update", "hello", "--timeout", "1000"); out != "ok: updated action hello\n" {
 		t.Fatalf("update printed %q", out)
 	}
-	a, _ = s.Action("hello")
-	if a.Limits.Timeout != 1000 || a.Limits.Memory != 64 || a.Exec.Kind != "wasm" || a.Version != "0.0.2" {
-		t.Fatalf("after update: %+v", a)
+	a, err = api.GetAction(ctx, "hello", false)
+	if err != nil || a.Limits.Timeout != 1000 || a.Limits.Memory != 64 || a.Exec.Kind != "wasm" || a.Version != "0.0.2" {
+		t.Fatalf("after update: %+v, %v", a, err)
 	}
-	if out := c.ok("action", "update", "py", writeFile(t, "x.py", []byte("def main(a): return a"))); out != "ok: updated action py\n" {
+	if out := c.ok("action", "update", "new", wasmFile(t, "new", wasmtest.Action{})); out != "ok: updated action new\n" {
 		t.Fatalf("update creating: %q", out)
+	}
+	if a, err := api.GetAction(ctx, "new", false); err != nil || a.Version != "0.0.1" {
+		t.Fatalf("update did not create: %+v, %v", a, err)
 	}
 	out := c.ok("--json", "action", "update", "hello", file)
 	var got map[string]any
-	if err := json.Unmarshal([]byte(out), &got); err != nil || got["name"] != "hello" {
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got["name"] != "hello" || got["version"] != "0.0.3" {
 		t.Fatalf("update --json printed %q", out)
+	}
+
+	// The kind inferred from the extension reaches the server, which says
+	// what it cannot run; so does a module that is no WASI command.
+	for _, tt := range []struct {
+		file, kind, err string
+	}{
+		{file: writeFile(t, "x.py", []byte("def main(a): return a")), err: `error: update action x: The kind "python:3" is not supported by this Wisp build yet.`},
+		{file: writeFile(t, "x.js", []byte("function main(a) { return a }")), err: `error: update action x: The kind "nodejs:20" is not supported by this Wisp build yet.`},
+		{file: writeFile(t, "x.bin", []byte("\x7fELF")), kind: "native", err: `error: update action x: The kind "native" is not supported by this Wisp build yet.`},
+		{file: writeFile(t, "x.wasm", wasmModule), err: `error: update action x: The action's code was refused: module has no "_start" export`},
+	} {
+		args := []string{"action", "update", "x", tt.file}
+		if tt.kind != "" {
+			args = append(args, "--kind", tt.kind)
+		}
+		if r := c.run(args...); r.code != 1 || !strings.HasPrefix(r.stderr, tt.err) || !strings.Contains(r.stderr, "(400, code ") {
+			t.Errorf("wisp %s: %+v, want exit 1 and %q", strings.Join(args, " "), r, tt.err)
+		}
 	}
 }
 
 // TestActionCreateFailsBeforeRequest checks that mistakes in files are
-// reported without a request.
+// reported without a request: the API host is a closed port, so any
+// request would fail as "not reachable" instead.
 func TestActionCreateFailsBeforeRequest(t *testing.T) {
-	s := clienttest.NewServer(t)
-	c := newCLI(t, s)
+	c := newCLI(t, nil)
+	c.env["WISP_APIHOST"], c.env["WISP_AUTH"] = closedHost(t), "a:b"
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "x.rb"), []byte("puts 1"), 0o644)
 	tests := []struct {
@@ -131,6 +160,7 @@ func TestActionCreateFailsBeforeRequest(t *testing.T) {
 		{[]string{"action", "create", "x", filepath.Join(dir, "x.rb")}, "from the extension .rb: give --kind"},
 		{[]string{"action", "create", "x", filepath.Join(dir, "x.rb"), "--kind", "wasm"}, "not a WebAssembly binary module"},
 		{[]string{"action", "update", "x", "-P", filepath.Join(dir, "missing.json")}, "missing.json"},
+		{[]string{"action", "invoke", "x", "-P", filepath.Join(dir, "missing.json")}, "missing.json"},
 	}
 	for _, tt := range tests {
 		r := c.run(tt.args...)
@@ -138,16 +168,21 @@ func TestActionCreateFailsBeforeRequest(t *testing.T) {
 			t.Errorf("wisp %s: %+v, want exit 1 and %q", strings.Join(tt.args, " "), r, tt.err)
 		}
 	}
-	if n := s.Requests(); n != 0 {
-		t.Fatalf("%d requests sent", n)
+	// The host is indeed closed.
+	if r := c.run("action", "list"); r.code != 1 || !strings.Contains(r.stderr, "is not reachable") {
+		t.Fatalf("action list: %+v", r)
 	}
 }
 
 func TestActionGetListDelete(t *testing.T) {
-	s := clienttest.NewServer(t)
-	c := newCLI(t, s)
-	c.ok("action", "create", "hello", writeFile(t, "h.wasm", wasmModule), "-p", "a", "1", "-p", "b", "2", "-a", "description", "Says hello")
-	c.ok("action", "create", "my pkg/x y", writeFile(t, "h.js", []byte("function main() {}")))
+	ns := newNamespace(t)
+	c := newCLI(t, ns)
+	module := wasmtest.Action{Logs: []string{"hello"}}.Wasm()
+	c.ok("action", "create", "hello", writeFile(t, "h.wasm", module), "-p", "a", "1", "-p", "b", "2", "-a", "description", "Says hello")
+	// The list shows the most recently updated first, and actions updated
+	// in the same millisecond by name.
+	nextMillisecond()
+	c.ok("action", "create", "my pkg/x y", wasmFile(t, "xy", wasmtest.Action{}))
 
 	out := c.ok("action", "get", "hello")
 	head, body, _ := strings.Cut(out, "\n")
@@ -158,24 +193,38 @@ func TestActionGetListDelete(t *testing.T) {
 	if strings.Contains(body, `"code"`) {
 		t.Fatal("action get printed the code without --code")
 	}
-	if out := c.ok("action", "get", "hello", "--code"); !strings.Contains(out, `"code": "AGFzbQEAAAA="`) {
+	if out := c.ok("action", "get", "hello", "--code"); !strings.Contains(out, `"code": "`+base64.StdEncoding.EncodeToString(module)+`"`) {
 		t.Fatalf("action get --code: %q", out)
 	}
-	want := "action /guest/hello: Says hello\n   (parameters: a, b)\n   (kind: wasm, version: 0.0.1, timeout: 60000 ms, memory: 256 MB, logs: 10 MB)\n"
+	want := "action /" + ns.name + "/hello: Says hello\n   (parameters: a, b)\n   (kind: wasm, version: 0.0.1, timeout: 60000 ms, memory: 256 MB, logs: 10 MB)\n"
 	if out := c.ok("action", "get", "hello", "--summary"); out != want {
 		t.Fatalf("action get --summary = %q, want %q", out, want)
 	}
-	if out := c.ok("action", "get", "my pkg/x y", "--url"); out != "ok: got action my pkg/x y\n"+s.URL+"/api/v1/namespaces/guest/actions/my%20pkg/x%20y\n" {
+	url := ns.host + "/api/v1/namespaces/" + ns.name + "/actions/my%20pkg/x%20y"
+	if out := c.ok("action", "get", "my pkg/x y", "--url"); out != "ok: got action my pkg/x y\n"+url+"\n" {
 		t.Fatalf("action get --url = %q", out)
+	}
+	// The URL is the action's: POSTing to it invokes the action.
+	req, _ := http.NewRequest(http.MethodPost, url+"?blocking=true&result=true", strings.NewReader(`{"via":"url"}`))
+	user, key, _ := strings.Cut(ns.auth, ":")
+	req.SetBasicAuth(user, key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	respBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || compactJSON(respBody) != `{"via":"url"}` {
+		t.Fatalf("POST %s: %d %s", url, resp.StatusCode, respBody)
 	}
 
 	want = "actions\n" +
-		"/guest/hello                                                           private wasm\n" +
-		"/guest/my pkg/x y                                                      private nodejs:default\n"
+		fmt.Sprintf("%-70s private wasm\n", "/"+ns.name+"/my pkg/x y") +
+		fmt.Sprintf("%-70s private wasm\n", "/"+ns.name+"/hello")
 	if out := c.ok("action", "list"); out != want {
 		t.Fatalf("action list =\n%q\nwant\n%q", out, want)
 	}
-	if out := c.ok("action", "list", "--limit", "1", "--skip", "1"); !strings.Contains(out, "x y") || strings.Contains(out, "hello") {
+	if out := c.ok("action", "list", "--limit", "1", "--skip", "1"); !strings.Contains(out, "hello") || strings.Contains(out, "x y") {
 		t.Fatalf("action list --limit 1 --skip 1 = %q", out)
 	}
 	if out := c.ok("--json", "action", "list"); !strings.HasPrefix(out, "[\n    {") {
@@ -189,12 +238,26 @@ func TestActionGetListDelete(t *testing.T) {
 	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: get action hello: The requested resource does not exist. (404, code ") {
 		t.Fatalf("get after delete: %+v", r)
 	}
+	if out := c.ok("--json", "action", "delete", "my pkg/x y"); !strings.Contains(out, `"name": "x y"`) {
+		t.Fatalf("delete --json printed %q", out)
+	}
+	if out := c.ok("action", "list"); out != "actions\n" {
+		t.Fatalf("action list after the deletes = %q", out)
+	}
+}
+
+// nextMillisecond waits until the clock has passed the current
+// millisecond, so that what is done next is stamped later than what was
+// done before.
+func nextMillisecond() {
+	for now := time.Now().UnixMilli(); time.Now().UnixMilli() == now; {
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 func TestInvokeOutput(t *testing.T) {
-	s := clienttest.NewServer(t)
-	c := newCLI(t, s)
-	c.ok("action", "create", "echo", writeFile(t, "e.wasm", wasmModule))
+	c := newCLI(t, newNamespace(t))
+	c.ok("action", "create", "echo", wasmFile(t, "echo", wasmtest.Action{}))
 	okLine := regexp.MustCompile(`^ok: invoked /_/echo with id ([0-9a-f]{32})\n`)
 
 	out := c.ok("action", "invoke", "echo", "-p", "a", "1")
@@ -212,9 +275,11 @@ func TestInvokeOutput(t *testing.T) {
 		Response     struct {
 			Result map[string]any `json:"result"`
 		} `json:"response"`
+		Logs []string `json:"logs"`
 	}
 	rest := out[len(m[0]):]
-	if err := json.Unmarshal([]byte(rest), &act); err != nil || act.ActivationID != m[1] || act.Response.Result["a"] != 1.0 {
+	if err := json.Unmarshal([]byte(rest), &act); err != nil || act.ActivationID != m[1] || act.Response.Result["a"] != 1.0 ||
+		len(act.Logs) != 1 || !strings.HasSuffix(act.Logs[0], echoLog) {
 		t.Fatalf("blocking record: %q (%v)", rest, err)
 	}
 	if !strings.HasPrefix(rest, "{\n    \"namespace\"") {
@@ -238,13 +303,17 @@ func TestInvokeOutput(t *testing.T) {
 	if r.code != 1 || r.stdout != "{\n    \"error\": \"boom\"\n}\n" || !strings.Contains(r.stderr, "error: action /_/echo failed") {
 		t.Fatalf("result failure: %+v", r)
 	}
+	c.ok("action", "create", "exit3", wasmFile(t, "exit3", wasmtest.Action{Exit: 3}))
+	r = c.run("action", "invoke", "exit3", "-b")
+	if r.code != 1 || !strings.Contains(r.stdout, `"error": "the action exited with code 3"`) ||
+		!regexp.MustCompile(`^error: action /_/exit3 failed with id [0-9a-f]{32}: developer error\n$`).MatchString(r.stderr) {
+		t.Fatalf("developer error: %+v", r)
+	}
 
 	// A blocking wait that runs out says so, with the id.
-	s.Run = func(a core.Action, p map[string]any) clienttest.Outcome {
-		return clienttest.Outcome{Delay: 300 * time.Millisecond}
-	}
-	out = c.ok("action", "invoke", "echo", "-b", "--timeout", "10")
-	if !regexp.MustCompile(`^ok: invoked /_/echo, but the request has not yet finished, with id [0-9a-f]{32}\n$`).MatchString(out) {
+	c.ok("action", "create", "slow", wasmFile(t, "slow", wasmtest.Action{Sleep: time.Second}))
+	out = c.ok("action", "invoke", "slow", "-b", "--timeout", "10")
+	if !regexp.MustCompile(`^ok: invoked /_/slow, but the request has not yet finished, with id [0-9a-f]{32}\n$`).MatchString(out) {
 		t.Fatalf("blocking wait ran out: %q", out)
 	}
 	r = c.run("action", "invoke", "missing", "-r")

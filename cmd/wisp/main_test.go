@@ -3,17 +3,104 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/wispfaas/wisp/client/clienttest"
+	"github.com/wispfaas/wisp/client"
+	"github.com/wispfaas/wisp/daemon"
+	"github.com/wispfaas/wisp/internal/wasmtest"
 )
+
+// The tests run the CLI against a real Wisp node (gateway, invoker and
+// embedded JetStream) in this process. One node serves them all; each test
+// that keeps state gets a namespace of its own on it, so that the tests
+// neither see each other's actions and activations nor depend on their
+// order.
+var shared struct {
+	once sync.Once
+	dir  string
+	node *daemon.Daemon
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.node != nil {
+		if err := shared.node.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop the Wisp node:", err)
+			code = max(code, 1)
+		}
+	}
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// node returns the shared node, starting it on first use.
+func node(tb testing.TB) *daemon.Daemon {
+	tb.Helper()
+	shared.once.Do(func() {
+		// Not tb.TempDir(): the node outlives the test that starts it. A
+		// short path, too: the admin socket lives in it.
+		if shared.dir, shared.err = os.MkdirTemp("", "wisp-cli-"); shared.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		shared.node, shared.err = daemon.Start(ctx, daemon.Config{Data: shared.dir, Listen: "127.0.0.1:0", ShutdownGrace: 5 * time.Second})
+	})
+	if shared.err != nil {
+		tb.Fatalf("start a Wisp node: %v", shared.err)
+	}
+	return shared.node
+}
+
+// namespace is a namespace of the shared node, with its key.
+type namespace struct {
+	host, name, auth string
+}
+
+var namespaceSeq atomic.Int64
+
+// newNamespace creates a namespace for the calling test on the shared node.
+func newNamespace(t *testing.T) *namespace {
+	t.Helper()
+	d := node(t)
+	name := fmt.Sprintf("%s_%d", strings.Map(func(r rune) rune {
+		if r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
+			return r
+		}
+		return '_'
+	}, t.Name()), namespaceSeq.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nss, err := daemon.Admin(ctx, daemon.Config{Data: shared.dir}, daemon.AdminRequest{Op: "create", Name: name})
+	if err != nil || len(nss) != 1 {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
+	return &namespace{host: d.APIHost(), name: name, auth: nss[0].Auth()}
+}
+
+// client returns an API client of the namespace, to check what the CLI did.
+func (ns *namespace) client(t *testing.T) *client.Client {
+	t.Helper()
+	c, err := client.New(ns.host, ns.auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 // cli runs the CLI in-process with its own environment.
 type cli struct {
@@ -22,13 +109,13 @@ type cli struct {
 }
 
 // newCLI returns a CLI whose properties file is in a temporary directory
-// and whose environment points at s (when s is not nil).
-func newCLI(t *testing.T, s *clienttest.Server) *cli {
+// and whose environment points at the namespace ns (when ns is not nil).
+func newCLI(t *testing.T, ns *namespace) *cli {
 	t.Helper()
 	dir := t.TempDir()
 	env := map[string]string{"HOME": dir, "WISP_CONFIG_FILE": filepath.Join(dir, "wisprc")}
-	if s != nil {
-		env["WISP_APIHOST"], env["WISP_AUTH"] = s.URL, s.Auth
+	if ns != nil {
+		env["WISP_APIHOST"], env["WISP_AUTH"] = ns.host, ns.auth
 	}
 	return &cli{t: t, env: env}
 }
@@ -64,10 +151,40 @@ func writeFile(t *testing.T, name string, data []byte) string {
 	return p
 }
 
-// wasmModule is the smallest valid WebAssembly module.
+// wasmModule is the smallest valid WebAssembly module, for the checks the
+// CLI makes before sending a request. The server refuses it: it is no WASI
+// command.
 var wasmModule = []byte("\x00asm\x01\x00\x00\x00")
 
+// echoLog is the log line of the actions wasmFile makes by default.
+const echoLog = "echo: returning the parameters"
+
+// wasmFile writes the module of a to a file name.wasm and returns its
+// path. The zero Action stands for one that logs echoLog and returns its
+// parameters.
+func wasmFile(t *testing.T, name string, a wasmtest.Action) string {
+	t.Helper()
+	if a.Logs == nil && a.Sleep == 0 && a.Exit == 0 {
+		a.Logs = []string{echoLog}
+	}
+	return writeFile(t, name+".wasm", a.Wasm())
+}
+
+// logLine is a log line as the Wasm runtime records it.
+var logLine = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z stderr: `)
+
 var idRE = regexp.MustCompile(`[0-9a-f]{32}`)
+
+// closedHost returns the URL of a loopback port nothing listens on.
+func closedHost(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
 
 func TestRunUsesProcessEnvironment(t *testing.T) {
 	t.Setenv("WISP_CONFIG_FILE", filepath.Join(t.TempDir(), "rc"))
@@ -80,13 +197,8 @@ func TestRunUsesProcessEnvironment(t *testing.T) {
 }
 
 func TestErrorsAndExitCodes(t *testing.T) {
-	s := clienttest.NewServer(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + l.Addr().String()
-	l.Close()
+	ns := newNamespace(t)
+	closed := closedHost(t)
 
 	tests := []struct {
 		name   string
@@ -106,15 +218,15 @@ func TestErrorsAndExitCodes(t *testing.T) {
 		{name: "help", args: []string{"action", "create", "--help"}, code: 0, stdout: "Examples:\n  wisp action create hello hello.wasm"},
 		{name: "group alone prints help", args: []string{"activation"}, code: 0, stdout: "Available Commands:"},
 		{name: "no API host", env: map[string]string{}, args: []string{"action", "list"}, code: 1, stderr: "error: no API host set: run `wisp property set --apihost HOST`"},
-		{name: "no auth", env: map[string]string{"WISP_APIHOST": s.URL}, args: []string{"action", "list"}, code: 1, stderr: "error: no auth key set: run `wisp property set --auth UUID:KEY`"},
+		{name: "no auth", env: map[string]string{"WISP_APIHOST": ns.host}, args: []string{"action", "list"}, code: 1, stderr: "error: no auth key set: run `wisp property set --auth UUID:KEY`"},
 		{name: "unreachable", env: map[string]string{"WISP_APIHOST": closed, "WISP_AUTH": "a:b"}, args: []string{"action", "list"}, code: 1, stderr: "error: the server at " + closed + " is not reachable: "},
-		{name: "auth refused", env: map[string]string{"WISP_APIHOST": s.URL, "WISP_AUTH": "a:b"}, args: []string{"action", "list"}, code: 1, stderr: "error: the auth key was refused: check `wisp property get --auth` (The supplied authentication is invalid. (401, code "},
+		{name: "auth refused", env: map[string]string{"WISP_APIHOST": ns.host, "WISP_AUTH": "a:b"}, args: []string{"action", "list"}, code: 1, stderr: "error: the auth key was refused: check `wisp property get --auth` (The supplied authentication is invalid. (401, code "},
 		{name: "not found", args: []string{"activation", "logs", strings.Repeat("0", 32)}, code: 1, stderr: "error: get the logs of activation 00000000000000000000000000000000: The requested resource does not exist. (404, code "},
-		{name: "insecure accepted", args: []string{"-i", "namespace", "list"}, code: 0, stdout: "guest"},
+		{name: "insecure accepted", args: []string{"-i", "namespace", "list"}, code: 0, stdout: "namespaces\n" + ns.name + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCLI(t, s)
+			c := newCLI(t, ns)
 			if tt.env != nil {
 				delete(c.env, "WISP_APIHOST")
 				delete(c.env, "WISP_AUTH")

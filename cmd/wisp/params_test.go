@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wispfaas/wisp/client/clienttest"
+	"github.com/wispfaas/wisp/internal/wasmtest"
 )
 
 func TestJoinPairFlags(t *testing.T) {
@@ -28,9 +28,8 @@ func TestJoinPairFlags(t *testing.T) {
 // otherwise, and that -p wins over -P, through an invocation that echoes
 // its parameters.
 func TestParams(t *testing.T) {
-	s := clienttest.NewServer(t)
-	c := newCLI(t, s)
-	c.ok("action", "create", "echo", writeFile(t, "echo.wasm", wasmModule))
+	c := newCLI(t, newNamespace(t))
+	c.ok("action", "create", "echo", wasmFile(t, "echo", wasmtest.Action{}))
 	tests := []struct {
 		value string
 		want  string // the parameter as compact JSON

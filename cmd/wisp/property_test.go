@@ -4,33 +4,31 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/wispfaas/wisp/client/clienttest"
 )
 
 func TestPropertyPrecedence(t *testing.T) {
-	s := clienttest.NewServer(t)
+	ns := newNamespace(t)
 	c := newCLI(t, nil)
-	if out := c.ok("property", "set", "--apihost", s.URL, "--auth", s.Auth); !strings.Contains(out, "ok: whisk API host set to "+s.URL) || !strings.Contains(out, "ok: whisk auth set") {
+	if out := c.ok("property", "set", "--apihost", ns.host, "--auth", ns.auth); !strings.Contains(out, "ok: whisk API host set to "+ns.host) || !strings.Contains(out, "ok: whisk auth set") {
 		t.Fatalf("property set printed %q", out)
 	}
 	// Unknown keys of the file survive a rewrite; the file is private.
 	path := c.env["WISP_CONFIG_FILE"]
 	data, _ := os.ReadFile(path)
 	os.WriteFile(path, append([]byte("# mine\nNAMESPACE=guest\n"), data...), 0o600)
-	c.ok("property", "set", "--auth", s.Auth)
+	c.ok("property", "set", "--auth", ns.auth)
 	data, _ = os.ReadFile(path)
-	if want := "# mine\nNAMESPACE=guest\nAPIHOST=" + s.URL + "\nAUTH=" + s.Auth + "\n"; string(data) != want {
+	if want := "# mine\nNAMESPACE=guest\nAPIHOST=" + ns.host + "\nAUTH=" + ns.auth + "\n"; string(data) != want {
 		t.Fatalf("properties file:\n%s\nwant:\n%s", data, want)
 	}
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("properties file mode %v", fi.Mode())
 	}
 
-	if out := c.ok("property", "get"); out != "whisk API host\t\t"+s.URL+"\nwhisk auth\t\t"+s.Auth+"\n" {
+	if out := c.ok("property", "get"); out != "whisk API host\t\t"+ns.host+"\nwhisk auth\t\t"+ns.auth+"\n" {
 		t.Fatalf("property get = %q", out)
 	}
-	if out := c.ok("namespace", "list"); out != "namespaces\nguest\n" {
+	if out := c.ok("namespace", "list"); out != "namespaces\n"+ns.name+"\n" {
 		t.Fatalf("namespace list from the file = %q", out)
 	}
 
@@ -44,17 +42,17 @@ func TestPropertyPrecedence(t *testing.T) {
 		t.Fatalf("property get --auth with WISP_AUTH = %q", out)
 	}
 	// The global flags win over both.
-	if out := c.ok("namespace", "list", "--apihost", s.URL, "-u", s.Auth); out != "namespaces\nguest\n" {
+	if out := c.ok("namespace", "list", "--apihost", ns.host, "-u", ns.auth); out != "namespaces\n"+ns.name+"\n" {
 		t.Fatalf("namespace list with flags = %q", out)
 	}
-	if r := c.run("namespace", "list", "--apihost", s.URL); r.code != 1 || !strings.Contains(r.stderr, "the auth key was refused") {
+	if r := c.run("namespace", "list", "--apihost", ns.host); r.code != 1 || !strings.Contains(r.stderr, "the auth key was refused") {
 		t.Fatalf("with WISP_AUTH wrong: %+v", r)
 	}
 
 	delete(c.env, "WISP_APIHOST")
 	delete(c.env, "WISP_AUTH")
 	c.ok("property", "unset", "--auth")
-	if out := c.ok("--json", "property", "get"); !strings.Contains(out, `"auth": ""`) || !strings.Contains(out, `"apihost": "`+s.URL) {
+	if out := c.ok("--json", "property", "get"); !strings.Contains(out, `"auth": ""`) || !strings.Contains(out, `"apihost": "`+ns.host) {
 		t.Fatalf("property get --json after unset = %q", out)
 	}
 	if r := c.run("property", "set", "--apihost", "ftp://x"); r.code != 1 || !strings.Contains(r.stderr, "http or https") {
