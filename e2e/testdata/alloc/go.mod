@@ -1,0 +1,3 @@
+module wisp.e2e/alloc
+
+go 1.26

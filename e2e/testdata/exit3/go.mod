@@ -1,0 +1,3 @@
+module wisp.e2e/exit3
+
+go 1.26

@@ -1,0 +1,3 @@
+module wisp.e2e/hello
+
+go 1.26

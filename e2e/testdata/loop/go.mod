@@ -1,0 +1,3 @@
+module wisp.e2e/loop
+
+go 1.26

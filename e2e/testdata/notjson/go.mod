@@ -1,0 +1,3 @@
+module wisp.e2e/notjson
+
+go 1.26

@@ -1,0 +1,3 @@
+module wisp.e2e/reactor
+
+go 1.26

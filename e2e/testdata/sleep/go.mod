@@ -1,0 +1,3 @@
+module wisp.e2e/sleep
+
+go 1.26

@@ -1,0 +1,3 @@
+module wisp.e2e/trap
+
+go 1.26
