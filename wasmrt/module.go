@@ -63,6 +63,26 @@ type moduleShape struct {
 type compiledModule struct {
 	cm          wazero.CompiledModule
 	memMinPages uint32
+	// reactor is true for a module of the reactor form (docs/wasm-abi.md):
+	// instances are initialised once and serve many activations.
+	reactor bool
+}
+
+// The exports of the reactor form.
+const (
+	exportAlloc      = "wisp_alloc"
+	exportInvoke     = "wisp_invoke"
+	exportInitialize = "_initialize"
+)
+
+// isReactorShape reports whether exports declare the reactor form:
+// wisp_alloc and wisp_invoke, and no _start (a command that also exports
+// them, as a Go command built with the SDK does, runs as a command).
+func isReactorShape(exports map[string]byte) bool {
+	_, start := exports["_start"]
+	a, okA := exports[exportAlloc]
+	i, okI := exports[exportInvoke]
+	return !start && okA && okI && a == externFunc && i == externFunc
 }
 
 // compile checks that wasm is a runnable Wisp command module and compiles it.
@@ -78,8 +98,10 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte) (*compiledModule, er
 		if err := checkImportsShape(shape.imports, r.wasiFuncs); err != nil {
 			return nil, err
 		}
-		if err := checkStartShape(shape.exports); err != nil {
-			return nil, err
+		if !isReactorShape(shape.exports) {
+			if err := checkStartShape(shape.exports); err != nil {
+				return nil, err
+			}
 		}
 	}
 	cm, err := r.rt.CompileModule(ctx, wasm)
@@ -97,7 +119,7 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte) (*compiledModule, er
 		_ = cm.Close(ctx)
 		return nil, err
 	}
-	return &compiledModule{cm: cm, memMinPages: shape.memMinPages}, nil
+	return &compiledModule{cm: cm, memMinPages: shape.memMinPages, reactor: isReactorShape(shape.exports)}, nil
 }
 
 // checkHeader rejects what is not a WebAssembly core module, version 1.
@@ -165,7 +187,12 @@ func checkCompiled(cm wazero.CompiledModule, wasiFuncs map[string]api.FunctionDe
 	if len(cm.ImportedMemories()) > 0 { // also caught by checkImportsShape
 		return invalidModule("module imports its memory, which Wisp does not provide: the module must define its own memory")
 	}
-	start, ok := cm.ExportedFunctions()["_start"]
+	exports := cm.ExportedFunctions()
+	_, hasStart := exports["_start"]
+	if _, ok := exports[exportInvoke]; ok && !hasStart {
+		return checkReactor(cm, exports)
+	}
+	start, ok := exports["_start"]
 	if !ok {
 		return checkStartShape(nil)
 	}
@@ -175,24 +202,50 @@ func checkCompiled(cm wazero.CompiledModule, wasiFuncs map[string]api.FunctionDe
 	return nil
 }
 
+// checkReactor checks the signatures and memory of a reactor-form module.
+func checkReactor(cm wazero.CompiledModule, exports map[string]api.FunctionDefinition) error {
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
+	want := []struct {
+		name           string
+		params, result []api.ValueType
+		optional       bool
+	}{
+		{exportAlloc, []api.ValueType{i32}, []api.ValueType{i32}, false},
+		{exportInvoke, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}, false},
+		{exportInitialize, nil, nil, true},
+	}
+	for _, w := range want {
+		fn, ok := exports[w.name]
+		if !ok {
+			if w.optional {
+				continue
+			}
+			return invalidModule(fmt.Sprintf("module exports %q but not %q: a Wisp reactor exports both (see docs/wasm-abi.md)", exportInvoke, w.name))
+		}
+		if !slices.Equal(fn.ParamTypes(), w.params) || !slices.Equal(fn.ResultTypes(), w.result) {
+			return invalidModule(fmt.Sprintf("module exports %q with the signature %s; the Wisp reactor ABI needs %s",
+				w.name, signature(fn), signatureOf(w.params, w.result)))
+		}
+	}
+	if _, ok := cm.ExportedMemories()["memory"]; !ok {
+		return invalidModule(`module is a Wisp reactor but does not export its memory as "memory"`)
+	}
+	return nil
+}
+
+func signatureOf(params, results []api.ValueType) string {
+	name := func(ts []api.ValueType) string {
+		var parts []string
+		for _, t := range ts {
+			parts = append(parts, api.ValueTypeName(t))
+		}
+		return strings.Join(parts, ", ")
+	}
+	return "(" + name(params) + ") -> (" + name(results) + ")"
+}
+
 func signature(fn api.FunctionDefinition) string {
-	var b strings.Builder
-	b.WriteByte('(')
-	for i, t := range fn.ParamTypes() {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(api.ValueTypeName(t))
-	}
-	b.WriteString(") -> (")
-	for i, t := range fn.ResultTypes() {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(api.ValueTypeName(t))
-	}
-	b.WriteByte(')')
-	return b.String()
+	return signatureOf(fn.ParamTypes(), fn.ResultTypes())
 }
 
 func firstLine(s string) string {

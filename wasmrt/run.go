@@ -42,6 +42,10 @@ type Invocation struct {
 	MemoryMB    int               // caps linear memory at MemoryMB MiB; 0 means 256, more than 4096 means 4096
 	LogLimit    int64             // bytes of stderr kept (newlines included); 0 means 10 MiB
 	ResultLimit int               // max stdout bytes; 0 means 1 MiB
+	// Owner names who may share a warm reactor instance with this
+	// activation: one action at one version ("/ns/pkg/name@0.0.3"). Empty
+	// means the instance is used once. Command-form modules ignore it.
+	Owner string
 }
 
 // Outcome is what one activation produced.
@@ -64,6 +68,10 @@ type Outcome struct {
 	// includes running its start function, if any). It is measured on every Run; OpenWhisk's initTime
 	// annotation should be set from it only when Compiled.
 	InitTime time.Duration
+	// NewInstance is true when this activation paid for a new instance:
+	// always for a command-form module, and for a reactor when no warm
+	// instance of its action was idle.
+	NewInstance bool
 }
 
 // Run executes one activation in a fresh instance of the module: Params on stdin, Env as the
@@ -102,6 +110,12 @@ func (r *Runtime) Run(ctx context.Context, code Code, inv Invocation) Outcome {
 			"the action needs at least %s of memory, more than its memory limit of %d MB", mib(uint64(mod.memMinPages)*pageSize), lim.memoryMB)})
 		return out
 	}
+
+	if mod.reactor {
+		r.runReactor(ctx, mod, code, &inv, lim, start, &out)
+		return out
+	}
+	out.NewInstance = true
 
 	a := r.acts.Get().(*activation)
 	defer r.acts.Put(a)

@@ -21,6 +21,11 @@ type Config struct {
 	// compiles a module it has seen before in a fraction of the time. It is created if missing.
 	// "" means compiled code lives in memory only.
 	CacheDir string
+	// MaxIdleInstances bounds the idle reactor instances kept per action;
+	// 0 means 8.
+	MaxIdleInstances int
+	// IdleExpiry is how long an idle reactor instance is kept; 0 means 60s.
+	IdleExpiry time.Duration
 	// Logger receives debug records (compilations). nil means slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 }
@@ -40,6 +45,7 @@ type Runtime struct {
 	wasiFuncs map[string]api.FunctionDefinition // what the host provides, by name
 	base      wazero.ModuleConfig               // what every instance shares
 	acts      sync.Pool                         // of *activation, each with its ModuleConfig
+	pools     *pools                            // idle reactor instances
 	closed    atomic.Bool
 
 	mu      sync.Mutex
@@ -87,6 +93,13 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
 	r.acts.New = func() any { return newActivation(r.base) }
+	if cfg.MaxIdleInstances <= 0 {
+		cfg.MaxIdleInstances = 8
+	}
+	if cfg.IdleExpiry <= 0 {
+		cfg.IdleExpiry = 60 * time.Second
+	}
+	r.pools = newPools(cfg.MaxIdleInstances, cfg.IdleExpiry)
 	return r, nil
 }
 
@@ -98,6 +111,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	if r.pools != nil {
+		r.pools.closeAll()
+	}
 	if r.rt != nil {
 		errs = append(errs, r.rt.Close(ctx)) // closes instances and compiled modules
 	}

@@ -1,0 +1,350 @@
+package wasmrt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// Reuse rules of reactor instances (docs/wasm-abi.md).
+const (
+	// maxUses is how many activations one instance serves before it is
+	// replaced, bounding what a slow leak can accumulate.
+	maxUses = 10_000
+	// highWaterNum/highWaterDen of the memory limit: an instance whose
+	// linear memory grew past it is not reused (Wasm memory never shrinks).
+	highWaterNum, highWaterDen = 3, 4
+)
+
+// instance is one initialised reactor instance. It serves one activation
+// at a time; between activations it sits in its pool.
+type instance struct {
+	mod      api.Module
+	alloc    api.Function
+	invoke   api.Function
+	mem      linearMemory
+	stdout   logWriter // both streams are logs in the reactor form
+	stderr   logWriter
+	done     <-chan struct{} // the current activation's, for nanosleep
+	uses     int
+	lastUsed time.Time
+}
+
+// Allocate implements experimental.MemoryAllocator for the instance's own
+// memory, capped at its memory limit.
+func (in *instance) Allocate(_, _ uint64) experimental.LinearMemory { return &in.mem }
+
+func (in *instance) nanosleep(ns int64) {
+	if ns <= 0 {
+		return
+	}
+	t := time.NewTimer(time.Duration(ns))
+	select {
+	case <-t.C:
+	case <-in.done:
+	}
+	t.Stop()
+}
+
+// poolKey names the instances that may serve an activation: those of the
+// same owner (an action at one version), code and memory limit. Two
+// actions never share an instance, even with the same code.
+type poolKey struct {
+	owner    string
+	digest   string
+	memoryMB int
+}
+
+// pool holds the idle instances of one key, most recently used last.
+type pool struct {
+	idle []*instance
+}
+
+// pools are the idle reactor instances of a Runtime.
+type pools struct {
+	mu      sync.Mutex
+	byKey   map[poolKey]*pool
+	maxIdle int
+	expiry  time.Duration
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+func newPools(maxIdle int, expiry time.Duration) *pools {
+	p := &pools{byKey: map[poolKey]*pool{}, maxIdle: maxIdle, expiry: expiry, stop: make(chan struct{}), stopped: make(chan struct{})}
+	go p.janitor(p.stop)
+	return p
+}
+
+// take returns an idle instance of key, or nil.
+func (p *pools) take(key poolKey) *instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pl := p.byKey[key]
+	if pl == nil || len(pl.idle) == 0 {
+		return nil
+	}
+	in := pl.idle[len(pl.idle)-1]
+	pl.idle = pl.idle[:len(pl.idle)-1]
+	return in
+}
+
+// give returns an instance to its pool, or closes it when the pool is
+// full or the runtime is closing.
+func (p *pools) give(key poolKey, in *instance) {
+	in.lastUsed = time.Now()
+	p.mu.Lock()
+	pl := p.byKey[key]
+	if pl == nil {
+		pl = &pool{}
+		p.byKey[key] = pl
+	}
+	keep := len(pl.idle) < p.maxIdle && p.stop != nil
+	if keep {
+		pl.idle = append(pl.idle, in)
+	}
+	p.mu.Unlock()
+	if !keep {
+		_ = in.mod.Close(context.Background())
+	}
+}
+
+// janitor closes instances idle for longer than the expiry, until stop
+// is closed.
+func (p *pools) janitor(stop <-chan struct{}) {
+	defer close(p.stopped)
+	t := time.NewTicker(max(p.expiry/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			p.expire(now)
+		}
+	}
+}
+
+func (p *pools) expire(now time.Time) {
+	var old []*instance
+	p.mu.Lock()
+	for key, pl := range p.byKey {
+		// idle is ordered by last use: the old ones are at the front.
+		n := sort.Search(len(pl.idle), func(i int) bool { return now.Sub(pl.idle[i].lastUsed) < p.expiry })
+		old = append(old, pl.idle[:n]...)
+		pl.idle = append(pl.idle[:0], pl.idle[n:]...)
+		if len(pl.idle) == 0 {
+			delete(p.byKey, key)
+		}
+	}
+	p.mu.Unlock()
+	for _, in := range old {
+		_ = in.mod.Close(context.Background())
+	}
+}
+
+// closeAll stops the janitor and closes every idle instance.
+func (p *pools) closeAll() {
+	p.mu.Lock()
+	stop := p.stop
+	p.stop = nil
+	all := p.byKey
+	p.byKey = map[poolKey]*pool{}
+	p.mu.Unlock()
+	if stop == nil {
+		return
+	}
+	close(stop)
+	<-p.stopped
+	for _, pl := range all {
+		for _, in := range pl.idle {
+			_ = in.mod.Close(context.Background())
+		}
+	}
+}
+
+// idleCount is the number of idle instances (for tests and metrics).
+func (p *pools) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, pl := range p.byKey {
+		n += len(pl.idle)
+	}
+	return n
+}
+
+// runReactor runs one activation of a reactor-form module in a warm
+// instance of its pool, or in a new one. start is when Run began.
+func (r *Runtime) runReactor(ctx context.Context, mod *compiledModule, code Code, inv *Invocation, lim limits, start time.Time, out *Outcome) {
+	key := poolKey{owner: inv.Owner, digest: code.Digest, memoryMB: lim.memoryMB}
+	var logs logSink
+	logs.reset(lim.logLimit)
+
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	tctx, cancelTimeout := context.WithTimeoutCause(cctx, lim.timeout, errTimeLimit)
+	defer cancelTimeout()
+
+	var in *instance
+	if inv.Owner != "" {
+		in = r.pools.take(key)
+	}
+	if in != nil {
+		in.stdout.reset(&logs, "stdout")
+		in.stderr.reset(&logs, "stderr")
+		in.done = tctx.Done()
+	} else {
+		var err error
+		in, err = r.newInstance(tctx, mod, &logs, lim)
+		out.InitTime = time.Since(start)
+		out.NewInstance = true
+		if err != nil {
+			out.Logs = flushLogs(in, &logs)
+			if err = r.classify(ctx, tctx, err, &in.mem, lim, code.Digest); err == nil {
+				err = &ActionError{Kind: KindExit, Reason: "the action exited while it was being initialised"}
+			}
+			out.setErr(err)
+			_ = in.mod.Close(context.Background())
+			return
+		}
+	}
+	result, err := r.callInvoke(tctx, in, inv, lim)
+	out.Logs = flushLogs(in, &logs)
+	if err != nil {
+		if _, isAction := err.(*ActionError); !isAction {
+			if err = r.classify(ctx, tctx, err, &in.mem, lim, code.Digest); err == nil {
+				err = &ActionError{Kind: KindExit, Reason: "the action exited (proc_exit) instead of returning from wisp_invoke"}
+			}
+		}
+		out.setErr(err)
+		_ = in.mod.Close(context.Background())
+		return
+	}
+	out.Result = result
+	in.uses++
+	in.stdout.sink, in.stderr.sink, in.done = nil, nil, nil
+	if inv.Owner == "" || in.uses >= maxUses || uint64(len(in.mem.buf)) > lim.memoryBytes/highWaterDen*highWaterNum {
+		_ = in.mod.Close(context.Background())
+		return
+	}
+	r.pools.give(key, in)
+}
+
+func flushLogs(in *instance, logs *logSink) []string {
+	if in != nil {
+		in.stdout.flush()
+		in.stderr.flush()
+	}
+	return logs.lines
+}
+
+// newInstance instantiates and initialises a reactor. On failure the
+// returned instance (never nil) still holds what is needed to classify
+// the error.
+func (r *Runtime) newInstance(ctx context.Context, mod *compiledModule, logs *logSink, lim limits) (*instance, error) {
+	in := &instance{mem: linearMemory{limit: lim.memoryBytes}}
+	in.stdout.reset(logs, "stdout")
+	in.stderr.reset(logs, "stderr")
+	in.done = ctx.Done()
+	cfg := r.base.
+		WithStdout(&in.stdout).
+		WithStderr(&in.stderr).
+		WithNanosleep(in.nanosleep).
+		WithStartFunctions(exportInitialize)
+	m, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, in), mod.cm, cfg)
+	if err != nil {
+		in.mod = closedModule{}
+		return in, err
+	}
+	in.mod = m
+	in.alloc, in.invoke = m.ExportedFunction(exportAlloc), m.ExportedFunction(exportInvoke)
+	return in, nil
+}
+
+// callInvoke passes the parameters and context into the instance, calls
+// wisp_invoke, and returns a copy of the result. ABI violations are
+// *ActionErrors; other errors come from the guest's execution.
+func (r *Runtime) callInvoke(ctx context.Context, in *instance, inv *Invocation, lim limits) (json.RawMessage, error) {
+	params := inv.Params
+	if len(params) == 0 {
+		params = emptyParams
+	}
+	pPtr, err := r.passBytes(ctx, in, params)
+	if err != nil {
+		return nil, err
+	}
+	actx := activationContext(inv.Env)
+	cPtr, err := r.passBytes(ctx, in, actx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := in.invoke.Call(ctx, uint64(pPtr), uint64(len(params)), uint64(cPtr), uint64(len(actx)))
+	if err != nil {
+		return nil, err
+	}
+	ptr, n := uint32(res[0]>>32), uint32(res[0])
+	if int(n) > lim.resultLimit {
+		return nil, &ActionError{Kind: KindResultTooLarge, Reason: fmt.Sprintf("the action's result exceeds the limit of %d bytes", lim.resultLimit)}
+	}
+	buf, ok := in.mod.Memory().Read(ptr, n)
+	if !ok {
+		return nil, &ActionError{Kind: KindBadResult, Reason: fmt.Sprintf(
+			"the action returned a result at %d..%d, outside its memory of %d bytes", ptr, uint64(ptr)+uint64(n), in.mod.Memory().Size())}
+	}
+	result := bytes.TrimSpace(buf)
+	if len(result) == 0 || result[0] != '{' || !json.Valid(result) {
+		return nil, &ActionError{Kind: KindBadResult, Reason: "the action did not return a JSON object: " + excerpt(result)}
+	}
+	return bytes.Clone(result), nil
+}
+
+// passBytes copies b into a buffer the guest allocates with wisp_alloc.
+func (r *Runtime) passBytes(ctx context.Context, in *instance, b []byte) (uint32, error) {
+	res, err := in.alloc.Call(ctx, uint64(len(b)))
+	if err != nil {
+		return 0, err
+	}
+	ptr := uint32(res[0])
+	if ptr == 0 && len(b) > 0 {
+		return 0, &ActionError{Kind: KindMemory, Reason: fmt.Sprintf("the action could not allocate %d bytes for its input (wisp_alloc returned 0)", len(b))}
+	}
+	if !in.mod.Memory().Write(ptr, b) {
+		return 0, &ActionError{Kind: KindBadResult, Reason: fmt.Sprintf("wisp_alloc returned %d, where %d bytes do not fit in the action's memory", ptr, len(b))}
+	}
+	return ptr, nil
+}
+
+// activationContext renders the activation's environment as the reactor
+// form's context object: "__OW_ACTIVATION_ID" becomes "activationId".
+func activationContext(env map[string]string) []byte {
+	ctx := make(map[string]string, len(env))
+	for k, v := range env {
+		name, ok := strings.CutPrefix(k, "__OW_")
+		if !ok {
+			continue
+		}
+		parts := strings.Split(strings.ToLower(name), "_")
+		for i := 1; i < len(parts); i++ {
+			if parts[i] != "" {
+				parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+			}
+		}
+		ctx[strings.Join(parts, "")] = v
+	}
+	b, _ := json.Marshal(ctx)
+	return b
+}
+
+// closedModule stands in for an instance that failed to instantiate.
+type closedModule struct{ api.Module }
+
+func (closedModule) Close(context.Context) error { return nil }
