@@ -211,6 +211,13 @@ func (g *Gateway) makeListActionsHandler() echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		count, err := boolQuery(c, "count", false)
+		if err != nil {
+			return err
+		}
+		if count { // OpenWhisk's {"actions": n}
+			return c.JSON(http.StatusOK, map[string]int{"actions": len(g.deps.Store.ListActions(c.Request().Context(), namespaceOf(c), 0, 0))})
+		}
 		if limit == 0 {
 			limit = 200 // OpenWhisk: limit=0 means the maximum
 		}

@@ -40,11 +40,20 @@ func (g *Gateway) makeListActivationsHandler() echo.HandlerFunc {
 				return err
 			}
 		}
-		list, err := g.deps.Store.ListActivations(c.Request().Context(), namespaceOf(c), store.ActivationFilter{
-			Name: name, Since: since, Upto: upto, Limit: int(limit), Skip: int(skip),
-		})
+		count, err := boolQuery(c, "count", false)
 		if err != nil {
 			return err
+		}
+		filter := store.ActivationFilter{Name: name, Since: since, Upto: upto, Limit: int(limit), Skip: int(skip)}
+		if count { // OpenWhisk's {"activations": n}: every match, no page
+			filter.Limit, filter.Skip = 0, 0
+		}
+		list, err := g.deps.Store.ListActivations(c.Request().Context(), namespaceOf(c), filter)
+		if err != nil {
+			return err
+		}
+		if count {
+			return c.JSON(http.StatusOK, map[string]int{"activations": len(list)})
 		}
 		if docs {
 			return c.JSON(http.StatusOK, list)

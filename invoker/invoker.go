@@ -109,7 +109,8 @@ type Invoker struct {
 	busy     atomic.Int64
 	runCtx   context.Context // cancelled when a shutdown's grace runs out
 	cancel   context.CancelFunc
-	stopping bool // under mu
+	stopping bool          // under mu
+	stopCh   chan struct{} // closed when shutdown begins
 	consumer *queue.Consumption
 	stopBeat chan struct{}
 	beatDone chan struct{}
@@ -130,7 +131,7 @@ func New(cfg Config, deps Deps) (*Invoker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	inv := &Invoker{cfg: cfg, deps: deps, log: log.With("invoker", cfg.ID), slots: make(chan struct{}, cfg.Capacity)}
+	inv := &Invoker{cfg: cfg, deps: deps, log: log.With("invoker", cfg.ID), slots: make(chan struct{}, cfg.Capacity), stopCh: make(chan struct{})}
 	inv.runCtx, inv.cancel = context.WithCancel(context.Background())
 	return inv, nil
 }
@@ -152,15 +153,22 @@ func (inv *Invoker) Start(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown stops taking activations and waits for the running ones until
-// ctx ends; those still running then are stopped and recorded as
+// Shutdown stops taking activations (returning those fetched but not
+// started to the queue) and waits for the running ones until ctx ends; those still running then are stopped and recorded as
 // interrupted. Activations not yet taken stay queued for the next start.
 func (inv *Invoker) Shutdown(ctx context.Context) error {
 	inv.mu.Lock()
-	inv.stopping = true
+	if !inv.stopping {
+		inv.stopping = true
+		close(inv.stopCh)
+	}
 	inv.mu.Unlock()
 	if inv.consumer != nil {
-		inv.consumer.Stop()
+		// Activations already fetched go back to the queue (Nak) at once,
+		// so that they run first after a restart, not after the ack wait.
+		if err := inv.consumer.Stop(ctx); err != nil {
+			inv.log.Warn("stop taking activations", "err", err)
+		}
 	}
 	done := make(chan struct{})
 	go func() { inv.running.Wait(); close(done) }()
@@ -210,7 +218,12 @@ func (inv *Invoker) heartbeats() {
 // blocks while all slots are taken, so that the queue, not memory, holds
 // the backlog.
 func (inv *Invoker) accept(d *queue.Delivery) {
-	inv.slots <- struct{}{}
+	select {
+	case inv.slots <- struct{}{}:
+	case <-inv.stopCh:
+		_ = d.Nak(0) // leave it for the next start
+		return
+	}
 	inv.mu.Lock()
 	if inv.stopping {
 		inv.mu.Unlock()

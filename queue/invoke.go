@@ -98,9 +98,20 @@ func (d *Delivery) Redelivered() bool {
 // Consumption is a running subscription of an invoker to its activations.
 type Consumption struct{ cc jetstream.ConsumeContext }
 
-// Stop stops taking new activations; those already handed out stay with
-// the handler.
-func (c *Consumption) Stop() { c.cc.Stop() }
+// Stop stops taking new activations and hands those already fetched into
+// the client's buffer to the handler (which may Nak them), returning when
+// the handler has seen them all or ctx ends. Without this, buffered
+// activations would wait for the ack wait before anyone ran them.
+func (c *Consumption) Stop(ctx context.Context) error {
+	c.cc.Drain()
+	select {
+	case <-c.cc.Closed():
+		return nil
+	case <-ctx.Done():
+		c.cc.Stop()
+		return fmt.Errorf("drain the activation consumer: %w", ctx.Err())
+	}
+}
 
 // ConsumeInvocations delivers the activations addressed to invokerID to
 // handle, one call at a time, on a durable consumer so that unacknowledged

@@ -37,7 +37,7 @@ func TestInvocationRoundTripAndResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Stop()
+	defer c.Stop(ctx)
 	results := make(chan string, 1)
 	unsub, err := b.SubscribeResults("gw1", func(id string, rec []byte) { results <- id + " " + string(rec) })
 	if err != nil {
@@ -92,7 +92,7 @@ func TestUnackedInvocationSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	receive(t, got) // taken, never acked: the invoker "dies"
-	c.Stop()
+	_ = c.Stop(ctx)
 	b.Close()
 
 	b = open(t, dir)
@@ -102,7 +102,7 @@ func TestUnackedInvocationSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Stop()
+	defer c.Stop(ctx)
 	d := receive(t, got2)
 	if d.Invocation.ActivationID != id || !d.Redelivered() {
 		t.Fatalf("after restart got %s redelivered=%v, want %s redelivered", d.Invocation.ActivationID, d.Redelivered(), id)

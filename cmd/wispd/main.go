@@ -53,7 +53,7 @@ the command line wins over the variable.`,
   wispd namespace create alice           # prints alice's new key`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		Args:          exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDaemon(cmd.Context(), opts, daemon.RoleAll, cmd.OutOrStdout())
 		},
@@ -80,7 +80,7 @@ func newRoleCommand(opts *options, r daemon.Role) *cobra.Command {
 Scaled out, gateways and invokers are separate processes that share a NATS
 JetStream cluster (--nats) and a blob store. Each invoker needs a stable
 --invoker-id so that activations queued for it survive its restart.`,
-		Args: cobra.NoArgs,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.natsURL == "" {
 				return usageError{fmt.Errorf("wispd %s needs --nats (or WISP_NATS): the address of the NATS cluster the other roles use", r)}

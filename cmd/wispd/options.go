@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/wispfaas/wisp/core"
 	"github.com/wispfaas/wisp/daemon"
 	"log/slog"
 	"os"
@@ -108,6 +109,11 @@ func (o *options) check() error {
 		return usageError{fmt.Errorf("--activation-retention must be at least 1m, not %s", o.retention)}
 	case o.data == "":
 		return usageError{errors.New("--data must name a directory")}
+	}
+	if o.guestAuth != "" {
+		if _, _, err := core.ParseAuth(strings.TrimSpace(o.guestAuth)); err != nil {
+			return usageError{fmt.Errorf("--guest-auth: %w", err)}
+		}
 	}
 	return nil
 }
