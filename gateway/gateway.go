@@ -34,7 +34,11 @@ type Store interface {
 
 // Dispatcher carries activations to invokers and results back.
 type Dispatcher interface {
+	// PublishInvocation returns once the activation is stored in the queue.
 	PublishInvocation(ctx context.Context, invokerID string, inv *core.Invocation) error
+	// PublishInvocationAsync returns at once; failed receives an error if
+	// the activation could not be stored.
+	PublishInvocationAsync(invokerID string, inv *core.Invocation) (failed <-chan error, err error)
 	// SubscribeResults delivers the results addressed to gatewayID until
 	// unsubscribe is called.
 	SubscribeResults(gatewayID string, deliver func(activationID string, record []byte)) (unsubscribe func() error, err error)

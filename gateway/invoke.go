@@ -71,19 +71,30 @@ func (g *Gateway) makeInvokeHandler() echo.HandlerFunc {
 			defer g.waiters.remove(inv.ActivationID)
 		}
 		inv.Queued = time.Now().UnixNano()
-		if err := g.deps.Dispatcher.PublishInvocation(ctx, invoker, inv); err != nil {
-			return &core.Error{Code: core.CodeUnavailable, Message: "The activation could not be queued; try again shortly.", Err: err}
-		}
-		c.Response().Header().Set(HeaderActivationID, inv.ActivationID)
 		accepted := map[string]string{"activationId": inv.ActivationID}
 		if !blocking {
+			// 202 promises the activation will run: answer once it is stored.
+			if err := g.deps.Dispatcher.PublishInvocation(ctx, invoker, inv); err != nil {
+				return notQueued(err)
+			}
+			c.Response().Header().Set(HeaderActivationID, inv.ActivationID)
 			return c.JSON(http.StatusAccepted, accepted)
 		}
+		// A blocking caller waits for the result, which cannot come before
+		// the activation is stored: no need to wait for the store's ack.
+		failed, err := g.deps.Dispatcher.PublishInvocationAsync(invoker, inv)
+		if err != nil {
+			return notQueued(err)
+		}
+		c.Response().Header().Set(HeaderActivationID, inv.ActivationID)
 		timer := time.NewTimer(time.Duration(waitMs) * time.Millisecond)
 		defer timer.Stop()
 		select {
 		case record := <-done:
 			return writeResult(c, record, resultOnly)
+		case err := <-failed:
+			c.Response().Header().Del(HeaderActivationID)
+			return notQueued(err)
 		case <-timer.C:
 			// The activation goes on; its record will be in the store.
 			return c.JSON(http.StatusAccepted, accepted)
@@ -91,6 +102,10 @@ func (g *Gateway) makeInvokeHandler() echo.HandlerFunc {
 			return nil // the caller went away
 		}
 	}
+}
+
+func notQueued(err error) error {
+	return &core.Error{Code: core.CodeUnavailable, Message: "The activation could not be queued; try again shortly.", Err: err}
 }
 
 // writeResult answers a blocking invoke with the activation record (or

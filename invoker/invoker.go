@@ -252,7 +252,7 @@ func (inv *Invoker) handle(d *queue.Delivery) {
 		// stored but before the ack: never run an activation twice.
 		if done, err := inv.deps.Records.HasActivation(ctx, msg.Namespace, msg.ActivationID); err == nil && done {
 			inv.log.Info("activation already recorded; acknowledging the redelivery", "activation", msg.ActivationID)
-			_ = d.Ack(ctx)
+			_ = d.Ack()
 			return
 		}
 	}
@@ -272,7 +272,7 @@ func (inv *Invoker) handle(d *queue.Delivery) {
 			inv.log.Warn("send result", "activation", msg.ActivationID, "err", err)
 		}
 	}
-	if err := d.Ack(storeCtx); err != nil {
+	if err := d.Ack(); err != nil {
 		inv.log.Warn("acknowledge activation", "activation", msg.ActivationID, "err", err)
 	}
 }

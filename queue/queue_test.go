@@ -57,13 +57,32 @@ func TestInvocationRoundTripAndResults(t *testing.T) {
 	if d.Invocation.ActivationID != inv.ActivationID || d.Redelivered() {
 		t.Fatalf("delivery = %+v redelivered=%v", d.Invocation, d.Redelivered())
 	}
-	if err := d.Ack(ctx); err != nil {
+	if err := d.Ack(); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case extra := <-got:
 		t.Fatalf("duplicate publish delivered: %+v", extra.Invocation)
 	case <-time.After(300 * time.Millisecond):
+	}
+	// Acknowledged activations are purged from the stream.
+	stream, err := b.JetStream().Stream(ctx, InvokeStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d acknowledged activations still in the stream", info.State.Msgs)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if err := b.PublishResult(d.Invocation.ReplyTo, []byte(`{"ok":true}`)); err != nil {
 		t.Fatal(err)
@@ -107,7 +126,7 @@ func TestUnackedInvocationSurvivesRestart(t *testing.T) {
 	if d.Invocation.ActivationID != id || !d.Redelivered() {
 		t.Fatalf("after restart got %s redelivered=%v, want %s redelivered", d.Invocation.ActivationID, d.Redelivered(), id)
 	}
-	if err := d.Ack(ctx); err != nil {
+	if err := d.Ack(); err != nil {
 		t.Fatal(err)
 	}
 }

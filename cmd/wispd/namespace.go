@@ -84,6 +84,9 @@ func admin(cmd *cobra.Command, opts *options, req daemon.AdminRequest) ([]*core.
 // exactArgs is cobra.ExactArgs with wispd's usage exit code.
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > n && n == 0 {
+			return usageError{fmt.Errorf("unexpected argument %q (see %s --help)\nusage: %s", args[0], cmd.CommandPath(), cmd.UseLine())}
+		}
 		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
 			return usageError{fmt.Errorf("%w\nusage: %s", err, cmd.UseLine())}
 		}
