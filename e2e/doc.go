@@ -9,6 +9,6 @@
 //	go test ./e2e/ -count=1
 //
 // It is skipped with -short. The OpenWhisk client test needs node and npm
-// (and the npm registry, or npm's cache, for `npm ci`); it is skipped when
-// node or npm is missing.
+// (and the npm registry, or npm's cache, for `npm ci`); it fails when they
+// are missing (scripts/deps.sh installs them).
 package e2e

@@ -17,11 +17,11 @@ func TestOpenWhiskClient(t *testing.T) {
 	t.Parallel()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed")
+		t.Fatal("node is not installed: run scripts/deps.sh (go tool task test does)")
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		t.Skip("npm is not installed")
+		t.Fatal("npm is not installed: run scripts/deps.sh (go tool task test does)")
 	}
 	dir, err := filepath.Abs("owclient")
 	if err != nil {
