@@ -33,6 +33,9 @@ type RunRequest struct {
 	Params json.RawMessage
 	Env    map[string]string
 	Limits core.Limits
+	// Owner names the action at its version ("/ns/pkg/name@0.0.2"): only
+	// activations of the same owner may share a warm sandbox.
+	Owner string
 }
 
 // RunResult is what a runtime reports of one activation.
@@ -317,6 +320,7 @@ func (inv *Invoker) run(ctx context.Context, d *queue.Delivery) *core.Activation
 			Params: msg.Params,
 			Env:    inv.env(msg, start),
 			Limits: action.Limits,
+			Owner:  path.String() + "@" + action.Version,
 		})
 		stopProgress()
 	}

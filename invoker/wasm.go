@@ -19,11 +19,12 @@ func (w WasmRuntime) Run(ctx context.Context, req RunRequest) RunResult {
 		Timeout:  time.Duration(req.Limits.Timeout) * time.Millisecond,
 		MemoryMB: req.Limits.Memory,
 		LogLimit: int64(req.Limits.Logs) << 20,
+		Owner:    req.Owner,
 	})
 	var actionErr *wasmrt.ActionError
 	res := RunResult{Result: out.Result, Logs: out.Logs, Err: out.Err, ActionFailed: errors.As(out.Err, &actionErr)}
-	if out.Compiled {
-		res.InitTime = out.InitTime
+	if out.NewInstance {
+		res.InitTime = out.InitTime // the activation paid for a new instance
 	}
 	if req.Limits.Logs == 0 {
 		res.Logs = nil // limits.logs 0 means the action keeps no logs
