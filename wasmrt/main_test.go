@@ -124,34 +124,34 @@ var (
 // goGuest returns the guest built with GOOS=wasip1 GOARCH=wasm, building it on first use.
 func goGuest(tb testing.TB) []byte {
 	tb.Helper()
-	guestOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "wasmrt-guest-")
-		if err != nil {
-			guestErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module guest\n\ngo 1.24\n"), 0o644); err != nil {
-			guestErr = err
-			return
-		}
-		if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(guestSource), 0o644); err != nil {
-			guestErr = err
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", "guest.wasm", ".")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off", "GOFLAGS=-buildvcs=false")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			guestErr = fmt.Errorf("build guest: %v\n%s", err, out)
-			return
-		}
-		guestWasm, guestErr = os.ReadFile(filepath.Join(dir, "guest.wasm"))
-	})
+	guestOnce.Do(func() { guestWasm, guestErr = buildGo(guestSource) })
 	if guestErr != nil {
 		tb.Fatal(guestErr)
 	}
 	return guestWasm
+}
+
+// buildGo builds the Go program src for wasip1 with the extra build flags.
+func buildGo(src string, flags ...string) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "wasmrt-guest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module guest\n\ngo 1.24\n"), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		return nil, err
+	}
+	args := append(append([]string{"build"}, flags...), "-o", "guest.wasm", ".")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off", "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build guest: %v\n%s", err, out)
+	}
+	return os.ReadFile(filepath.Join(dir, "guest.wasm"))
 }
 
 func digestOf(wasm []byte) string {

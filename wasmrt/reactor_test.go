@@ -1,0 +1,278 @@
+package wasmrt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// reactorSource is a Go guest of the reactor form (docs/wasm-abi.md),
+// built with -buildmode=c-shared. Its behaviour is chosen by params.mode.
+const reactorSource = `package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+)
+
+var (
+	inbox  = map[uintptr][]byte{}
+	result []byte
+	calls  int
+	hoard  [][]byte
+)
+
+//go:wasmexport wisp_alloc
+func wispAlloc(n int32) int32 {
+	b := make([]byte, n)
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	inbox[p] = b
+	return int32(p)
+}
+
+func take(p, n int32) []byte {
+	b := inbox[uintptr(p)]
+	delete(inbox, uintptr(p))
+	return b[:n]
+}
+
+func ret(b []byte) int64 {
+	result = b
+	return int64(uintptr(unsafe.Pointer(unsafe.SliceData(result))))<<32 | int64(len(result))
+}
+
+//go:wasmexport wisp_invoke
+func wispInvoke(p, n, c, cn int32) int64 {
+	var in struct {
+		Mode string ` + "`json:\"mode\"`" + `
+		MB   int    ` + "`json:\"mb\"`" + `
+	}
+	params, actx := take(p, n), take(c, cn)
+	_ = json.Unmarshal(params, &in)
+	calls++
+	fmt.Fprintf(os.Stderr, "call %d\n", calls)
+	fmt.Printf("mode %q\n", in.Mode)
+	switch in.Mode {
+	case "trap":
+		var m map[string]int
+		m["x"] = 1 // nil map write: the Go runtime aborts, the instance traps
+	case "spin":
+		for {
+			calls++
+		}
+	case "oob":
+		return int64(0x7fff0000)<<32 | 64
+	case "notjson":
+		return ret([]byte("not json"))
+	case "hoard":
+		hoard = append(hoard, make([]byte, in.MB<<20))
+	case "sleep":
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, _ := json.Marshal(map[string]any{"calls": calls, "ctx": json.RawMessage(actx)})
+	return ret(out)
+}
+
+func main() {}
+`
+
+var (
+	reactorOnce sync.Once
+	reactorWasm []byte
+	reactorErr  error
+)
+
+func reactorGuest(tb testing.TB) Code {
+	tb.Helper()
+	reactorOnce.Do(func() { reactorWasm, reactorErr = buildGo(reactorSource, "-buildmode=c-shared") })
+	if reactorErr != nil {
+		tb.Fatal(reactorErr)
+	}
+	return codeOf(reactorWasm)
+}
+
+type reactorReply struct {
+	Calls int               `json:"calls"`
+	Ctx   map[string]string `json:"ctx"`
+}
+
+func runReactor(t *testing.T, r *Runtime, code Code, owner, params string) (Outcome, reactorReply) {
+	t.Helper()
+	out := r.Run(context.Background(), code, Invocation{Params: []byte(params), Owner: owner, Timeout: 5 * time.Second, MemoryMB: 64,
+		Env: map[string]string{"__OW_ACTIVATION_ID": "a1", "__OW_ACTION_NAME": "/guest/x", "OTHER": "ignored"}})
+	var reply reactorReply
+	if out.Err == nil {
+		if err := json.Unmarshal(out.Result, &reply); err != nil {
+			t.Fatalf("result %s: %v", out.Result, err)
+		}
+	}
+	return out, reply
+}
+
+func TestReactorReuseAndIsolation(t *testing.T) {
+	r := newRuntime(t, Config{})
+	code := reactorGuest(t)
+	out, reply := runReactor(t, r, code, "/guest/a@0.0.1", `{}`)
+	if out.Err != nil || !out.NewInstance || reply.Calls != 1 {
+		t.Fatalf("first call: %+v %+v", out, reply)
+	}
+	if reply.Ctx["activationId"] != "a1" || reply.Ctx["actionName"] != "/guest/x" || len(reply.Ctx) != 2 {
+		t.Fatalf("activation context = %v", reply.Ctx)
+	}
+	if len(out.Logs) != 2 || !strings.HasSuffix(out.Logs[0], "stderr: call 1") || !strings.HasSuffix(out.Logs[1], `stdout: mode ""`) {
+		t.Fatalf("logs = %q", out.Logs)
+	}
+	out, reply = runReactor(t, r, code, "/guest/a@0.0.1", `{}`)
+	if out.Err != nil || out.NewInstance || reply.Calls != 2 || out.InitTime != 0 {
+		t.Fatalf("warm call: %+v %+v", out, reply)
+	}
+	if len(out.Logs) != 2 || !strings.HasSuffix(out.Logs[0], "stderr: call 2") {
+		t.Fatalf("warm call logs = %q (earlier logs must not carry over)", out.Logs)
+	}
+	// Another action with the same code gets its own instance.
+	out, reply = runReactor(t, r, code, "/other/a@0.0.1", `{}`)
+	if out.Err != nil || !out.NewInstance || reply.Calls != 1 {
+		t.Fatalf("other owner: %+v %+v", out, reply)
+	}
+	// No owner: an instance used once.
+	for i := 0; i < 2; i++ {
+		out, reply = runReactor(t, r, code, "", `{}`)
+		if out.Err != nil || !out.NewInstance || reply.Calls != 1 {
+			t.Fatalf("no owner, call %d: %+v %+v", i, out, reply)
+		}
+	}
+}
+
+func TestReactorDiscardsBrokenInstances(t *testing.T) {
+	r := newRuntime(t, Config{})
+	code := reactorGuest(t)
+	tests := []struct {
+		mode string
+		kind ErrorKind
+		text string
+	}{
+		{"trap", KindTrap, "trapped"},
+		{"spin", KindTimeout, "time limit"},
+		{"oob", KindBadResult, "outside its memory"},
+		{"notjson", KindBadResult, "did not return a JSON object"},
+		{"hoard\", \"mb\": 80, \"x\": \"", KindMemory, "memory limit of 64 MB"},
+	}
+	for i, tt := range tests {
+		owner := "/guest/case" + strconv.Itoa(i) + "@1"
+		if out, _ := runReactor(t, r, code, owner, `{}`); out.Err != nil {
+			t.Fatalf("%s: warm-up: %v", tt.mode, out.Err)
+		}
+		params := `{"mode":"` + tt.mode + `"}`
+		if tt.mode == "spin" {
+			out := r.Run(context.Background(), code, Invocation{Params: []byte(params), Owner: owner, Timeout: 200 * time.Millisecond, MemoryMB: 64})
+			checkActionError(t, tt.mode, out, tt.kind, tt.text)
+		} else {
+			out, _ := runReactor(t, r, code, owner, params)
+			checkActionError(t, tt.mode, out, tt.kind, tt.text)
+		}
+		// The broken instance is gone: the next call starts afresh.
+		out, reply := runReactor(t, r, code, owner, `{}`)
+		if out.Err != nil || !out.NewInstance || reply.Calls != 1 {
+			t.Fatalf("%s: call after the failure: %+v %+v", tt.mode, out, reply)
+		}
+	}
+}
+
+func checkActionError(t *testing.T, what string, out Outcome, kind ErrorKind, text string) {
+	t.Helper()
+	var ae *ActionError
+	if !errors.As(out.Err, &ae) || ae.Kind != kind || !strings.Contains(ae.Reason, text) {
+		t.Fatalf("%s: err = %v (kind %v), want kind %v mentioning %q", what, out.Err, kindOf(out.Err), kind, text)
+	}
+	if !strings.Contains(string(out.Result), text) {
+		t.Fatalf("%s: result %s", what, out.Result)
+	}
+}
+
+func kindOf(err error) ErrorKind {
+	var ae *ActionError
+	if errors.As(err, &ae) {
+		return ae.Kind
+	}
+	return 0
+}
+
+func TestReactorHighWaterMark(t *testing.T) {
+	r := newRuntime(t, Config{})
+	code := reactorGuest(t)
+	owner := "/guest/hw@1"
+	// 46 MB kept by the guest: past 3/4 of the 64 MB limit, the instance
+	// succeeds once and is then replaced.
+	out, _ := runReactor(t, r, code, owner, `{"mode":"hoard","mb":46}`)
+	if out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	out, reply := runReactor(t, r, code, owner, `{}`)
+	if out.Err != nil || !out.NewInstance || reply.Calls != 1 {
+		t.Fatalf("after the high-water mark: %+v %+v", out, reply)
+	}
+}
+
+func TestReactorIdleExpiryAndClose(t *testing.T) {
+	r := newRuntime(t, Config{IdleExpiry: 100 * time.Millisecond, MaxIdleInstances: 2})
+	code := reactorGuest(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ { // four at once: four instances, two kept
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := r.Run(context.Background(), code, Invocation{Params: []byte(`{"mode":"sleep"}`), Owner: "/guest/idle@1"})
+			if out.Err != nil {
+				t.Error(out.Err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := r.pools.idleCount(); n > 2 {
+		t.Fatalf("%d idle instances kept, want at most 2", n)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if n := r.pools.idleCount(); n != 0 {
+			return errors.New("idle instances not expired")
+		}
+		return nil
+	})
+	if out, _ := runReactor(t, r, code, "/guest/idle@1", `{}`); out.Err != nil || !out.NewInstance {
+		t.Fatalf("after expiry: %+v", out)
+	}
+}
+
+func TestReactorValidation(t *testing.T) {
+	r := newRuntime(t, Config{})
+	code := reactorGuest(t)
+	if err := r.Validate(context.Background(), code.Digest, reactorWasm); err != nil {
+		t.Fatalf("a Go reactor is refused: %v", err)
+	}
+}
+
+func BenchmarkReactorWarm(b *testing.B) {
+	r, err := New(context.Background(), Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	code := reactorGuest(b)
+	inv := Invocation{Params: []byte(`{"name":"bench"}`), Owner: "/guest/bench@1"}
+	if out := r.Run(context.Background(), code, inv); out.Err != nil {
+		b.Fatal(out.Err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if out := r.Run(context.Background(), code, inv); out.Err != nil {
+			b.Fatal(out.Err)
+		}
+	}
+}
