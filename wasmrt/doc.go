@@ -43,6 +43,7 @@
 // the linear memory and is not counted against the action's memory limit. A Go guest's goroutine
 // stacks live in linear memory: its unbounded recursion ends at the memory limit instead.
 //
-// Compiled modules are kept in memory under their digest until Close; a later change adds eviction.
+// Compiled modules are kept in memory under their digest, within Config.CompiledMemory (estimated as
+// four times the module's size), least recently used first out.
 // Compilation of one digest happens once even when many Runs ask for it at once.
 package wasmrt

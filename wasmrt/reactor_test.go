@@ -276,3 +276,28 @@ func BenchmarkReactorWarm(b *testing.B) {
 		}
 	}
 }
+
+func TestCompiledModulesEvictedPastTheBudget(t *testing.T) {
+	code := reactorGuest(t)
+	other := goGuest(t)
+	// Room for one of the two modules only.
+	r := newRuntime(t, Config{CompiledMemory: int64(max(len(reactorWasm), len(other))) * compiledCostFactor})
+	if err := r.Validate(context.Background(), code.Digest, reactorWasm); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Validate(context.Background(), digestOf(other), other); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	_, kept := r.modules[code.Digest]
+	n := r.lru.Len()
+	r.mu.Unlock()
+	if kept || n != 1 {
+		t.Fatalf("after a second module past the budget: first kept=%v, %d modules", kept, n)
+	}
+	// The evicted module compiles again on its next use.
+	out, _ := runReactor(t, r, code, "/guest/evicted@1", `{}`)
+	if out.Err != nil || !out.Compiled {
+		t.Fatalf("run after eviction: %+v", out)
+	}
+}

@@ -1,6 +1,7 @@
 package wasmrt
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -26,6 +27,9 @@ type Config struct {
 	MaxIdleInstances int
 	// IdleExpiry is how long an idle reactor instance is kept; 0 means 60s.
 	IdleExpiry time.Duration
+	// CompiledMemory bounds the (estimated) memory of the compiled modules kept; the least recently
+	// used are dropped past it. 0 means 512 MiB.
+	CompiledMemory int64
 	// Logger receives debug records (compilations). nil means slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 }
@@ -36,8 +40,8 @@ type Config struct {
 // All methods are safe for concurrent use by many goroutines. Each Run executes in a fresh module
 // instance, closed before Run returns; nothing of one activation is visible to another.
 //
-// Compiled modules stay in memory until Close (there is no eviction yet): the number of distinct
-// digests run by one Runtime bounds its memory.
+// Compiled modules stay in memory, least recently used first out, within Config.CompiledMemory; an
+// evicted module is compiled again (from the directory cache, when there is one) on its next use.
 type Runtime struct {
 	log       *slog.Logger
 	cache     wazero.CompilationCache // nil without CacheDir
@@ -50,21 +54,34 @@ type Runtime struct {
 
 	mu      sync.Mutex
 	modules map[string]*moduleEntry
+	lru     list.List // of *moduleEntry that compiled, most recently used at the front
+	used    int64     // estimated bytes of the compiled modules in lru
+	budget  int64
 }
 
 // moduleEntry is a module compiled, or being compiled, under one digest. done is closed when mod or err is set.
 type moduleEntry struct {
-	done chan struct{}
-	mod  *compiledModule
-	err  error
+	done   chan struct{}
+	mod    *compiledModule
+	err    error
+	digest string
+	cost   int64         // estimated bytes of compiled code
+	elem   *list.Element // in Runtime.lru once compiled
 }
+
+// compiledCostFactor estimates the memory of a compiled module from the size of its binary:
+// wazero's amd64 code and metadata measured 2–4 times the Wasm bytes; 4 errs on the safe side.
+const compiledCostFactor = 4
 
 // New builds a Runtime: a wazero runtime (the compiler where supported, the interpreter elsewhere)
 // that stops a guest when its context is done, with WASI preview 1 instantiated.
 // It fails only if CacheDir cannot be used or WASI cannot be instantiated; the error says which.
 // The Runtime must be closed with Close.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
-	r := &Runtime{log: cfg.Logger, modules: map[string]*moduleEntry{}}
+	r := &Runtime{log: cfg.Logger, modules: map[string]*moduleEntry{}, budget: cfg.CompiledMemory}
+	if r.budget <= 0 {
+		r.budget = 512 << 20
+	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -176,6 +193,11 @@ func (r *Runtime) module(ctx context.Context, digest string, load func(context.C
 			}
 		}
 		if e.err == nil {
+			r.mu.Lock()
+			if e.elem != nil {
+				r.lru.MoveToFront(e.elem)
+			}
+			r.mu.Unlock()
 			return e.mod, compiled, nil
 		}
 		// The compilation we waited for failed. If it failed because its caller went away, and
@@ -212,6 +234,26 @@ func (r *Runtime) fill(ctx context.Context, digest string, e *moduleEntry, load 
 		_ = e.mod.cm.Close(ctx)
 		e.mod, e.err = nil, errClosed
 		return
+	}
+	e.digest, e.cost = digest, int64(len(wasm))*compiledCostFactor
+	var evicted []*moduleEntry
+	r.mu.Lock()
+	e.elem = r.lru.PushFront(e)
+	r.used += e.cost
+	for r.used > r.budget && r.lru.Len() > 1 {
+		old := r.lru.Remove(r.lru.Back()).(*moduleEntry)
+		old.elem = nil
+		r.used -= old.cost
+		if r.modules[old.digest] == old {
+			delete(r.modules, old.digest)
+		}
+		evicted = append(evicted, old)
+	}
+	r.mu.Unlock()
+	for _, old := range evicted {
+		// Safe while instances of it run: they keep working (wazero).
+		_ = old.mod.cm.Close(context.Background())
+		r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module evicted", slog.String("digest", old.digest), slog.Int64("estimated_bytes", old.cost))
 	}
 	r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module compiled",
 		slog.String("digest", digest), slog.Int("bytes", len(wasm)), slog.Duration("took", time.Since(start)))
