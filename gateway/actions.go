@@ -70,6 +70,13 @@ func (g *Gateway) makePutActionHandler() echo.HandlerFunc {
 			return err
 		}
 		g.log.Info("action saved", "action", p.String(), "version", a.Version, "kind", a.Exec.Kind, "digest", a.Exec.Digest)
+		// Its home invoker gets it ready, so the first invoke does not pay
+		// for a sandbox (a hint: a failure only makes that invoke slower).
+		if home, err := g.balancer.pick(p.String()); err == nil {
+			if err := g.deps.Dispatcher.PublishPrewarm(home, a); err != nil {
+				g.log.Debug("prewarm request not sent", "action", p.String(), "err", err)
+			}
+		}
 		out := *a
 		if put.Exec != nil {
 			out.Exec.Code = put.Exec.Code

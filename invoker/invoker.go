@@ -52,8 +52,15 @@ type RunResult struct {
 	InitTime time.Duration
 }
 
+// Prewarmer is a Runtime that can get an action ready before its first
+// activation.
+type Prewarmer interface {
+	Prewarm(ctx context.Context, req RunRequest) error
+}
+
 // Queue is the invoker's side of the queue.
 type Queue interface {
+	SubscribePrewarm(invokerID string, prewarm func(*core.Action)) (unsubscribe func() error, err error)
 	ConsumeInvocations(ctx context.Context, invokerID string, prefetch int, handle func(*queue.Delivery)) (*queue.Consumption, error)
 	AckWait() time.Duration
 	PublishResult(subject string, record []byte) error
@@ -115,6 +122,7 @@ type Invoker struct {
 	stopping bool          // under mu
 	stopCh   chan struct{} // closed when shutdown begins
 	consumer *queue.Consumption
+	unsubPre func() error
 	stopBeat chan struct{}
 	beatDone chan struct{}
 }
@@ -141,11 +149,16 @@ func New(cfg Config, deps Deps) (*Invoker, error) {
 
 // Start announces the invoker and begins taking activations.
 func (inv *Invoker) Start(ctx context.Context) error {
-	if err := inv.beat(ctx); err != nil {
+	err := inv.beat(ctx)
+	if err != nil {
 		return err
 	}
 	inv.stopBeat, inv.beatDone = make(chan struct{}), make(chan struct{})
 	go inv.heartbeats()
+	if inv.unsubPre, err = inv.deps.Queue.SubscribePrewarm(inv.cfg.ID, inv.prewarm); err != nil {
+		close(inv.stopBeat)
+		return err
+	}
 	c, err := inv.deps.Queue.ConsumeInvocations(ctx, inv.cfg.ID, inv.cfg.Capacity, inv.accept)
 	if err != nil {
 		close(inv.stopBeat)
@@ -166,6 +179,9 @@ func (inv *Invoker) Shutdown(ctx context.Context) error {
 		close(inv.stopCh)
 	}
 	inv.mu.Unlock()
+	if inv.unsubPre != nil {
+		_ = inv.unsubPre()
+	}
 	if inv.consumer != nil {
 		// Activations already fetched go back to the queue (Nak) at once,
 		// so that they run first after a restart, not after the ack wait.
@@ -280,6 +296,39 @@ func (inv *Invoker) handle(d *queue.Delivery) {
 	}
 }
 
+// prewarm gets an action ready for its first activation, if its runtime
+// can. It is best effort: a failure is logged and the activation will pay.
+func (inv *Invoker) prewarm(a *core.Action) {
+	pw, ok := inv.deps.Runtimes[a.Exec.Kind].(Prewarmer)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(inv.runCtx, time.Duration(a.Limits.Timeout)*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := pw.Prewarm(ctx, inv.request(a, nil, nil))
+	if err != nil {
+		inv.log.Warn("prewarm failed; the first activation will start the sandbox", "action", a.Path().String(), "err", err)
+		return
+	}
+	inv.log.Debug("action prewarmed", "action", a.Path().String(), "version", a.Version, "took", time.Since(start))
+}
+
+// request is the runtime's view of an activation of a.
+func (inv *Invoker) request(a *core.Action, params json.RawMessage, env map[string]string) RunRequest {
+	digest := a.Exec.Digest
+	return RunRequest{
+		Digest: digest,
+		Load: func(ctx context.Context) ([]byte, error) {
+			return inv.deps.Code.Fetch(ctx, digest)
+		},
+		Params: params,
+		Env:    env,
+		Limits: a.Limits,
+		Owner:  a.Path().String() + "@" + a.Version,
+	}
+}
+
 // run executes the activation and returns its record.
 func (inv *Invoker) run(ctx context.Context, d *queue.Delivery) *core.Activation {
 	msg := &d.Invocation
@@ -312,16 +361,7 @@ func (inv *Invoker) run(ctx context.Context, d *queue.Delivery) *core.Activation
 	} else {
 		// Tell JetStream the activation is alive while it runs long.
 		stopProgress := keepAlive(d, inv.deps.Queue.AckWait()/3)
-		res = rt.Run(ctx, RunRequest{
-			Digest: action.Exec.Digest,
-			Load: func(ctx context.Context) ([]byte, error) {
-				return inv.deps.Code.Fetch(ctx, action.Exec.Digest)
-			},
-			Params: msg.Params,
-			Env:    inv.env(msg, start),
-			Limits: action.Limits,
-			Owner:  path.String() + "@" + action.Version,
-		})
+		res = rt.Run(ctx, inv.request(action, msg.Params, inv.env(msg, start)))
 		stopProgress()
 	}
 	end := time.Now()

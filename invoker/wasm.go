@@ -31,3 +31,8 @@ func (w WasmRuntime) Run(ctx context.Context, req RunRequest) RunResult {
 	}
 	return res
 }
+
+// Prewarm implements Prewarmer: compile, and start one reactor instance.
+func (w WasmRuntime) Prewarm(ctx context.Context, req RunRequest) error {
+	return w.RT.Prewarm(ctx, wasmrt.Code{Digest: req.Digest, Load: req.Load}, req.Owner, req.Limits.Memory)
+}

@@ -48,9 +48,9 @@ func (b *Broker) ensureInvokeStream(ctx context.Context) error {
 		// file, on every activation (a third of the CPU of an invoke).
 		// Acked messages are purged in bulk below each consumer's ack
 		// floor instead (Consumption.purge).
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    b.cfg.Replicas,
+		Retention: jetstream.LimitsPolicy,
+		Storage:   jetstream.FileStorage,
+		Replicas:  b.cfg.Replicas,
 		// An activation nobody ran in a day is dropped rather than run late.
 		MaxAge: 24 * time.Hour,
 	})
@@ -261,6 +261,40 @@ func (b *Broker) SubscribeResults(gatewayID string, deliver func(activationID st
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to results for gateway %s: %w", gatewayID, err)
+	}
+	return sub.Unsubscribe, nil
+}
+
+// prewarmPrefix is the subject prefix of prewarm requests to invokers.
+const prewarmPrefix = "prewarm."
+
+// PublishPrewarm asks invokerID to get action ready for its first
+// activation (compile its code, start a sandbox). It is a hint: nobody
+// waits, and a lost request only means a slower first activation.
+func (b *Broker) PublishPrewarm(invokerID string, action *core.Action) error {
+	data, err := json.Marshal(action)
+	if err != nil {
+		return fmt.Errorf("encode prewarm of %s: %w", action.Name, err)
+	}
+	if err := b.nc.Publish(prewarmPrefix+invokerID, data); err != nil {
+		return fmt.Errorf("publish prewarm to invoker %s: %w", invokerID, err)
+	}
+	return nil
+}
+
+// SubscribePrewarm calls prewarm, on a goroutine of its own, for every
+// prewarm request to invokerID.
+func (b *Broker) SubscribePrewarm(invokerID string, prewarm func(*core.Action)) (unsubscribe func() error, err error) {
+	sub, err := b.nc.Subscribe(prewarmPrefix+invokerID, func(m *nats.Msg) {
+		var a core.Action
+		if err := json.Unmarshal(m.Data, &a); err != nil {
+			b.log.Warn("dropping an undecodable prewarm request", "err", err)
+			return
+		}
+		go prewarm(&a)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to prewarm requests for invoker %s: %w", invokerID, err)
 	}
 	return sub.Unsubscribe, nil
 }

@@ -239,6 +239,36 @@ func (r *Runtime) runReactor(ctx context.Context, mod *compiledModule, code Code
 	r.pools.give(key, in)
 }
 
+// Prewarm prepares code for its first activation by owner: it compiles
+// the module and, for a reactor, initialises one instance and keeps it in
+// owner's pool, so that the first activation pays for neither. Output of
+// the initialisation is discarded. A command-form module is only compiled.
+func (r *Runtime) Prewarm(ctx context.Context, code Code, owner string, memoryMB int) error {
+	lim, err := limitsOf(&Invocation{MemoryMB: memoryMB})
+	if err != nil {
+		return err
+	}
+	mod, _, err := r.module(ctx, code.Digest, code.Load)
+	if err != nil || !mod.reactor || owner == "" {
+		return err
+	}
+	if uint64(mod.memMinPages)*pageSize > lim.memoryBytes {
+		return nil // every activation will say so
+	}
+	var logs logSink
+	logs.reset(lim.logLimit)
+	tctx, cancel := context.WithTimeout(ctx, lim.timeout)
+	defer cancel()
+	in, err := r.newInstance(tctx, mod, &logs, lim)
+	if err != nil {
+		_ = in.mod.Close(context.Background())
+		return fmt.Errorf("wasmrt: prewarm %s: %w", code.Digest, err)
+	}
+	in.stdout.sink, in.stderr.sink, in.done = nil, nil, nil
+	r.pools.give(poolKey{owner: owner, digest: code.Digest, memoryMB: lim.memoryMB}, in)
+	return nil
+}
+
 func flushLogs(in *instance, logs *logSink) []string {
 	if in != nil {
 		in.stdout.flush()

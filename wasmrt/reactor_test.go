@@ -301,3 +301,23 @@ func TestCompiledModulesEvictedPastTheBudget(t *testing.T) {
 		t.Fatalf("run after eviction: %+v", out)
 	}
 }
+
+func TestPrewarm(t *testing.T) {
+	r := newRuntime(t, Config{})
+	code := reactorGuest(t)
+	if err := r.Prewarm(context.Background(), code, "/guest/pre@1", 64); err != nil {
+		t.Fatal(err)
+	}
+	out, reply := runReactor(t, r, code, "/guest/pre@1", `{}`)
+	if out.Err != nil || out.NewInstance || reply.Calls != 1 {
+		t.Fatalf("first activation after prewarm: %+v %+v", out, reply)
+	}
+	// A command is only compiled.
+	guest := goGuest(t)
+	if err := r.Prewarm(context.Background(), codeOf(guest), "/guest/cmd@1", 64); err != nil {
+		t.Fatal(err)
+	}
+	if out := r.Run(context.Background(), codeOf(guest), Invocation{}); out.Err != nil || out.Compiled {
+		t.Fatalf("command after prewarm: %+v", out)
+	}
+}
