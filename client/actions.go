@@ -17,6 +17,25 @@ import (
 // replaces it when overwrite is true, and returns it as stored. Creating an
 // action that exists without overwrite fails with a 409 *APIError.
 func (c *Client) PutAction(ctx context.Context, name string, put core.ActionPut, overwrite bool) (*core.Action, error) {
+	saved, err := c.SaveAction(ctx, name, put, overwrite)
+	if err != nil {
+		return nil, err
+	}
+	return saved.Action, nil
+}
+
+// Saved is the server's answer to SaveAction.
+type Saved struct {
+	Action *core.Action
+	// CompileTime is how long the server took to validate and compile the
+	// code (Wisp's X-Wisp-Compile-Ms header); 0 when it did not say.
+	CompileTime time.Duration
+}
+
+// SaveAction is PutAction that also reports how long the server took to
+// compile the code. Under a context from WithUploadProgress, the upload
+// reports its progress.
+func (c *Client) SaveAction(ctx context.Context, name string, put core.ActionPut, overwrite bool) (*Saved, error) {
 	p, err := entityPath("actions", name)
 	if err != nil {
 		return nil, err
@@ -25,11 +44,22 @@ func (c *Client) PutAction(ctx context.Context, name string, put core.ActionPut,
 	if overwrite {
 		q = url.Values{"overwrite": {"true"}}
 	}
-	var a core.Action
-	if err := c.call(ctx, http.MethodPut, p, q, put, &a); err != nil {
+	body, err := json.Marshal(put)
+	if err != nil {
+		return nil, fmt.Errorf("PUT %s: encode the request: %w", p, err)
+	}
+	r, err := c.do(ctx, http.MethodPut, p, q.Encode(), body, nil)
+	if err != nil {
 		return nil, err
 	}
-	return &a, nil
+	saved := &Saved{Action: new(core.Action)}
+	if err := json.Unmarshal(r.body, saved.Action); err != nil {
+		return nil, fmt.Errorf("PUT %s: decode the response (HTTP %d): %w", p, r.status, err)
+	}
+	if ms, err := strconv.ParseFloat(r.header.Get("X-Wisp-Compile-Ms"), 64); err == nil {
+		saved.CompileTime = time.Duration(ms * float64(time.Millisecond))
+	}
+	return saved, nil
 }
 
 // GetAction returns the action name. With withCode the answer carries the

@@ -229,11 +229,15 @@ func (c *Client) do(ctx context.Context, method, path, q string, body []byte, ac
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
+		if report, ok := ctx.Value(progressKey{}).(func(sent, total int64)); ok {
+			rd = &progressReader{r: rd, total: int64(len(body)), report: report}
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
+	req.ContentLength = int64(len(body))
 	// Canonical keys set directly: no canonicalisation per request.
 	if c.authz != nil {
 		req.Header["Authorization"] = c.authz
@@ -331,4 +335,30 @@ func (c *Client) ListNamespaces(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+type progressKey struct{}
+
+// WithUploadProgress returns a context under which request bodies report
+// their upload to report, with the bytes sent so far and the total, as
+// they go out (report runs on the request's goroutine; keep it quick).
+func WithUploadProgress(ctx context.Context, report func(sent, total int64)) context.Context {
+	return context.WithValue(ctx, progressKey{}, report)
+}
+
+// progressReader counts the bytes read from r.
+type progressReader struct {
+	r      io.Reader
+	sent   int64
+	total  int64
+	report func(sent, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.sent += int64(n)
+	if n > 0 {
+		p.report(p.sent, p.total)
+	}
+	return n, err
 }

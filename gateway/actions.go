@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,11 +21,16 @@ const maxActionBody = core.MaxActionCodeBytes/3*4 + 2*core.MaxPayloadBytes
 
 // storedCode is an action's code once it is in the blob store.
 type storedCode struct {
-	kind   core.Kind
-	exec   core.Exec
-	digest string
-	size   int64
+	kind        core.Kind
+	exec        core.Exec
+	digest      string
+	size        int64
+	compileTime time.Duration // 0 when the kind is not compiled
 }
+
+// HeaderCompileTime tells, in milliseconds, how long the code of a created
+// or updated action took to validate and compile.
+const HeaderCompileTime = "X-Wisp-Compile-Ms"
 
 func (g *Gateway) makePutActionHandler() echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -81,6 +87,9 @@ func (g *Gateway) makePutActionHandler() echo.HandlerFunc {
 		if put.Exec != nil {
 			out.Exec.Code = put.Exec.Code
 		}
+		if code != nil && code.compileTime > 0 {
+			c.Response().Header().Set(HeaderCompileTime, strconv.FormatFloat(float64(code.compileTime.Microseconds())/1000, 'f', 3, 64))
+		}
 		return c.JSON(http.StatusOK, &out)
 	}
 }
@@ -107,18 +116,20 @@ func (g *Gateway) storeCode(c echo.Context, exec *core.Exec) (*storedCode, error
 		return nil, core.Errorf(core.CodeTooLarge, "The action's code is %d bytes; the limit is %d bytes.", len(code), core.MaxActionCodeBytes)
 	}
 	digest := blobs.Digest(code)
+	var took time.Duration
 	if v := g.deps.Validators[kind.Name]; v != nil {
 		start := time.Now()
 		if err := v.Validate(c.Request().Context(), digest, code); err != nil {
 			return nil, &core.Error{Code: core.CodeInvalid, Message: fmt.Sprintf("The action's code was refused: %v", err)}
 		}
-		g.log.Debug("code validated", "kind", kind.Name, "digest", digest, "took", time.Since(start))
+		took = time.Since(start)
+		g.log.Debug("code validated", "kind", kind.Name, "digest", digest, "took", took)
 	}
 	info, err := blobs.PutBytes(c.Request().Context(), g.deps.Blobs, code)
 	if err != nil {
 		return nil, fmt.Errorf("store action code: %w", err)
 	}
-	return &storedCode{kind: kind, exec: *exec, digest: info.Digest, size: info.Size}, nil
+	return &storedCode{kind: kind, exec: *exec, digest: info.Digest, size: info.Size, compileTime: took}, nil
 }
 
 // buildAction makes the action to store from the current one (nil when

@@ -157,13 +157,21 @@ ones. An action that does not exist is created.`
 			if err != nil {
 				return err
 			}
-			act, err := c.PutAction(cmd.Context(), name, put, update)
+			ctx := cmd.Context()
+			if put.Exec != nil && len(put.Exec.Code) >= progressThreshold {
+				ctx = client.WithUploadProgress(ctx, a.uploadProgress(args[1]))
+			}
+			saved, err := c.SaveAction(ctx, name, put, update)
 			if err != nil {
 				return failed(c.Host(), verb+" action "+name, err)
 			}
-			a.ok("%s action %s", done, name)
+			if saved.CompileTime > 0 {
+				a.ok("%s action %s (compiled in %s)", done, name, roundDuration(saved.CompileTime))
+			} else {
+				a.ok("%s action %s", done, name)
+			}
 			if a.json {
-				return printJSON(a.stdout, act)
+				return printJSON(a.stdout, saved.Action)
 			}
 			return nil
 		},

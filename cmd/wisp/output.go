@@ -54,6 +54,50 @@ func (a *app) ok(format string, args ...any) {
 	}
 }
 
+// progressThreshold is the size of code from which create and update show
+// the upload's progress.
+const progressThreshold = 1 << 20
+
+// uploadProgress returns a progress reporter that draws one status line on
+// stderr: "uploading FILE: 45% of 3.3 MB", then "compiling…" once the
+// last byte is sent. It redraws at most every 100 ms.
+func (a *app) uploadProgress(file string) func(sent, total int64) {
+	var last time.Time
+	return func(sent, total int64) {
+		if sent < total && time.Since(last) < 100*time.Millisecond {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(a.stderr, "\ruploading %s: %3d%% of %s", file, sent*100/max(total, 1), humanBytes(total))
+		if sent >= total {
+			fmt.Fprintf(a.stderr, "; compiling on the server…\n")
+		}
+	}
+}
+
+// humanBytes writes n as "512 B", "3.3 MB".
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// roundDuration keeps three significant digits: 1.23s, 45.6ms, 789µs.
+func roundDuration(d time.Duration) time.Duration {
+	for _, unit := range []time.Duration{time.Second, time.Millisecond, time.Microsecond} {
+		if d >= unit {
+			return d.Round(unit / 100)
+		}
+	}
+	return d
+}
+
 // printJSON prints v as indented JSON (4 spaces, as wsk), with < > &
 // unescaped. A json.RawMessage is printed as it is, indented.
 func printJSON(w io.Writer, v any) error {
