@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -14,6 +15,10 @@ import (
 	"github.com/wispfaas/wisp/blobs"
 	"github.com/wispfaas/wisp/core"
 )
+
+// prewarmWait bounds how long a create or update waits for the action's
+// home invoker to prepare it.
+const prewarmWait = 5 * time.Second
 
 // maxActionBody bounds a PUT of an action: the largest code, base64
 // encoded, plus room for parameters and annotations.
@@ -76,12 +81,15 @@ func (g *Gateway) makePutActionHandler() echo.HandlerFunc {
 			return err
 		}
 		g.log.Info("action saved", "action", p.String(), "version", a.Version, "kind", a.Exec.Kind, "digest", a.Exec.Digest)
-		// Its home invoker gets it ready, so the first invoke does not pay
-		// for a sandbox (a hint: a failure only makes that invoke slower).
+		// Its home invoker gets it ready before we answer, so that the
+		// first invoke pays for no sandbox; a failure (or an invoker slower
+		// than prewarmWait) only makes that invoke slower.
 		if home, err := g.balancer.pick(p.String()); err == nil {
-			if err := g.deps.Dispatcher.PublishPrewarm(home, a); err != nil {
-				g.log.Debug("prewarm request not sent", "action", p.String(), "err", err)
+			pctx, cancel := context.WithTimeout(ctx, prewarmWait)
+			if err := g.deps.Dispatcher.RequestPrewarm(pctx, home, a); err != nil {
+				g.log.Debug("action not prewarmed", "action", p.String(), "err", err)
 			}
+			cancel()
 		}
 		out := *a
 		if put.Exec != nil {

@@ -39,9 +39,9 @@ type Dispatcher interface {
 	// PublishInvocationAsync returns at once; failed receives an error if
 	// the activation could not be stored.
 	PublishInvocationAsync(invokerID string, inv *core.Invocation) (failed <-chan error, err error)
-	// PublishPrewarm hints invokerID to get action ready for its first
-	// activation; nobody waits for it.
-	PublishPrewarm(invokerID string, action *core.Action) error
+	// RequestPrewarm asks invokerID to get action ready for its first
+	// activation and waits until it has, or ctx ends.
+	RequestPrewarm(ctx context.Context, invokerID string, action *core.Action) error
 	// SubscribeResults delivers the results addressed to gatewayID until
 	// unsubscribe is called.
 	SubscribeResults(gatewayID string, deliver func(activationID string, record []byte)) (unsubscribe func() error, err error)

@@ -60,7 +60,7 @@ type Prewarmer interface {
 
 // Queue is the invoker's side of the queue.
 type Queue interface {
-	SubscribePrewarm(invokerID string, prewarm func(*core.Action)) (unsubscribe func() error, err error)
+	SubscribePrewarm(invokerID string, prewarm func(*core.Action) error) (unsubscribe func() error, err error)
 	ConsumeInvocations(ctx context.Context, invokerID string, prefetch int, handle func(*queue.Delivery)) (*queue.Consumption, error)
 	AckWait() time.Duration
 	PublishResult(subject string, record []byte) error
@@ -297,11 +297,11 @@ func (inv *Invoker) handle(d *queue.Delivery) {
 }
 
 // prewarm gets an action ready for its first activation, if its runtime
-// can. It is best effort: a failure is logged and the activation will pay.
-func (inv *Invoker) prewarm(a *core.Action) {
+// can. It is best effort: on failure the activation will pay.
+func (inv *Invoker) prewarm(a *core.Action) error {
 	pw, ok := inv.deps.Runtimes[a.Exec.Kind].(Prewarmer)
 	if !ok {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(inv.runCtx, time.Duration(a.Limits.Timeout)*time.Millisecond)
 	defer cancel()
@@ -309,9 +309,10 @@ func (inv *Invoker) prewarm(a *core.Action) {
 	err := pw.Prewarm(ctx, inv.request(a, nil, nil))
 	if err != nil {
 		inv.log.Warn("prewarm failed; the first activation will start the sandbox", "action", a.Path().String(), "err", err)
-		return
+		return err
 	}
 	inv.log.Debug("action prewarmed", "action", a.Path().String(), "version", a.Version, "took", time.Since(start))
+	return nil
 }
 
 // request is the runtime's view of an activation of a.

@@ -268,30 +268,40 @@ func (b *Broker) SubscribeResults(gatewayID string, deliver func(activationID st
 // prewarmPrefix is the subject prefix of prewarm requests to invokers.
 const prewarmPrefix = "prewarm."
 
-// PublishPrewarm asks invokerID to get action ready for its first
-// activation (compile its code, start a sandbox). It is a hint: nobody
-// waits, and a lost request only means a slower first activation.
-func (b *Broker) PublishPrewarm(invokerID string, action *core.Action) error {
+// RequestPrewarm asks invokerID to get action ready for its first
+// activation (compile its code, start a sandbox) and waits until it has, or
+// ctx ends. It is a hint: a failure only means a slower first activation.
+func (b *Broker) RequestPrewarm(ctx context.Context, invokerID string, action *core.Action) error {
 	data, err := json.Marshal(action)
 	if err != nil {
 		return fmt.Errorf("encode prewarm of %s: %w", action.Name, err)
 	}
-	if err := b.nc.Publish(prewarmPrefix+invokerID, data); err != nil {
-		return fmt.Errorf("publish prewarm to invoker %s: %w", invokerID, err)
+	reply, err := b.nc.RequestWithContext(ctx, prewarmPrefix+invokerID, data)
+	if err != nil {
+		return fmt.Errorf("prewarm on invoker %s: %w", invokerID, err)
+	}
+	if len(reply.Data) > 0 {
+		return fmt.Errorf("prewarm on invoker %s: %s", invokerID, reply.Data)
 	}
 	return nil
 }
 
 // SubscribePrewarm calls prewarm, on a goroutine of its own, for every
-// prewarm request to invokerID.
-func (b *Broker) SubscribePrewarm(invokerID string, prewarm func(*core.Action)) (unsubscribe func() error, err error) {
+// prewarm request to invokerID, and answers with its error, if any.
+func (b *Broker) SubscribePrewarm(invokerID string, prewarm func(*core.Action) error) (unsubscribe func() error, err error) {
 	sub, err := b.nc.Subscribe(prewarmPrefix+invokerID, func(m *nats.Msg) {
 		var a core.Action
 		if err := json.Unmarshal(m.Data, &a); err != nil {
-			b.log.Warn("dropping an undecodable prewarm request", "err", err)
+			_ = m.Respond([]byte("undecodable prewarm request: " + err.Error()))
 			return
 		}
-		go prewarm(&a)
+		go func() {
+			var reply []byte
+			if err := prewarm(&a); err != nil {
+				reply = []byte(err.Error())
+			}
+			_ = m.Respond(reply)
+		}()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to prewarm requests for invoker %s: %w", invokerID, err)
