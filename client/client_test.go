@@ -20,6 +20,7 @@ import (
 	"github.com/wispfaas/wisp/client"
 	"github.com/wispfaas/wisp/core"
 	"github.com/wispfaas/wisp/internal/wasmtest"
+	"github.com/wispfaas/wisp/internal/wisptest"
 )
 
 func apiError(t *testing.T, err error) *client.APIError {
@@ -279,7 +280,7 @@ func TestNameWithPercentIsRefused(t *testing.T) {
 }
 
 func TestAuthRefused(t *testing.T) {
-	host := node(t).APIHost()
+	host := wisptest.Node(t).APIHost()
 	for _, tt := range []struct{ auth, msg string }{
 		{"", core.MsgNoAuth},
 		{"wrong:key", core.MsgUnauthorized},

@@ -79,14 +79,17 @@ func (a *activation) release() {
 
 // nanosleep implements WASI's sleep (poll_oneoff on a clock) so that it ends when the activation must
 // stop: a sleeping guest is stopped at its time limit like a spinning one.
-func (a *activation) nanosleep(ns int64) {
+func (a *activation) nanosleep(ns int64) { sleep(ns, a.done) }
+
+// sleep waits ns nanoseconds, or until done is closed.
+func sleep(ns int64, done <-chan struct{}) {
 	if ns <= 0 {
 		return
 	}
 	t := time.NewTimer(time.Duration(ns))
 	select {
 	case <-t.C:
-	case <-a.done:
+	case <-done:
 	}
 	t.Stop()
 }

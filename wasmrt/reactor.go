@@ -42,17 +42,8 @@ type instance struct {
 // memory, capped at its memory limit.
 func (in *instance) Allocate(_, _ uint64) experimental.LinearMemory { return &in.mem }
 
-func (in *instance) nanosleep(ns int64) {
-	if ns <= 0 {
-		return
-	}
-	t := time.NewTimer(time.Duration(ns))
-	select {
-	case <-t.C:
-	case <-in.done:
-	}
-	t.Stop()
-}
+// nanosleep implements WASI's sleep, ending at the activation's deadline.
+func (in *instance) nanosleep(ns int64) { sleep(ns, in.done) }
 
 // poolKey names the instances that may serve an activation: those of the
 // same owner (an action at one version), code and memory limit. Two

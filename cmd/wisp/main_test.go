@@ -9,61 +9,22 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wispfaas/wisp/client"
-	"github.com/wispfaas/wisp/daemon"
 	"github.com/wispfaas/wisp/internal/wasmtest"
+	"github.com/wispfaas/wisp/internal/wisptest"
 )
-
-// The tests run the CLI against a real Wisp node (gateway, invoker and
-// embedded JetStream) in this process. One node serves them all; each test
-// that keeps state gets a namespace of its own on it, so that the tests
-// neither see each other's actions and activations nor depend on their
-// order.
-var shared struct {
-	once sync.Once
-	dir  string
-	node *daemon.Daemon
-	err  error
-}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.node != nil {
-		if err := shared.node.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop the Wisp node:", err)
-			code = max(code, 1)
-		}
-	}
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
+	if err := wisptest.StopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = max(code, 1)
 	}
 	os.Exit(code)
-}
-
-// node returns the shared node, starting it on first use.
-func node(tb testing.TB) *daemon.Daemon {
-	tb.Helper()
-	shared.once.Do(func() {
-		// Not tb.TempDir(): the node outlives the test that starts it. A
-		// short path, too: the admin socket lives in it.
-		if shared.dir, shared.err = os.MkdirTemp("", "wisp-cli-"); shared.err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		shared.node, shared.err = daemon.Start(ctx, daemon.Config{Data: shared.dir, Listen: "127.0.0.1:0", ShutdownGrace: 5 * time.Second})
-	})
-	if shared.err != nil {
-		tb.Fatalf("start a Wisp node: %v", shared.err)
-	}
-	return shared.node
 }
 
 // namespace is a namespace of the shared node, with its key.
@@ -71,25 +32,12 @@ type namespace struct {
 	host, name, auth string
 }
 
-var namespaceSeq atomic.Int64
-
-// newNamespace creates a namespace for the calling test on the shared node.
+// newNamespace creates a namespace for the calling test on the node that
+// wisptest runs in this process.
 func newNamespace(t *testing.T) *namespace {
 	t.Helper()
-	d := node(t)
-	name := fmt.Sprintf("%s_%d", strings.Map(func(r rune) rune {
-		if r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
-			return r
-		}
-		return '_'
-	}, t.Name()), namespaceSeq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	nss, err := daemon.Admin(ctx, daemon.Config{Data: shared.dir}, daemon.AdminRequest{Op: "create", Name: name})
-	if err != nil || len(nss) != 1 {
-		t.Fatalf("create namespace %s: %v", name, err)
-	}
-	return &namespace{host: d.APIHost(), name: name, auth: nss[0].Auth()}
+	ns := wisptest.NewNamespace(t)
+	return &namespace{host: ns.Host, name: ns.Name, auth: ns.Auth}
 }
 
 // client returns an API client of the namespace, to check what the CLI did.
