@@ -1,0 +1,2 @@
+// @wispfaas/wisp-as: see README.md and assembly/index.ts.
+export * from "./assembly/index";
