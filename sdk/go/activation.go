@@ -1,0 +1,251 @@
+package wisp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Activation describes the activation a handler serves. Fields Wisp did not
+// give are empty (Deadline is then the zero time).
+type Activation struct {
+	// ID is the activation id (__OW_ACTIVATION_ID), the id of its record.
+	ID string
+	// Namespace is the namespace of the invoker of the action (__OW_NAMESPACE).
+	Namespace string
+	// ActionName is the fully qualified name of the action,
+	// "/namespace/package/name" or "/namespace/name" (__OW_ACTION_NAME).
+	ActionName string
+	// ActionVersion is the action's version, e.g. "0.0.1" (__OW_ACTION_VERSION).
+	ActionVersion string
+	// Deadline is when the activation's time limit ends (__OW_DEADLINE);
+	// the handler's ctx has it as its deadline too.
+	Deadline time.Time
+	// APIHost is the URL of the Wisp API, for actions that call it (__OW_API_HOST).
+	APIHost string
+}
+
+type activationKey struct{}
+
+// FromContext returns the activation a handler's ctx (or a context derived
+// from it) belongs to. It reports false for any other context.
+func FromContext(ctx context.Context) (Activation, bool) {
+	a, ok := ctx.Value(activationKey{}).(Activation)
+	return a, ok
+}
+
+// context returns parent with a attached and a's deadline, if any.
+func (a Activation) context(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx := context.WithValue(parent, activationKey{}, a)
+	if a.Deadline.IsZero() {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, a.Deadline)
+}
+
+// The activation's fields, by environment variable and by key of the
+// reactor form's context object.
+var activationFields = []struct {
+	env, key string
+	field    func(*Activation) *string
+}{
+	{"__OW_ACTIVATION_ID", "activationId", func(a *Activation) *string { return &a.ID }},
+	{"__OW_NAMESPACE", "namespace", func(a *Activation) *string { return &a.Namespace }},
+	{"__OW_ACTION_NAME", "actionName", func(a *Activation) *string { return &a.ActionName }},
+	{"__OW_ACTION_VERSION", "actionVersion", func(a *Activation) *string { return &a.ActionVersion }},
+	{"__OW_API_HOST", "apiHost", func(a *Activation) *string { return &a.APIHost }},
+}
+
+const (
+	deadlineEnv = "__OW_DEADLINE"
+	deadlineKey = "deadline"
+)
+
+// activationFromEnv reads the activation from the __OW_* environment
+// variables (the command form).
+func activationFromEnv(getenv func(string) string) Activation {
+	var a Activation
+	for _, f := range activationFields {
+		*f.field(&a) = getenv(f.env)
+	}
+	a.Deadline = parseDeadline(getenv(deadlineEnv))
+	return a
+}
+
+// activationFromJSON reads the activation from the reactor form's context
+// object. Wisp sends strings; a number is accepted too (for the deadline
+// above all). What cannot be read is left empty: the object is the host's,
+// not the action's, to get right.
+func activationFromJSON(b []byte) Activation {
+	var a Activation
+	if scanFlatObject(b, a.set) {
+		return a
+	}
+	return decodeActivation(b) // escapes, nesting, or not JSON
+}
+
+// decodeActivation is activationFromJSON with encoding/json.
+func decodeActivation(b []byte) Activation {
+	var a Activation
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if !json.Valid(b) || d.Decode(&m) != nil {
+		return a
+	}
+	for k, v := range m {
+		switch v := v.(type) {
+		case string:
+			a.set(k, v)
+		case json.Number:
+			a.set(k, v.String())
+		default:
+			a.set(k, "")
+		}
+	}
+	return a
+}
+
+// set sets the field of the context object's key.
+func (a *Activation) set(key, value string) {
+	for _, f := range activationFields {
+		if f.key == key {
+			*f.field(a) = value
+			return
+		}
+	}
+	if key == deadlineKey {
+		a.Deadline = parseDeadline(value)
+	}
+}
+
+// scanFlatObject calls f for each member of b, a JSON object whose keys and
+// values are strings without escapes, numbers, booleans or null (f gets ""
+// for the last two; a number as its text). It reports false, perhaps after
+// some calls, if b is anything else. The context object Wisp sends is such
+// an object; scanning it directly costs a few microseconds in a Wasm
+// guest, where one json.Unmarshal costs tens.
+func scanFlatObject(b []byte, f func(key, value string)) bool {
+	i := 0
+	ws := func() {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+			i++
+		}
+	}
+	// str scans a string without escapes or control characters at b[i].
+	str := func() (string, bool) {
+		if i >= len(b) || b[i] != '"' {
+			return "", false
+		}
+		start, ascii := i+1, true
+		for i = start; i < len(b); i++ {
+			switch c := b[i]; {
+			case c == '"':
+				i++
+				s := b[start : i-1]
+				return string(s), ascii || utf8.Valid(s)
+			case c == '\\' || c < 0x20:
+				return "", false
+			case c >= utf8.RuneSelf:
+				ascii = false
+			}
+		}
+		return "", false
+	}
+	ws()
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i++
+	ws()
+	if i < len(b) && b[i] == '}' {
+		i++
+		ws()
+		return i == len(b)
+	}
+	for {
+		ws()
+		key, ok := str()
+		if !ok {
+			return false
+		}
+		ws()
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i++
+		ws()
+		if i >= len(b) {
+			return false
+		}
+		var value string
+		switch c := b[i]; {
+		case c == '"':
+			if value, ok = str(); !ok {
+				return false
+			}
+		case c == '-' || '0' <= c && c <= '9':
+			start := i
+			for i < len(b) && strings.IndexByte("+-.0123456789eE", b[i]) >= 0 {
+				i++
+			}
+			value = string(b[start:i])
+			if !json.Valid(b[start:i]) {
+				return false
+			}
+		default:
+			lit := ""
+			for _, l := range []string{"true", "false", "null"} {
+				if strings.HasPrefix(string(b[i:min(i+5, len(b))]), l) {
+					lit = l
+				}
+			}
+			if lit == "" {
+				return false
+			}
+			i += len(lit)
+		}
+		f(key, value)
+		ws()
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case ',':
+			i++
+		case '}':
+			i++
+			ws()
+			return i == len(b)
+		default:
+			return false
+		}
+	}
+}
+
+// parseDeadline reads a deadline in Unix milliseconds; the zero time if s
+// is not one.
+func parseDeadline(s string) time.Time {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// environ is a as __OW_* environment variables, "" for those it lacks.
+func (a Activation) environ() [][2]string {
+	env := make([][2]string, 0, len(activationFields)+1)
+	for _, f := range activationFields {
+		env = append(env, [2]string{f.env, *f.field(&a)})
+	}
+	dl := ""
+	if !a.Deadline.IsZero() {
+		dl = strconv.FormatInt(a.Deadline.UnixMilli(), 10)
+	}
+	return append(env, [2]string{deadlineEnv, dl})
+}

@@ -1,0 +1,3 @@
+module github.com/wispfaas/wisp/sdk/go
+
+go 1.26

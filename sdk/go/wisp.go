@@ -1,0 +1,188 @@
+package wisp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+)
+
+// handler is a registered handler with its types erased: it decodes the
+// parameters and encodes the result. A non-nil error is a developer error
+// (the result could not be made); application errors are results.
+type handler func(ctx context.Context, params []byte) ([]byte, error)
+
+// registered is the handler given to Handle, nil before.
+var registered handler
+
+// Handle registers h as the action's handler. Call it once, from an init
+// function (or a package-level variable's initialiser): in the reactor form
+// main is never called, so a handler registered there is never seen.
+//
+// For each activation the parameters, a JSON object, are decoded into a new
+// P with encoding/json (fields the type does not declare are ignored);
+// P may be a struct, a map such as map[string]any, json.RawMessage, or a
+// pointer to one. Parameters that do not decode are an application error,
+// and h is not called. h's ctx carries the activation (see FromContext) and
+// its deadline. A non-nil error from h becomes the result
+// {"error": err.Error()}; otherwise the R is encoded as the result, which
+// must be a JSON object (see the package documentation).
+//
+// Handle panics if h is nil or if a handler is already registered. It is
+// not safe for concurrent use (init functions run one at a time). The SDK
+// calls h for one activation at a time; h may start goroutines of its own.
+func Handle[P, R any](h func(ctx context.Context, params P) (R, error)) {
+	if h == nil {
+		panic("wisp: Handle(nil)")
+	}
+	if registered != nil {
+		panic("wisp: Handle called twice: an action has one handler")
+	}
+	registered = typed(h)
+}
+
+// typed erases the types of h.
+func typed[P, R any](h func(context.Context, P) (R, error)) handler {
+	return func(ctx context.Context, params []byte) ([]byte, error) {
+		var p P
+		if len(bytes.TrimSpace(params)) == 0 {
+			params = []byte("{}")
+		}
+		if err := json.Unmarshal(params, &p); err != nil {
+			return errorResult(fmt.Sprintf("the parameters do not fit %s: %v", typeName[P](), err)), nil
+		}
+		r, err := h(ctx, p)
+		if err != nil {
+			return errorResult(err.Error()), nil
+		}
+		return encodeResult(r)
+	}
+}
+
+// typeName names T as the user wrote it ("main.In", "map[string]interface {}").
+func typeName[T any]() string {
+	return reflect.TypeFor[T]().String()
+}
+
+// encodeResult encodes a handler's result, which must be a JSON object;
+// null (a nil pointer or map) is the empty object.
+func encodeResult(r any) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("the handler's result (%T) cannot be encoded as JSON: %w", r, err)
+	}
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		return []byte("{}"), nil
+	case len(b) == 0 || b[0] != '{':
+		return nil, fmt.Errorf("the handler's result (%T) is %s, not a JSON object: an action's result must be an object (a struct or a map)", r, excerpt(b))
+	}
+	return b, nil
+}
+
+// errorResult is the result {"error": msg}.
+func errorResult(msg string) []byte {
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	return b
+}
+
+// excerpt is the start of b, quoted, for error messages.
+func excerpt(b []byte) string {
+	const max = 60
+	if len(b) > max {
+		return fmt.Sprintf("%q... (%d bytes)", b[:max], len(b))
+	}
+	return string(b)
+}
+
+// errNoHandler is the developer error of a module that never called Handle.
+var errNoHandler = errors.New("no handler is registered: call wisp.Handle from an init function (in the reactor form main is never called)")
+
+// call runs the registered handler for one activation.
+func call(a Activation, params []byte) ([]byte, error) {
+	if registered == nil {
+		return nil, errNoHandler
+	}
+	ctx, cancel := a.context(context.Background())
+	defer cancel()
+	return registered(ctx, params)
+}
+
+// Main runs one activation in the command form: it reads the parameters
+// from stdin, calls the handler registered with Handle with the activation
+// described by the __OW_* environment variables, writes the result to
+// stdout, and returns. While the handler runs, os.Stdout is stderr, so
+// that what the handler prints is logged and cannot corrupt the result.
+//
+// A developer error (no handler, a result that cannot be encoded or is not
+// a JSON object, stdin or stdout failing) is written to stderr and ends the
+// process with exit status 1; a panic of the handler is not recovered
+// (exit status 2). Call Main from main, once. In the reactor form main,
+// hence Main, is never called.
+func Main() {
+	if code := runCommand(os.Stdin, os.Getenv); code != 0 {
+		os.Exit(code)
+	}
+}
+
+// runCommand is Main without the exit: it returns the exit status. It
+// writes the result to os.Stdout as it was when called.
+func runCommand(stdin io.Reader, getenv func(string) string) int {
+	stdout, stderr := os.Stdout, os.Stderr
+	params, err := io.ReadAll(stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "wisp: read the parameters from stdin: %v\n", err)
+		return 1
+	}
+	os.Stdout = stderr
+	result, err := func() ([]byte, error) {
+		defer func() { os.Stdout = stdout }()
+		return call(activationFromEnv(getenv), params)
+	}()
+	if err != nil {
+		fmt.Fprintf(stderr, "wisp: %v\n", err)
+		return 1
+	}
+	if _, err := stdout.Write(append(result, '\n')); err != nil {
+		fmt.Fprintf(stderr, "wisp: write the result to stdout: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// invokeReactor runs one activation in the reactor form: actx is the
+// activation context object of docs/wasm-abi.md. It sets the __OW_*
+// environment variables to the activation's values (and unsets those it
+// does not give), so that code reading them sees this activation.
+func invokeReactor(params, actx []byte) ([]byte, error) {
+	a := activationFromJSON(actx)
+	setEnv(a)
+	return call(a, params)
+}
+
+// lastEnv is the __OW_* environment set by setEnv.
+var lastEnv [][2]string
+
+// setEnv sets the __OW_* environment variables to a's values, changing
+// only those that differ from the last activation's (an instance serves
+// one action: mostly the activation id and the deadline change).
+func setEnv(a Activation) {
+	env := a.environ()
+	for i, kv := range env {
+		if lastEnv != nil && lastEnv[i] == kv {
+			continue
+		}
+		if kv[1] == "" {
+			_ = os.Unsetenv(kv[0])
+		} else {
+			_ = os.Setenv(kv[0], kv[1])
+		}
+	}
+	lastEnv = env
+}

@@ -1,0 +1,372 @@
+package wisp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+type in struct {
+	Name  string `json:"name"`
+	Times int    `json:"times"`
+}
+
+type out struct {
+	Greeting string `json:"greeting"`
+}
+
+func greet(_ context.Context, p in) (out, error) {
+	if p.Name == "" {
+		return out{}, errors.New("no name")
+	}
+	return out{Greeting: strings.Repeat("hi "+p.Name+" ", max(p.Times, 1))}, nil
+}
+
+func TestTyped(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		h      handler
+		params string
+		want   string // the result; "" when an error is wanted
+		err    string // in the developer error
+	}{
+		{"success", typed(greet), `{"name":"Ada","extra":[1]}`, `{"greeting":"hi Ada "}`, ""},
+		{"handler error", typed(greet), `{}`, `{"error":"no name"}`, ""},
+		{"empty params", typed(greet), ` `, `{"error":"no name"}`, ""},
+		{"params do not fit", typed(greet), `{"name":42}`,
+			`{"error":"the parameters do not fit wisp.in: json: cannot unmarshal number into Go struct field in.name of type string"}`, ""},
+		{"params not an object", typed(greet), `[1]`,
+			`{"error":"the parameters do not fit wisp.in: json: cannot unmarshal array into Go value of type wisp.in"}`, ""},
+		{"pointer params", typed(func(_ context.Context, p *in) (*out, error) { return &out{p.Name}, nil }), `{"name":"x"}`, `{"greeting":"x"}`, ""},
+		{"map params", typed(func(_ context.Context, p map[string]any) (map[string]any, error) { return p, nil }), `{"a":{"b":1}}`, `{"a":{"b":1}}`, ""},
+		{"raw params", typed(func(_ context.Context, p json.RawMessage) (json.RawMessage, error) { return p, nil }), `{"a": 1}`, `{"a":1}`, ""},
+		{"nil result is {}", typed(func(context.Context, in) (*out, error) { return nil, nil }), `{}`, `{}`, ""},
+		{"nil map result is {}", typed(func(context.Context, in) (map[string]int, error) { return nil, nil }), `{}`, `{}`, ""},
+		{"struct{} result", typed(func(context.Context, in) (struct{}, error) { return struct{}{}, nil }), `{}`, `{}`, ""},
+		{"error wins over a result", typed(func(context.Context, in) (out, error) { return out{"x"}, errors.New("bad") }), `{}`, `{"error":"bad"}`, ""},
+		{"error message escaped", typed(func(context.Context, in) (out, error) { return out{}, errors.New(`say "no"` + "\n") }), `{}`, `{"error":"say \"no\"\n"}`, ""},
+		{"string result", typed(func(context.Context, in) (string, error) { return "hi", nil }), `{}`, "", `the handler's result (string) is "hi", not a JSON object`},
+		{"slice result", typed(func(context.Context, in) ([]int, error) { return []int{1}, nil }), `{}`, "", `is [1], not a JSON object`},
+		{"unencodable result", typed(func(context.Context, in) (any, error) { return map[string]any{"c": make(chan int)}, nil }), `{}`, "",
+			"the handler's result (map[string]interface {}) cannot be encoded as JSON: json: unsupported type: chan int"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.h(context.Background(), []byte(tc.params))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %s, %v; want an error containing %q", got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.want {
+				t.Fatalf("got %s, %v; want %s", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestExcerpt(t *testing.T) {
+	long := `"` + strings.Repeat("x", 100) + `"`
+	if got := excerpt([]byte(long)); !strings.HasSuffix(got, "... (102 bytes)") || len(got) > 100 {
+		t.Errorf("excerpt of 102 bytes: %s", got)
+	}
+}
+
+// register sets the registered handler for one test.
+func register(t *testing.T, h handler) {
+	t.Helper()
+	saved := registered
+	registered = h
+	t.Cleanup(func() { registered = saved })
+}
+
+func TestHandle(t *testing.T) {
+	register(t, nil)
+	mustPanic := func(what string, f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Errorf("%s did not panic", what)
+			}
+		}()
+		f()
+	}
+	mustPanic("Handle(nil)", func() { Handle[in, out](nil) })
+	Handle(greet)
+	if registered == nil {
+		t.Fatal("Handle did not register")
+	}
+	mustPanic("a second Handle", func() { Handle(greet) })
+}
+
+func TestActivationFromJSON(t *testing.T) {
+	dl := time.UnixMilli(1795651200123)
+	want := Activation{ID: "0123", Namespace: "ns", ActionName: "/ns/pkg/a", ActionVersion: "0.0.2", Deadline: dl, APIHost: "http://h:1"}
+	for _, tc := range []struct {
+		name, ctx string
+		want      Activation
+	}{
+		{"strings", `{"activationId":"0123","namespace":"ns","actionName":"/ns/pkg/a","actionVersion":"0.0.2","deadline":"1795651200123","apiHost":"http://h:1","other":"x"}`, want},
+		{"deadline a number", `{"activationId":"0123","namespace":"ns","actionName":"/ns/pkg/a","actionVersion":"0.0.2","deadline":1795651200123,"apiHost":"http://h:1"}`, want},
+		{"partial", `{"activationId":"0123","deadline":"soon","namespace":null,"actionName":{}}`, Activation{ID: "0123"}},
+		{"empty", `{}`, Activation{}},
+		{"not JSON", `{`, Activation{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := activationFromJSON([]byte(tc.ctx)); got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestActivationEnv(t *testing.T) {
+	env := map[string]string{
+		"__OW_ACTIVATION_ID": "0123", "__OW_NAMESPACE": "ns", "__OW_ACTION_NAME": "/ns/a",
+		"__OW_ACTION_VERSION": "0.0.1", "__OW_DEADLINE": "1795651200123", "__OW_API_HOST": "http://h:1",
+	}
+	a := activationFromEnv(func(k string) string { return env[k] })
+	want := Activation{ID: "0123", Namespace: "ns", ActionName: "/ns/a", ActionVersion: "0.0.1", Deadline: time.UnixMilli(1795651200123), APIHost: "http://h:1"}
+	if a != want {
+		t.Fatalf("got %+v, want %+v", a, want)
+	}
+	back := map[string]string{}
+	for _, kv := range a.environ() {
+		back[kv[0]] = kv[1]
+	}
+	if fmt.Sprint(back) != fmt.Sprint(env) {
+		t.Errorf("environ() = %v, want %v", back, env)
+	}
+	if got := activationFromEnv(func(string) string { return "" }); got != (Activation{}) {
+		t.Errorf("no environment: %+v", got)
+	}
+	for _, kv := range (Activation{}).environ() {
+		if kv[1] != "" {
+			t.Errorf("the zero Activation sets %s=%q", kv[0], kv[1])
+		}
+	}
+}
+
+// seen is what a handler saw of its context.
+type seen struct {
+	act         Activation
+	ok          bool
+	deadline    time.Time
+	hasDeadline bool
+}
+
+func seeing(got *seen) handler {
+	return typed(func(ctx context.Context, _ map[string]any) (map[string]any, error) {
+		got.act, got.ok = FromContext(ctx)
+		got.deadline, got.hasDeadline = ctx.Deadline()
+		return nil, nil
+	})
+}
+
+func TestContext(t *testing.T) {
+	if _, ok := FromContext(context.Background()); ok {
+		t.Error("FromContext(context.Background()) reports an activation")
+	}
+	var got seen
+	register(t, seeing(&got))
+	dl := time.Now().Add(time.Minute).Truncate(time.Millisecond)
+	a := Activation{ID: "0123", Deadline: dl}
+	if _, err := call(a, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if !got.ok || got.act != a || !got.hasDeadline || !got.deadline.Equal(dl) {
+		t.Errorf("the handler saw %+v", got)
+	}
+	if _, err := call(Activation{ID: "4567"}, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got.act.ID != "4567" || got.hasDeadline {
+		t.Errorf("without a deadline the handler saw %+v", got)
+	}
+}
+
+func TestNoHandler(t *testing.T) {
+	register(t, nil)
+	if _, err := call(Activation{}, []byte(`{}`)); !errors.Is(err, errNoHandler) {
+		t.Errorf("call without a handler: %v", err)
+	}
+}
+
+func TestInvokeReactor(t *testing.T) {
+	// Registered for restoring; the values are set below.
+	t.Setenv("__OW_ACTIVATION_ID", "stale")
+	t.Setenv("__OW_API_HOST", "http://stale")
+	t.Setenv("__OW_NAMESPACE", "")
+	t.Setenv("__OW_ACTION_NAME", "")
+	t.Setenv("__OW_ACTION_VERSION", "")
+	t.Setenv("__OW_DEADLINE", "")
+	lastEnv = nil
+	t.Cleanup(func() { lastEnv = nil })
+	var env map[string]string
+	register(t, typed(func(ctx context.Context, p in) (map[string]string, error) {
+		env = map[string]string{}
+		for _, k := range []string{"__OW_ACTIVATION_ID", "__OW_NAMESPACE", "__OW_DEADLINE", "__OW_API_HOST"} {
+			if v, ok := os.LookupEnv(k); ok {
+				env[k] = v
+			}
+		}
+		a, _ := FromContext(ctx)
+		return map[string]string{"id": a.ID, "name": p.Name}, nil
+	}))
+	res, err := invokeReactor([]byte(`{"name":"x"}`), []byte(`{"activationId":"0123","namespace":"ns","deadline":"1795651200123"}`))
+	if err != nil || string(res) != `{"id":"0123","name":"x"}` {
+		t.Fatalf("got %s, %v", res, err)
+	}
+	want := map[string]string{"__OW_ACTIVATION_ID": "0123", "__OW_NAMESPACE": "ns", "__OW_DEADLINE": "1795651200123"}
+	if fmt.Sprint(env) != fmt.Sprint(want) {
+		t.Errorf("the handler's environment: %v, want %v (no stale __OW_API_HOST)", env, want)
+	}
+	// The next activation of the instance: a new id, no deadline.
+	if _, err := invokeReactor([]byte(`{}`), []byte(`{"activationId":"4567","namespace":"ns"}`)); err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]string{"__OW_ACTIVATION_ID": "4567", "__OW_NAMESPACE": "ns"}
+	if fmt.Sprint(env) != fmt.Sprint(want) {
+		t.Errorf("the next activation's environment: %v, want %v", env, want)
+	}
+}
+
+// captured runs runCommand with stdin, os.Stdout and os.Stderr in files,
+// and returns its exit status, stdout and stderr.
+func captured(t *testing.T, stdin string, env map[string]string) (int, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	open := func(name, content string) *os.File {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	in, stdout, stderr := open("stdin", stdin), open("stdout", ""), open("stderr", "")
+	savedOut, savedErr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = stdout, stderr
+	code := runCommand(in, func(k string) string { return env[k] })
+	restored := os.Stdout == stdout && os.Stderr == stderr
+	os.Stdout, os.Stderr = savedOut, savedErr
+	if !restored {
+		t.Error("runCommand did not restore os.Stdout")
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	return code, read("stdout"), read("stderr")
+}
+
+func TestRunCommand(t *testing.T) {
+	register(t, typed(func(ctx context.Context, p in) (out, error) {
+		a, _ := FromContext(ctx)
+		fmt.Println("printed by the handler")
+		Log("logged", "by", a.ID)
+		if p.Name == "fail" {
+			return out{}, errors.New("failed")
+		}
+		return out{Greeting: "hi " + p.Name}, nil
+	}))
+	env := map[string]string{"__OW_ACTIVATION_ID": "0123"}
+
+	code, stdout, stderr := captured(t, `{"name":"Ada"}`, env)
+	if code != 0 || stdout != `{"greeting":"hi Ada"}`+"\n" {
+		t.Errorf("exit %d, stdout %q", code, stdout)
+	}
+	if stderr != "printed by the handler\nlogged by 0123\n" {
+		t.Errorf("stderr %q", stderr)
+	}
+
+	code, stdout, _ = captured(t, `{"name":"fail"}`, env)
+	if code != 0 || stdout != `{"error":"failed"}`+"\n" {
+		t.Errorf("application error: exit %d, stdout %q", code, stdout)
+	}
+
+	code, stdout, _ = captured(t, ``, env)
+	if code != 0 || stdout != `{"greeting":"hi "}`+"\n" {
+		t.Errorf("empty stdin: exit %d, stdout %q", code, stdout)
+	}
+
+	register(t, typed(func(context.Context, in) (int, error) { return 1, nil }))
+	code, stdout, stderr = captured(t, `{}`, env)
+	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, "wisp: the handler's result (int) is 1, not a JSON object") {
+		t.Errorf("developer error: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
+	register(t, nil)
+	code, stdout, stderr = captured(t, `{}`, env)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "no handler is registered") {
+		t.Errorf("no handler: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestRunCommandPanic(t *testing.T) {
+	register(t, typed(func(context.Context, in) (out, error) { panic("boom") }))
+	savedOut := os.Stdout
+	defer func() {
+		if r := recover(); r != "boom" {
+			t.Errorf("recovered %v, want the handler's panic", r)
+		}
+		if os.Stdout != savedOut {
+			t.Error("os.Stdout not restored after a panic")
+			os.Stdout = savedOut
+		}
+	}()
+	runCommand(strings.NewReader(`{}`), func(string) string { return "" })
+}
+
+type writer struct{ strings.Builder }
+
+func TestLog(t *testing.T) {
+	var w writer
+	logOutput = &w
+	defer func() { logOutput = nil }()
+	Log("a", 1, "b")
+	Logf("n=%d", 2)
+	Logf("ends with a newline\n")
+	Log()
+	if got, want := w.String(), "a 1 b\nn=2\nends with a newline\n\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// FuzzActivationFromJSON checks the fast scan of the context object
+// against encoding/json: where the scan accepts, both agree.
+func FuzzActivationFromJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"activationId":"0123","namespace":"ns","actionName":"/ns/a","actionVersion":"0.0.1","deadline":"1795651200123","apiHost":"http://h:1"}`,
+		` { "deadline" : 1795651200123 , "activationId" : null } `,
+		`{"deadline":-1.5e3,"apiHost":true,"namespace":"é"}`,
+		`{"activationId":"a\"b"}`, `{}`, `{"a":{}}`, `[]`, `{"x":"\xff"}`, `{"deadline":"12"}x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fast Activation
+		if !scanFlatObject(b, fast.set) {
+			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("the scan accepted %q, which is not JSON", b)
+		}
+		if slow := decodeActivation(b); fast != slow {
+			t.Fatalf("%q: scanned %+v, decoded %+v", b, fast, slow)
+		}
+	})
+}
