@@ -8,7 +8,8 @@
 //
 //	go test ./e2e/ -count=1
 //
-// It is skipped with -short. The OpenWhisk client test needs node and npm
-// (and the npm registry, or npm's cache, for `npm ci`); it fails when they
-// are missing (scripts/deps.sh installs them).
+// It is skipped with -short. The OpenWhisk client test and the
+// AssemblyScript SDK tests need node and npm (and the npm registry, or
+// npm's cache, for `npm ci`); the C SDK tests need clang and wasi-libc. They
+// fail when these are missing (scripts/deps.sh installs them).
 package e2e
