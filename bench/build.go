@@ -50,9 +50,9 @@ func buildWispd(ctx context.Context, src sources, out string) error {
 
 // buildC compiles modules/hello.c into a WASI command module.
 func buildC(ctx context.Context, src sources, out string) error {
-	clang, err := exec.LookPath("clang")
+	clang, err := clangWasm()
 	if err != nil {
-		return errors.New("clang not found: install Debian's clang, lld, wasi-libc and libclang-rt-14-dev-wasm32 (scripts/deps.sh)")
+		return err
 	}
 	cmd := exec.CommandContext(ctx, clang, "--target=wasm32-wasi", "--sysroot=/usr", "-O2",
 		"-o", out, filepath.Join(src.bench, "modules", "hello.c"))

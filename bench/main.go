@@ -1,13 +1,20 @@
-// Command bench measures Wisp side by side with its floor, in one run, on
-// one machine, with one load generator, and prints one table:
+// Command bench measures Wisp side by side with its floor and a peer, in
+// one run, on one machine, with one load generator, and prints one main
+// table and a few small ones:
 //
 //   - floor:   a bare echo hello-world JSON handler over loopback HTTP;
-//   - wisp-c:  Wisp's warm blocking invoke over HTTP of a minimal C Wasm
-//     module (modules/hello.c, built with clang at run time);
-//   - wisp-go: the same for a Go GOOS=wasip1 module (modules/gohello).
+//   - workerd: Cloudflare's Workers runtime serving a JavaScript hello
+//     world (installed from npm into a cache directory);
+//   - wisp-c, wisp-go: Wisp's warm blocking invoke over HTTP of a plain C
+//     and a plain Go command module (bench/modules);
+//   - sdk-c, sdk-go, sdk-as: the same for the hello example of each SDK,
+//     built in its reactor form;
+//   - in-process: wasmrt.Runtime.Run of each module, no HTTP, no queue;
+//   - waitTime: the scheduling wait of every activation of a loaded phase;
+//   - first invokes: after creating an action, and after a wispd restart.
 //
 // Run it from the repository root with `go run ./bench`; `go run ./bench
-// --help` lists the flags. See README.md for how to read the table.
+// --help` lists the flags. See README.md for how to read the tables.
 package main
 
 import (
@@ -15,8 +22,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/signal"
@@ -24,27 +29,23 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 )
 
-// The slice's target: the minimal (C) module's warm p50 within this many
-// times the floor's. (DESIGN.md's budget for the finished product is 3×,
-// with p99 ≤ 1 ms; both are printed.)
-const (
-	targetP50Ratio = 5.0
-	designP50Ratio = 3.0
-	designP99      = time.Millisecond
-)
-
 type config struct {
-	n        int
-	duration time.Duration
-	clients  int
-	warmup   int
-	sample   int
-	wispd    string
-	jsonPath string
+	n              int
+	duration       time.Duration
+	clients        int
+	warmup         int
+	sample         int
+	inprocCalls    int
+	inprocMax      time.Duration
+	waitWorkers    int
+	workerdVersion string
+	noWorkerd      bool
+	noRestart      bool
+	wispd          string
+	jsonPath       string
 }
 
 func main() {
@@ -62,24 +63,38 @@ func main() {
 func parseFlags() config {
 	var cfg config
 	fs := flag.CommandLine
-	fs.IntVar(&cfg.n, "n", 3000, "sequential requests per target with 1 client (a closed loop on one keep-alive connection); the phase stops early after 4 × -duration")
+	fs.IntVar(&cfg.n, "n", 3000, "sequential requests per target with 1 client (a closed loop on one keep-alive connection); the phase stops early after 2 × -duration")
 	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "how long each target is loaded by -clients concurrent clients")
 	fs.IntVar(&cfg.clients, "clients", 50, "concurrent clients of the throughput phase, each a closed loop with its own keep-alive connection")
 	fs.IntVar(&cfg.warmup, "warmup", 200, "sequential requests sent to each target before it is measured, not counted")
 	fs.IntVar(&cfg.sample, "sample", 200, "activation ids (from the x-openwhisk-activation-id header) per Wasm target checked to have a record in the store")
+	fs.IntVar(&cfg.inprocCalls, "inproc-calls", 5000, "in-process: measured wasmrt Run calls per module")
+	fs.DurationVar(&cfg.inprocMax, "inproc-max", 2*time.Second, "in-process: stop measuring a module after this long (a Go command takes milliseconds per call)")
+	fs.IntVar(&cfg.waitWorkers, "wait-workers", 4, "parallel clients fetching the activation records for the waitTime table")
+	fs.StringVar(&cfg.workerdVersion, "workerd-version", defaultWorkerdVersion, "npm version of workerd to install (into $XDG_CACHE_HOME/wisp-bench/workerd/VERSION) and measure")
+	fs.BoolVar(&cfg.noWorkerd, "no-workerd", false, "do not install or measure workerd (its row is marked skipped)")
+	fs.BoolVar(&cfg.noRestart, "no-restart", false, "do not restart wispd to time the first invokes after a restart")
 	fs.StringVar(&cfg.wispd, "wispd", "", "use this prebuilt wispd binary instead of building ./cmd/wispd")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results, machine-readable, to this file")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: go run ./bench [flags]
 
 Measures, in one run and with one load generator, a bare echo hello-world
-handler (the floor) and Wisp's warm blocking invoke (?blocking=true&result=true)
-of a minimal C and a Go hello-world Wasm module, and prints one table:
-p50 and p99 latency with 1 client, requests/s with 1 and with -clients
-clients, and each as a ratio to the floor. It builds wispd and both modules
-into a temporary directory (needs go and clang, see scripts/deps.sh), starts
-its own wispd and floor server on free loopback ports, and stops them at the
-end. Progress goes to stderr, the table to stdout.
+handler (the floor), workerd serving a JavaScript hello world (the peer),
+and Wisp's warm blocking invoke (?blocking=true&result=true) of hello-world
+Wasm modules: a plain C and a plain Go command, and the hello example of
+the C, Go and AssemblyScript SDKs in their reactor form. It prints one
+table (p50 and p99 latency with 1 client, requests/s with 1 and with
+-clients clients, ratios to the floor and to workerd) with verdicts, and
+small tables: in-process warm activations (wasmrt, no HTTP), waitTime of
+every activation of a loaded phase, and the first invoke after creating an
+action and after a wispd restart.
+
+It builds wispd and the modules into a temporary directory (needs go,
+clang and npm, see scripts/deps.sh), installs workerd from npm into a
+cache directory (once per version), starts its own servers on free
+loopback ports, and stops them at the end. Progress goes to stderr, the
+tables to stdout.
 
 Flags:
 `)
@@ -91,8 +106,9 @@ Flags:
 		fs.Usage()
 		os.Exit(2)
 	}
-	if cfg.n < 1 || cfg.clients < 1 || cfg.duration <= 0 || cfg.warmup < 0 || cfg.sample < 0 {
-		fmt.Fprintln(os.Stderr, "bench: -n and -clients must be at least 1, -duration positive, -warmup and -sample not negative")
+	if cfg.n < 1 || cfg.clients < 1 || cfg.duration <= 0 || cfg.warmup < 0 || cfg.sample < 0 ||
+		cfg.inprocCalls < 1 || cfg.inprocMax <= 0 || cfg.waitWorkers < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -n, -clients, -inproc-calls and -wait-workers must be at least 1, -duration and -inproc-max positive, -warmup and -sample not negative")
 		os.Exit(2)
 	}
 	return cfg
@@ -105,7 +121,7 @@ func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(begin).Seconds(), fmt.Sprintf(format, args...))
 }
 
-// target is one row of the table.
+// target is one row of the main table.
 type target struct {
 	Name        string `json:"name"`
 	What        string `json:"what"`
@@ -113,19 +129,57 @@ type target struct {
 	Warmup      phase  `json:"warmup"`
 	Sequential  phase  `json:"sequential"`
 	Concurrent  phase  `json:"concurrent"`
-	// Activation records checked: Recorded of Sampled ids had a record, of
-	// Invoked activations whose ids the benchmark saw.
-	Sampled  int `json:"sampled,omitempty"`
-	Recorded int `json:"recorded,omitempty"`
-	Invoked  int `json:"invoked,omitempty"`
+	// Activation records checked: Recorded of Sampled ids of the
+	// many-client phase had a record, of Invoked activations whose ids the
+	// benchmark saw; NewInstances of the records had an initTime
+	// annotation (the activation started a new sandbox instance).
+	Sampled      int `json:"sampled,omitempty"`
+	Recorded     int `json:"recorded,omitempty"`
+	NewInstances int `json:"sampled_new_instances,omitempty"`
+	Invoked      int `json:"invoked,omitempty"`
 	// Skipped says why the target was not measured, if it was not.
 	Skipped string `json:"skipped,omitempty"`
+
+	wasm bool   // a Wisp row: it has activation ids and records
+	form string // of its module: "command" or "reactor"
 }
 
 func (t *target) errors() int { return t.Warmup.Errors + t.Sequential.Errors + t.Concurrent.Errors }
 
 func (t *target) ids() []string {
 	return append(append(append([]string(nil), t.Warmup.ids...), t.Sequential.ids...), t.Concurrent.ids...)
+}
+
+// results is everything one run measured; it is also the -json document.
+type results struct {
+	Machine      machine        `json:"machine"`
+	Settings     map[string]any `json:"settings"`
+	Workerd      *workerdInfo   `json:"workerd"`
+	Modules      []*wasmModule  `json:"modules"`
+	Targets      []*target      `json:"targets"`
+	InProcess    []*inProcess   `json:"in_process"`
+	WaitTime     *waitTimes     `json:"wait_time,omitempty"`
+	FirstInvokes *firstInvokes  `json:"first_invokes,omitempty"`
+	// Filled in when the results are printed.
+	Ratios   map[string]map[string]float64 `json:"ratios"`
+	Verdicts map[string][]rowVerdict       `json:"verdicts"`
+}
+
+// workerdInfo says which workerd was measured, or why it was not.
+type workerdInfo struct {
+	Version string `json:"npm_version"`
+	Binary  string `json:"binary,omitempty"`
+	Reports string `json:"reports,omitempty"` // workerd --version
+	Skipped string `json:"skipped,omitempty"`
+}
+
+func (r *results) target(name string) *target {
+	for _, t := range r.Targets {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
 }
 
 func realMain() int {
@@ -136,13 +190,21 @@ func realMain() int {
 		<-ctx.Done()
 		stop() // a second interrupt kills at once; children get SIGTERM from the kernel
 	}()
-	m := machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version(), LoadBefore: loadAverage()}
-	targets, err := runBench(ctx, cfg)
-	m.LoadAfter = loadAverage()
-	if ctx.Err() == nil && len(targets) > 0 && targets[0].Sequential.OK > 0 {
-		printTable(os.Stdout, cfg, m, targets)
+	res := &results{
+		Machine: machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version(), LoadBefore: loadAverage()},
+		Settings: map[string]any{
+			"n": cfg.n, "duration_ns": cfg.duration, "clients": cfg.clients, "warmup": cfg.warmup, "sample": cfg.sample,
+			"inproc_calls": cfg.inprocCalls, "inproc_max_ns": cfg.inprocMax, "wait_workers": cfg.waitWorkers,
+			"body": invokeBody,
+		},
+	}
+	err := runBench(ctx, cfg, res)
+	res.Machine.LoadAfter = loadAverage()
+	res.Machine.Took = time.Since(begin).Round(time.Second).String()
+	if ctx.Err() == nil && measured(res.target("floor")) {
+		printReport(os.Stdout, cfg, res)
 		if cfg.jsonPath != "" {
-			if jerr := writeJSON(cfg, m, targets); jerr != nil {
+			if jerr := writeJSON(cfg.jsonPath, res); jerr != nil {
 				fmt.Fprintln(os.Stderr, "bench:", jerr)
 				return 1
 			}
@@ -168,51 +230,81 @@ type machine struct {
 	Go         string `json:"go"`
 	LoadBefore string `json:"loadavg_1m_before,omitempty"`
 	LoadAfter  string `json:"loadavg_1m_after,omitempty"`
+	Took       string `json:"took,omitempty"`
 }
 
-// runBench builds, starts, measures and stops everything. It returns what
-// it measured, also when it fails part way.
-func runBench(ctx context.Context, cfg config) (targets []*target, err error) {
+// runBench builds, starts, measures and stops everything, filling res as
+// it goes; res holds what was measured also when it fails part way.
+func runBench(ctx context.Context, cfg config, res *results) (err error) {
 	src, err := findSources()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	tmp, err := os.MkdirTemp("", "wisp-bench-")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer os.RemoveAll(tmp)
 
-	cWasm, goWasm := filepath.Join(tmp, "hello-c.wasm"), filepath.Join(tmp, "hello-go.wasm")
-	progress("building C module (clang, wasm32-wasi)…")
-	if err := buildC(ctx, src, cWasm); err != nil {
-		return nil, err
-	}
-	progress("building Go module (GOOS=wasip1 GOARCH=wasm)…")
-	if err := buildGo(ctx, src, goWasm); err != nil {
-		return nil, err
+	// Build everything first.
+	mods := wasmModules()
+	res.Modules = mods
+	if err := buildModules(ctx, src, tmp, mods); err != nil {
+		return err
 	}
 	bin := cfg.wispd
 	if bin == "" {
 		bin = filepath.Join(tmp, "wispd")
 		progress("building wispd (go build ./cmd/wispd)…")
 		if err := buildWispd(ctx, src, bin); err != nil {
-			return nil, err
+			return err
 		}
 	} else if bin, err = filepath.Abs(bin); err != nil {
-		return nil, err
+		return err
+	}
+	res.Workerd = &workerdInfo{Version: cfg.workerdVersion}
+	if cfg.noWorkerd {
+		res.Workerd.Skipped = "-no-workerd"
+	} else if res.Workerd.Binary, res.Workerd.Reports, err = installWorkerd(ctx, cfg.workerdVersion); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res.Workerd.Skipped = "install: " + err.Error()
+		progress("workerd skipped: %s", firstLine(res.Workerd.Skipped))
 	}
 
+	// In-process, while no server runs.
+	if res.InProcess, err = measureInProcess(ctx, mods, cfg.inprocCalls, cfg.warmup, cfg.inprocMax); err != nil {
+		return err
+	}
+
+	// The servers.
 	progress("starting the floor server (echo, child process)…")
 	fl, err := startFloor(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer fl.stop()
+	var wd *workerdServer
+	if res.Workerd.Skipped == "" {
+		progress("starting workerd…")
+		if wd, err = startWorkerd(ctx, res.Workerd.Binary, filepath.Join(tmp, "workerd")); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			res.Workerd.Skipped = "start: " + err.Error()
+			progress("workerd skipped: %s", firstLine(res.Workerd.Skipped))
+		} else {
+			defer func() {
+				progress("stopping workerd…")
+				wd.stop()
+			}()
+		}
+	}
 	progress("starting wispd…")
 	w, err := startWispd(ctx, bin, tmp)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() {
 		progress("stopping wispd (SIGTERM)…")
@@ -226,304 +318,93 @@ func runBench(ctx context.Context, cfg config) (targets []*target, err error) {
 	}()
 	progress("wispd is up at %s", w.base)
 
-	modules := []struct{ name, what, path string }{
-		{"wisp-c", "Wisp, C hello (wasm32-wasi, clang -O2)", cWasm},
-		{"wisp-go", "Wisp, Go hello (GOOS=wasip1)", goWasm},
-	}
-	var runs []*run
+	// The rows.
+	jsonHeader := http.Header{"Content-Type": {"application/json"}}
 	floorT := &target{Name: "floor", What: "bare echo handler, same client"}
-	targets = append(targets, floorT)
-	floorReq := &request{method: http.MethodPost, url: fl.base + floorPath, body: []byte("{}"), header: w.authHeader()}
-	runs = append(runs, &run{t: floorT, req: floorReq, pid: fl.cmd.Process.Pid})
-	for _, m := range modules {
-		t := &target{Name: m.name, What: m.what}
-		targets = append(targets, t)
-		code, err := os.ReadFile(m.path)
-		if err != nil {
-			return targets, err
+	res.Targets = append(res.Targets, floorT)
+	runs := []*run{{t: floorT, req: &request{method: http.MethodPost, url: fl.base + floorPath, body: []byte(invokeBody), header: w.authHeader()}, pid: fl.cmd.Process.Pid}}
+	workerdT := &target{Name: "workerd", What: "workerd " + cfg.workerdVersion + ", JavaScript hello world", Skipped: res.Workerd.Skipped}
+	res.Targets = append(res.Targets, workerdT)
+	if wd != nil {
+		runs = append(runs, &run{t: workerdT, req: &request{method: http.MethodPost, url: wd.base + "/", body: []byte(invokeBody), header: jsonHeader}, pid: wd.cmd.Process.Pid})
+	}
+	var actions []string
+	for _, m := range mods {
+		t := &target{Name: m.Name, What: m.What, ModuleBytes: m.Bytes, Skipped: m.Skipped, wasm: true, form: m.Form}
+		res.Targets = append(res.Targets, t)
+		if m.Skipped != "" {
+			continue
 		}
-		t.ModuleBytes = len(code)
-		progress("creating action %s (%s, %d KiB; wispd compiles it now)…", m.name, filepath.Base(m.path), len(code)>>10)
-		if err := w.createWasmAction(ctx, m.name, code); err != nil {
+		progress("creating action %s (%d KiB; wispd compiles and prewarms it now)…", m.Name, len(m.code)>>10)
+		if _, err := w.createWasmAction(ctx, nil, m.Name, m.code); err != nil {
 			t.Skipped = err.Error()
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			continue
 		}
-		runs = append(runs, &run{t: t, req: w.invokeRequest(m.name), pid: w.cmd.Process.Pid})
+		actions = append(actions, m.Name)
+		runs = append(runs, &run{t: t, req: w.invokeRequest(m.Name), pid: w.cmd.Process.Pid})
 	}
 	for _, r := range runs {
 		r.c = newClient()
 		defer r.c.CloseIdleConnections()
 	}
 	if err := measure(ctx, cfg, runs); err != nil {
-		return targets, err
+		return err
 	}
-	for _, t := range targets[1:] {
-		if t.Skipped == "" {
+
+	// Records: a sample of every Wisp row, all of one row's loaded phase.
+	waitT := res.target("sdk-c")
+	if !measured(waitT) {
+		waitT = res.target("wisp-c")
+	}
+	for _, t := range res.Targets {
+		if t.wasm && measured(t) && t != waitT {
 			checkRecords(ctx, cfg, w, t)
 		}
 	}
-	return targets, ctx.Err()
-}
-
-// run is a target being measured.
-type run struct {
-	t   *target
-	req *request
-	pid int // the server process
-	c   *http.Client
-}
-
-// seqRounds is how many rounds the 1-client phase is cut into. The rounds
-// go round the targets in turn (floor, wisp-c, wisp-go, floor, …), so that
-// a change in the machine's background load during the run (it is shared)
-// weighs on every target alike rather than on whichever ran at the time.
-const seqRounds = 5
-
-// measure warms every target up, then loads them with 1 client (in rounds,
-// taking turns), then each with cfg.clients clients. It fails only when
-// interrupted; a target that does not answer is marked skipped.
-func measure(ctx context.Context, cfg config, runs []*run) error {
-	var live []*run
-	for _, r := range runs {
-		if body, err := probe(ctx, r.c, r.req); err != nil {
-			r.t.Skipped = err.Error()
-			fmt.Fprintf(os.Stderr, "bench: %s does not answer: %v\n", r.t.Name, err)
-			continue
-		} else if !strings.Contains(body, "Hello") {
-			fmt.Fprintf(os.Stderr, "warning: %s answered %q, not a greeting\n", r.t.Name, body)
-		}
-		progress("warming up %s (%d requests)…", r.t.Name, cfg.warmup)
-		r.t.Warmup = runLoad(ctx, r.c, r.req, 1, cfg.warmup, time.Minute)
-		r.t.Warmup.finish()
-		reportErrors(r.t.Name, "warm-up", &r.t.Warmup)
-		live = append(live, r)
+	if measured(waitT) {
+		ids := waitT.Concurrent.ids
+		progress("waitTime: fetching all %d activation records of %s's %d-client phase (%d workers)…", len(ids), waitT.Name, cfg.clients, cfg.waitWorkers)
+		res.WaitTime = fetchWaitTimes(ctx, w, ids, cfg.waitWorkers)
+		res.WaitTime.Target, res.WaitTime.Phase = waitT.Name, fmt.Sprintf("%d clients, %s", cfg.clients, cfg.duration)
+		waitT.Invoked, waitT.Sampled = len(waitT.ids()), res.WaitTime.IDs
+		waitT.Recorded, waitT.NewInstances = res.WaitTime.Recorded+res.WaitTime.NoWait, res.WaitTime.NewInstances
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 
-	rounds := min(seqRounds, cfg.n)
-	for round := range rounds {
-		n := cfg.n / rounds
-		if round == rounds-1 {
-			n = cfg.n - n*(rounds-1)
+	// First invokes.
+	res.FirstInvokes = &firstInvokes{}
+	if sdkGo := findModule(mods, "sdk-go"); sdkGo != nil && sdkGo.Skipped == "" {
+		res.FirstInvokes.FreshFromCode = sdkGo.Name
+		fi := measureFirstAfterCreate(ctx, w, sdkGo, "sdk-go-fresh")
+		res.FirstInvokes.AfterCreate = fi
+		if fi.Err == "" || fi.First > 0 {
+			actions = append(actions, fi.Action)
 		}
-		progress("measuring with 1 client, round %d of %d: %d requests to each target…", round+1, rounds, n)
-		for _, r := range live {
-			r.t.Sequential.add(withCPU(r.pid, func() phase {
-				return runLoad(ctx, r.c, r.req, 1, n, 4*cfg.duration/time.Duration(rounds))
-			}))
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-		}
+	} else {
+		res.FirstInvokes.Skipped = "the Go SDK example was not built"
 	}
-	for _, r := range live {
-		r.t.Sequential.finish()
-		reportErrors(r.t.Name, "1 client", &r.t.Sequential)
-		if done := r.t.Sequential.OK + r.t.Sequential.Errors; done < cfg.n {
-			progress("  (%s: %d of %d requests with 1 client; each round stops at 4 × -duration / %d)", r.t.Name, done, cfg.n, rounds)
-		}
+	if !cfg.noRestart && len(actions) > 0 && ctx.Err() == nil {
+		measureAfterRestart(ctx, w, actions, res.FirstInvokes)
 	}
+	return ctx.Err()
+}
 
-	for _, r := range live {
-		progress("measuring %s with %d clients for %s…", r.t.Name, cfg.clients, cfg.duration)
-		r.t.Concurrent = withCPU(r.pid, func() phase { return runLoad(ctx, r.c, r.req, cfg.clients, 0, cfg.duration) })
-		reportErrors(r.t.Name, fmt.Sprintf("%d clients", cfg.clients), &r.t.Concurrent)
-		if ctx.Err() != nil {
-			return ctx.Err()
+func findModule(mods []*wasmModule, name string) *wasmModule {
+	for _, m := range mods {
+		if m.Name == name {
+			return m
 		}
 	}
 	return nil
 }
 
-// probe sends the request once and returns the answer's body.
-func probe(ctx context.Context, c *http.Client, req *request) (string, error) {
-	r, err := http.NewRequestWithContext(ctx, req.method, req.url, strings.NewReader(string(req.body)))
-	if err != nil {
-		return "", err
-	}
-	r.Header = req.header.Clone()
-	resp, err := c.Do(r)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return strings.TrimSpace(string(body)), nil
-}
-
-// withCPU runs f and records the CPU time process pid used meanwhile.
-func withCPU(pid int, f func() phase) phase {
-	before, err1 := processCPU(pid)
-	p := f()
-	after, err2 := processCPU(pid)
-	if err1 == nil && err2 == nil {
-		p.ServerCPU = after - before
-	}
-	return p
-}
-
-func reportErrors(name, what string, p *phase) {
-	if p.Errors > 0 {
-		progress("  %s, %s: %d errors; the first: %s", name, what, p.Errors, p.FirstError)
-	}
-}
-
-// checkRecords fetches a random sample of the activation ids the
-// invokes returned and counts those whose record the store has.
-func checkRecords(ctx context.Context, cfg config, w *wispd, t *target) {
-	ids := t.ids()
-	t.Invoked = len(ids)
-	n := min(cfg.sample, len(ids))
-	if n == 0 {
-		return
-	}
-	progress("checking %d of %d %s activation records…", n, len(ids), t.Name)
-	c := newClient()
-	defer c.CloseIdleConnections()
-	var firstErr error
-	for _, i := range rand.Perm(len(ids))[:n] {
-		ok, err := w.recorded(ctx, c, ids[i])
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		t.Sampled++
-		if ok {
-			t.Recorded++
-		}
-	}
-	if firstErr != nil {
-		progress("  %s: fetching records failed: %v", t.Name, firstErr)
-	}
-}
-
-// printTable writes the results table, the verdict and the record check.
-func printTable(out io.Writer, cfg config, m machine, targets []*target) {
-	floor := targets[0]
-	fmt.Fprintf(out, "\nWisp benchmark: %d CPUs, %s/%s, %s. 1 client: %d sequential requests; %d clients: %s; after %d warm-up requests each.\n",
-		m.CPUs, m.OS, m.Arch, m.Go, cfg.n, cfg.clients, cfg.duration, cfg.warmup)
-	if m.LoadBefore != "" {
-		fmt.Fprintf(out, "Load average (1 min) before: %s, after: %s. Other work on the machine moves absolute numbers; the ratios, measured side by side, move less.\n",
-			m.LoadBefore, m.LoadAfter)
-	}
-	fmt.Fprintf(out, "×floor: p50 as a multiple of the floor's (lower is better); req/s as a fraction of the floor's (higher is better). srv CPU/req: the server process's CPU time per request.\n\n")
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	c := cfg.clients
-	fmt.Fprintf(tw, "target\tp50 1c\tp99 1c\treq/s 1c\treq/s %dc\tp50 ×floor\treq/s 1c ×floor\treq/s %dc ×floor\tp99 %dc\tsrv CPU/req %dc\terrors\t\n", c, c, c, c)
-	for _, t := range targets {
-		if t.Skipped != "" {
-			fmt.Fprintf(tw, "%s\t(not measured: %s)\t\t\t\t\t\t\t\t\t\t\n", t.Name, firstLine(t.Skipped))
-			continue
-		}
-		s, c := &t.Sequential, &t.Concurrent
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t.Name,
-			fmtDur(s.Latency.P50), fmtDur(s.Latency.P99), fmtInt(s.RPS()), fmtInt(c.RPS()),
-			ratio(float64(s.Latency.P50), float64(floor.Sequential.Latency.P50)),
-			ratio(s.RPS(), floor.Sequential.RPS()), ratio(c.RPS(), floor.Concurrent.RPS()),
-			fmtDur(c.Latency.P99), fmtDur(c.CPUPerRequest()), t.errors())
-	}
-	tw.Flush()
-	fmt.Fprintln(out)
-	for _, t := range targets[1:] {
-		if t.Name != "wisp-c" || t.Skipped != "" {
-			continue
-		}
-		r := float64(t.Sequential.Latency.P50) / float64(floor.Sequential.Latency.P50)
-		verdict := "MET"
-		if r > targetP50Ratio {
-			verdict = "NOT MET"
-		}
-		fmt.Fprintf(out, "Target (slice): wisp-c warm p50 ≤ %.0f × floor: %s vs %s (%.0f × %s) → %.2f×: %s\n",
-			targetP50Ratio, fmtDur(t.Sequential.Latency.P50), fmtDur(time.Duration(targetP50Ratio*float64(floor.Sequential.Latency.P50))),
-			targetP50Ratio, fmtDur(floor.Sequential.Latency.P50), r, verdict)
-		design := "met"
-		if r > designP50Ratio || t.Sequential.Latency.P99 > designP99 {
-			design = "not met"
-		}
-		fmt.Fprintf(out, "Budget (DESIGN.md): p50 ≤ %.0f × floor and p99 ≤ %s: %.2f×, p99 %s: %s\n",
-			designP50Ratio, fmtDur(designP99), r, fmtDur(t.Sequential.Latency.P99), design)
-	}
-	for _, t := range targets[1:] {
-		if t.Skipped == "" {
-			fmt.Fprintf(out, "Records, %s: recorded: %d of %d sampled (of %s activations it invoked)\n",
-				t.Name, t.Recorded, t.Sampled, fmtInt(float64(t.Invoked)))
-		}
-	}
-}
-
-func writeJSON(cfg config, m machine, targets []*target) error {
-	doc := map[string]any{
-		"machine": m,
-		"settings": map[string]any{
-			"n": cfg.n, "duration_ns": cfg.duration, "clients": cfg.clients, "warmup": cfg.warmup, "sample": cfg.sample,
-		},
-		"targets": targets,
-	}
-	if len(targets) > 0 {
-		floor := targets[0]
-		ratios := map[string]any{}
-		for _, t := range targets[1:] {
-			if t.Skipped != "" || floor.Sequential.Latency.P50 == 0 {
-				continue
-			}
-			ratios[t.Name] = map[string]float64{
-				"p50":           float64(t.Sequential.Latency.P50) / float64(floor.Sequential.Latency.P50),
-				"rps_1_client":  t.Sequential.RPS() / floor.Sequential.RPS(),
-				"rps_n_clients": t.Concurrent.RPS() / floor.Concurrent.RPS(),
-			}
-		}
-		doc["ratios_to_floor"] = ratios
-		doc["target_p50_ratio"] = targetP50Ratio
-	}
-	b, err := json.MarshalIndent(doc, "", "  ")
+func writeJSON(path string, res *results) error {
+	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(cfg.jsonPath, append(b, '\n'), 0o644)
-}
-
-func ratio(x, floor float64) string {
-	if floor == 0 {
-		return "-"
-	}
-	if r := x / floor; r < 0.1 {
-		return fmt.Sprintf("%.3f×", r)
-	}
-	return fmt.Sprintf("%.2f×", x/floor)
-}
-
-func fmtDur(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "-"
-	case d < time.Millisecond:
-		return fmt.Sprintf("%dµs", d.Microseconds())
-	case d < time.Second:
-		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
-	default:
-		return fmt.Sprintf("%.2fs", d.Seconds())
-	}
-}
-
-// fmtInt formats a rounded number with thousands separators.
-func fmtInt(f float64) string {
-	s := fmt.Sprintf("%.0f", f)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

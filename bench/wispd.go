@@ -22,6 +22,9 @@ import (
 // wispd is a wispd child process the benchmark started, with its own data
 // directory and port.
 type wispd struct {
+	bin     string
+	addr    string // 127.0.0.1:PORT
+	data    string // its data directory
 	base    string // http://127.0.0.1:PORT
 	auth    string // the guest namespace's "uuid:key"
 	logPath string
@@ -54,36 +57,62 @@ func tryStartWispd(ctx context.Context, bin, dir string) (*wispd, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, "wispd.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
+	w := &wispd{bin: bin, addr: addr, data: filepath.Join(dir, "data"), base: "http://" + addr, logPath: filepath.Join(dir, "wispd.log")}
+	if err := w.launch(ctx); err != nil {
 		return nil, err
 	}
-	defer logFile.Close() // the child has its own descriptor
-	cmd := exec.Command(bin, "--data", data, "--listen", addr, "--shutdown-grace", "5s")
-	cmd.Env = childEnv()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = childProcAttr()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	w := &wispd{base: "http://" + addr, logPath: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(w.done) }()
-	if err := waitReady(ctx, w.base+"/ping", w.done, 60*time.Second); err != nil {
-		w.stop()
-		return nil, fmt.Errorf("wispd: %w\n%s", err, tail(logPath, 15))
-	}
-	auth, err := os.ReadFile(filepath.Join(data, "guest.auth"))
+	auth, err := os.ReadFile(filepath.Join(w.data, "guest.auth"))
 	if err != nil {
 		w.stop()
 		return nil, fmt.Errorf("read the guest key: %w", err)
 	}
 	w.auth = strings.TrimSpace(string(auth))
 	return w, nil
+}
+
+// launch starts the wispd process on w's data directory and address, its
+// output appended to w's log, and waits until it answers /ping.
+func (w *wispd) launch(ctx context.Context) error {
+	logFile, err := os.OpenFile(w.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close() // the child has its own descriptor
+	cmd := exec.Command(w.bin, "--data", w.data, "--listen", w.addr, "--shutdown-grace", "5s")
+	cmd.Env = childEnv()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = childProcAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", w.bin, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	w.cmd, w.done = cmd, done
+	if err := waitReady(ctx, w.base+"/ping", w.done, 60*time.Second); err != nil {
+		w.stop()
+		return fmt.Errorf("wispd: %w\n%s", err, tail(w.logPath, 15))
+	}
+	return nil
+}
+
+// restart stops wispd (SIGTERM) and starts it again on the same data
+// directory and address. It returns how long each took: stopping until the
+// process exited, starting until it answered /ping.
+func (w *wispd) restart(ctx context.Context) (stopped, ready time.Duration, err error) {
+	t0 := time.Now()
+	w.stop()
+	stopped = time.Since(t0)
+	if !w.exitedCleanly() {
+		progress("  wispd did not exit cleanly on SIGTERM (%v)", w.cmd.ProcessState)
+	}
+	t1 := time.Now()
+	if err := w.launch(ctx); err != nil {
+		return stopped, 0, err
+	}
+	return stopped, time.Since(t1), nil
 }
 
 // childEnv is the environment without WISP_* variables, so that nothing in
@@ -129,29 +158,40 @@ func (w *wispd) authHeader() http.Header {
 	}
 }
 
-// createWasmAction creates (or replaces) action name from a Wasm module.
-// wispd compiles the module before it answers.
-func (w *wispd) createWasmAction(ctx context.Context, name string, module []byte) error {
+// createWasmAction creates (or replaces) action name from a Wasm module
+// with client c. wispd compiles the module (and prewarms it) before it
+// answers; serverCompile is the compile time it reports (X-Wisp-Compile-Ms),
+// "" when it did not compile.
+func (w *wispd) createWasmAction(ctx context.Context, c *http.Client, name string, module []byte) (serverCompile string, err error) {
 	body, _ := json.Marshal(map[string]any{
 		"exec": map[string]any{"kind": "wasm", "binary": true, "code": base64.StdEncoding.EncodeToString(module)},
 	})
 	u := w.base + "/api/v1/namespaces/_/actions/" + url.PathEscape(name) + "?overwrite=true"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return "", err
 	}
 	req.Header = w.authHeader()
-	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+	if c == nil {
+		c = &http.Client{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	resp, err := c.Do(req.WithContext(ctx))
 	if err != nil {
-		return fmt.Errorf("create action %s: %w", name, err)
+		return "", fmt.Errorf("create action %s: %w", name, err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("create action %s: %s: %s", name, resp.Status, bytes.TrimSpace(msg))
+		return "", fmt.Errorf("create action %s: %s: %s", name, resp.Status, bytes.TrimSpace(msg))
 	}
-	return nil
+	return resp.Header.Get("X-Wisp-Compile-Ms"), nil
 }
+
+// invokeBody is the parameters of every invoke (and of the floor's and
+// workerd's requests): the SDK examples greet params.name.
+const invokeBody = `{"name":"wisp"}`
 
 // invokeRequest is a warm, blocking invoke of action name that answers
 // the result only.
@@ -159,40 +199,9 @@ func (w *wispd) invokeRequest(name string) *request {
 	return &request{
 		method:   http.MethodPost,
 		url:      w.base + "/api/v1/namespaces/_/actions/" + url.PathEscape(name) + "?blocking=true&result=true",
-		body:     []byte("{}"),
+		body:     []byte(invokeBody),
 		header:   w.authHeader(),
 		idHeader: "X-Openwhisk-Activation-Id",
-	}
-}
-
-// recorded fetches activation id and reports whether wispd has its record
-// (200) or not (404); anything else is an error.
-func (w *wispd) recorded(ctx context.Context, c *http.Client, id string) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.base+"/api/v1/namespaces/_/activations/"+url.PathEscape(id), nil)
-	if err != nil {
-		return false, err
-	}
-	req.Header = w.authHeader()
-	resp, err := c.Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	var rec struct {
-		ActivationID string `json:"activationId"`
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		if err := json.NewDecoder(resp.Body).Decode(&rec); err != nil {
-			return false, fmt.Errorf("decode activation %s: %w", id, err)
-		}
-		return rec.ActivationID == id, nil
-	case http.StatusNotFound:
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return false, nil
-	default:
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return false, fmt.Errorf("get activation %s: %s", id, resp.Status)
 	}
 }
 

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// First invokes: what a user waits for the first time an action runs,
+// (1) right after creating it (wispd compiles and prewarms on create, so
+// the first invoke should cost about a warm one), and (2) after wispd
+// restarts, when nothing is compiled in memory and no instance is warm
+// (compiled code comes from wazero's file cache in the data directory).
+
+const (
+	firstAfterCreateTarget  = 5 * time.Millisecond
+	firstAfterRestartTarget = 200 * time.Millisecond
+)
+
+// firstInvoke is the first invoke of one action.
+type firstInvoke struct {
+	Action string `json:"action"`
+	// Create is how long creating the action took, the compile time
+	// wispd reported for it (ms, "" when it did not compile) — only for a
+	// freshly created action.
+	Create        time.Duration `json:"create_ns,omitempty"`
+	ServerCompile string        `json:"server_compile_ms,omitempty"`
+	First         time.Duration `json:"first_ns"`
+	Second        time.Duration `json:"second_ns"` // the invoke right after: warm
+	Target        time.Duration `json:"target_ns"`
+	Err           string        `json:"error,omitempty"`
+}
+
+// firstInvokes is the whole first-invoke measurement.
+type firstInvokes struct {
+	// AfterCreate is the freshly created action's first invoke.
+	AfterCreate *firstInvoke `json:"after_create,omitempty"`
+	// Restart: how long SIGTERM took to stop wispd and how long the new
+	// process took to answer /ping; then each action's first invoke.
+	RestartStop   time.Duration  `json:"restart_stop_ns,omitempty"`
+	RestartReady  time.Duration  `json:"restart_ready_ns,omitempty"`
+	RestartErr    string         `json:"restart_error,omitempty"`
+	AfterRestart  []*firstInvoke `json:"after_restart,omitempty"`
+	Skipped       string         `json:"skipped,omitempty"`
+	FreshFromCode string         `json:"fresh_from,omitempty"`
+}
+
+// appendCustomSection returns wasm with a custom section (id 0) named name
+// holding payload appended. Runtimes ignore custom sections, so the module
+// behaves exactly as before, but its bytes, and so its digest, differ: a
+// "new" module that nothing has compiled or cached yet.
+func appendCustomSection(wasm []byte, name string, payload []byte) []byte {
+	content := appendULEB128(nil, uint32(len(name)))
+	content = append(content, name...)
+	content = append(content, payload...)
+	out := make([]byte, 0, len(wasm)+len(content)+6)
+	out = append(out, wasm...)
+	out = append(out, 0) // custom section
+	out = appendULEB128(out, uint32(len(content)))
+	return append(out, content...)
+}
+
+// appendULEB128 appends v in the unsigned LEB128 encoding Wasm uses for
+// sizes.
+func appendULEB128(b []byte, v uint32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			c |= 0x80
+		}
+		b = append(b, c)
+		if v == 0 {
+			return b
+		}
+	}
+}
+
+// freshCopy is m's code made distinct by a random custom section.
+func freshCopy(m *wasmModule) []byte {
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce)
+	return appendCustomSection(m.code, "wisp-bench-nonce", []byte(hex.EncodeToString(nonce)))
+}
+
+// timeInvoke sends one blocking invoke of action on c and returns how long
+// the answer took.
+func timeInvoke(ctx context.Context, w *wispd, c *http.Client, action string) (time.Duration, error) {
+	req := w.invokeRequest(action)
+	t0 := time.Now()
+	_, err := req.do(ctx, c)
+	return time.Since(t0), err
+}
+
+// measureFirstAfterCreate creates action name from a fresh copy of m's
+// code and times its first and second invoke, on one keep-alive
+// connection (the create's), so that no TCP connect is counted.
+func measureFirstAfterCreate(ctx context.Context, w *wispd, m *wasmModule, name string) *firstInvoke {
+	fi := &firstInvoke{Action: name, Target: firstAfterCreateTarget}
+	c := newClient()
+	defer c.CloseIdleConnections()
+	progress("first invoke after create: creating %s (a fresh copy of %s)…", name, m.Name)
+	t0 := time.Now()
+	compile, err := w.createWasmAction(ctx, c, name, freshCopy(m))
+	fi.Create, fi.ServerCompile = time.Since(t0), compile
+	if err != nil {
+		fi.Err = err.Error()
+		return fi
+	}
+	if fi.First, err = timeInvoke(ctx, w, c, name); err != nil {
+		fi.Err = "first invoke: " + err.Error()
+		return fi
+	}
+	if fi.Second, err = timeInvoke(ctx, w, c, name); err != nil {
+		fi.Err = "second invoke: " + err.Error()
+	}
+	return fi
+}
+
+// measureAfterRestart restarts wispd and times the first (and second)
+// invoke of each action, one action after the other, on one connection
+// opened (and not counted) before the first.
+func measureAfterRestart(ctx context.Context, w *wispd, actions []string, res *firstInvokes) {
+	progress("restarting wispd (SIGTERM, then the same data directory and port)…")
+	var err error
+	res.RestartStop, res.RestartReady, err = w.restart(ctx)
+	if err != nil {
+		res.RestartErr = err.Error()
+		return
+	}
+	progress("  stopped in %s, answering /ping %s after start; first invoke of each action…", fmtDur(res.RestartStop), fmtDur(res.RestartReady))
+	c := newClient()
+	defer c.CloseIdleConnections()
+	ping := &request{method: http.MethodGet, url: w.base + "/ping"}
+	if _, err := ping.do(ctx, c); err != nil { // opens the connection the invokes reuse
+		res.RestartErr = err.Error()
+		return
+	}
+	for _, a := range actions {
+		fi := &firstInvoke{Action: a, Target: firstAfterRestartTarget}
+		res.AfterRestart = append(res.AfterRestart, fi)
+		if fi.First, err = timeInvoke(ctx, w, c, a); err != nil {
+			fi.Err = fmt.Sprintf("first invoke: %v", err)
+			continue
+		}
+		if fi.Second, err = timeInvoke(ctx, w, c, a); err != nil {
+			fi.Err = fmt.Sprintf("second invoke: %v", err)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// run is a target being measured.
+type run struct {
+	t   *target
+	req *request
+	pid int // the server process
+	c   *http.Client
+}
+
+// seqRounds is how many rounds the 1-client phase is cut into. The rounds
+// go round the targets in turn (floor, workerd, wisp-c, …, floor, …), so that
+// a change in the machine's background load during the run (it is shared)
+// weighs on every target alike rather than on whichever ran at the time.
+const seqRounds = 5
+
+// measure warms every target up, then loads them with 1 client (in rounds,
+// taking turns), then each with cfg.clients clients. It fails only when
+// interrupted; a target that does not answer is marked skipped.
+func measure(ctx context.Context, cfg config, runs []*run) error {
+	var live []*run
+	for _, r := range runs {
+		if body, err := probe(ctx, r.c, r.req); err != nil {
+			r.t.Skipped = err.Error()
+			fmt.Fprintf(os.Stderr, "bench: %s does not answer: %v\n", r.t.Name, err)
+			continue
+		} else if !strings.Contains(body, "Hello") {
+			fmt.Fprintf(os.Stderr, "warning: %s answered %q, not a greeting\n", r.t.Name, body)
+		}
+		progress("warming up %s (%d requests)…", r.t.Name, cfg.warmup)
+		r.t.Warmup = runLoad(ctx, r.c, r.req, 1, cfg.warmup, time.Minute)
+		r.t.Warmup.finish()
+		reportErrors(r.t.Name, "warm-up", &r.t.Warmup)
+		live = append(live, r)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+
+	rounds := min(seqRounds, cfg.n)
+	for round := range rounds {
+		n := cfg.n / rounds
+		if round == rounds-1 {
+			n = cfg.n - n*(rounds-1)
+		}
+		progress("measuring with 1 client, round %d of %d: %d requests to each target…", round+1, rounds, n)
+		for _, r := range live {
+			r.t.Sequential.add(withCPU(r.pid, func() phase {
+				return runLoad(ctx, r.c, r.req, 1, n, 2*cfg.duration/time.Duration(rounds))
+			}))
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	for _, r := range live {
+		r.t.Sequential.finish()
+		reportErrors(r.t.Name, "1 client", &r.t.Sequential)
+		if done := r.t.Sequential.OK + r.t.Sequential.Errors; done < cfg.n {
+			progress("  (%s: %d of %d requests with 1 client; each round stops at 2 × -duration / %d)", r.t.Name, done, cfg.n, rounds)
+		}
+	}
+
+	for _, r := range live {
+		progress("measuring %s with %d clients for %s…", r.t.Name, cfg.clients, cfg.duration)
+		r.t.Concurrent = withCPU(r.pid, func() phase { return runLoad(ctx, r.c, r.req, cfg.clients, 0, cfg.duration) })
+		reportErrors(r.t.Name, fmt.Sprintf("%d clients", cfg.clients), &r.t.Concurrent)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// probe sends the request once and returns the answer's body.
+func probe(ctx context.Context, c *http.Client, req *request) (string, error) {
+	r, err := http.NewRequestWithContext(ctx, req.method, req.url, strings.NewReader(string(req.body)))
+	if err != nil {
+		return "", err
+	}
+	r.Header = req.header.Clone()
+	resp, err := c.Do(r)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return strings.TrimSpace(string(body)), nil
+}
+
+// withCPU runs f and records the CPU time process pid used meanwhile.
+func withCPU(pid int, f func() phase) phase {
+	before, err1 := processCPU(pid)
+	p := f()
+	after, err2 := processCPU(pid)
+	if err1 == nil && err2 == nil {
+		p.ServerCPU = after - before
+	}
+	return p
+}
+
+func reportErrors(name, what string, p *phase) {
+	if p.Errors > 0 {
+		progress("  %s, %s: %d errors; the first: %s", name, what, p.Errors, p.FirstError)
+	}
+}
+
+// checkRecords fetches a random sample of the activation ids the
+// many-client phase returned (where a lost record would most likely be)
+// and counts those whose record the store has, and among them those that
+// started a new sandbox instance (they carry an initTime annotation).
+func checkRecords(ctx context.Context, cfg config, w *wispd, t *target) {
+	t.Invoked = len(t.ids())
+	ids := t.Concurrent.ids
+	n := min(cfg.sample, len(ids))
+	if n == 0 {
+		return
+	}
+	progress("checking %d of %d %s activation records of its %d-client phase…", n, len(ids), t.Name, cfg.clients)
+	c := newClient()
+	defer c.CloseIdleConnections()
+	var firstErr error
+	for _, i := range rand.Perm(len(ids))[:n] {
+		rec, err := w.activation(ctx, c, ids[i])
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		t.Sampled++
+		if rec != nil {
+			t.Recorded++
+			if _, ok := rec.annotationInt("initTime"); ok {
+				t.NewInstances++
+			}
+		}
+	}
+	if firstErr != nil {
+		progress("  %s: fetching records failed: %v", t.Name, firstErr)
+	}
+}
