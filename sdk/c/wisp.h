@@ -504,20 +504,21 @@ WISP__FN wisp_json_type wisp_json_typeof(wisp_span v) {
 	}
 }
 
-/* wisp_json_get finds the member key of the JSON object obj and sets *val
- * to its value's text (val may be NULL). It returns 1 if found, 0 if obj
- * has no member key, and -1 if obj is not a valid JSON object (any error
- * anywhere in it). Keys are compared after unescaping; with duplicate
- * keys the last wins, as in JavaScript and Go. Members of nested objects
- * are not searched: call wisp_json_get on a member's value for that. */
-WISP__FN int wisp_json_get(wisp_span obj, const char *key, wisp_span *val) {
+/* wisp__json_get_keys looks up n top-level keys of obj in one pass over it
+ * (each pass over the bytes costs: Wisp's sandbox checks for a stop at
+ * every loop iteration). found[i] is set when keys[i] is present (the last
+ * one wins) and vals[i] holds its value. It returns -1 if obj is not a
+ * valid JSON object, else the number of keys found. */
+WISP__FN int wisp__json_get_keys(wisp_span obj, const char *const *keys, size_t n, wisp_span *vals, int *found) {
 	const char *p, *e, *ks, *vs;
-	size_t klen;
-	int found = 0, match;
-	wisp_span v = {NULL, 0};
-	if (!obj.ptr || !key)
+	size_t i, klen[8];
+	int count = 0;
+	if (!obj.ptr || n > 8)
 		return -1;
-	klen = strlen(key);
+	for (i = 0; i < n; i++) {
+		klen[i] = strlen(keys[i]);
+		found[i] = 0;
+	}
 	p = obj.ptr;
 	e = p + obj.len;
 	p = wisp__ws(p, e);
@@ -528,11 +529,14 @@ WISP__FN int wisp_json_get(wisp_span obj, const char *key, wisp_span *val) {
 		p++;
 	} else {
 		for (;;) {
+			int match = -1;
 			ks = p;
 			p = wisp__scan_string(p, e);
 			if (!p)
 				return -1;
-			match = wisp__key_eq(ks + 1, p - 1, key, klen);
+			for (i = 0; i < n && match < 0; i++)
+				if (wisp__key_eq(ks + 1, p - 1, keys[i], klen[i]))
+					match = (int)i;
 			p = wisp__ws(p, e);
 			if (p >= e || *p != ':')
 				return -1;
@@ -540,10 +544,10 @@ WISP__FN int wisp_json_get(wisp_span obj, const char *key, wisp_span *val) {
 			p = wisp__scan_value(vs, e, WISP_JSON_MAX_DEPTH - 1); /* inside obj */
 			if (!p)
 				return -1;
-			if (match) {
-				v.ptr = vs;
-				v.len = (size_t)(p - vs);
-				found = 1;
+			if (match >= 0) {
+				vals[match].ptr = vs;
+				vals[match].len = (size_t)(p - vs);
+				found[match] = 1;
 			}
 			p = wisp__ws(p, e);
 			if (p >= e)
@@ -558,6 +562,22 @@ WISP__FN int wisp_json_get(wisp_span obj, const char *key, wisp_span *val) {
 		}
 	}
 	if (wisp__ws(p, e) != e)
+		return -1;
+	for (i = 0; i < n; i++)
+		count += found[i];
+	return count;
+}
+
+/* wisp_json_get finds the member key of the JSON object obj and sets *val
+ * to its value's text (val may be NULL). It returns 1 if found, 0 if obj
+ * has no member key, and -1 if obj is not a valid JSON object (any error
+ * anywhere in it). Keys are compared after unescaping; with duplicate
+ * keys the last wins, as in JavaScript and Go. Members of nested objects
+ * are not searched: call wisp_json_get on a member's value for that. */
+WISP__FN int wisp_json_get(wisp_span obj, const char *key, wisp_span *val) {
+	wisp_span v = {NULL, 0};
+	int found;
+	if (!key || wisp__json_get_keys(obj, &key, 1, &v, &found) < 0)
 		return -1;
 	if (found && val)
 		*val = v;
@@ -1027,11 +1047,11 @@ WISP__FN const char *wisp_action_version(wisp_call *call) { return call->action_
 WISP__FN const char *wisp_api_host(wisp_call *call) { return call->api_host_; }
 WISP__FN int64_t wisp_deadline(wisp_call *call) { return call->deadline_; }
 
-/* wisp__ctx_string reads key of the reactor's context object. */
-WISP__FN const char *wisp__ctx_string(wisp_call *call, wisp_span ctx, const char *key) {
-	wisp_span v;
+/* wisp__ctx_string decodes a string value v of the reactor's context
+ * object into the call's arena; "" when v is not a string. */
+WISP__FN const char *wisp__ctx_string(wisp_call *call, wisp_span v) {
 	char *dst;
-	if (wisp_json_get(ctx, key, &v) != 1 || v.ptr[0] != '"')
+	if (v.len == 0 || v.ptr[0] != '"')
 		return "";
 	dst = (char *)wisp__arena(call, v.len);
 	return wisp_json_string(v, dst, v.len, NULL) == 0 ? dst : "";
@@ -1059,17 +1079,24 @@ WISP__FN void wisp__call_begin(wisp_call *call, const char *params, size_t param
 	call->params_.ptr = params ? params : "{}";
 	call->params_.len = params ? params_len : 2;
 	if (ctx) {
-		wisp_span c = {ctx, ctx_len}, v;
+		static const char *const keys[6] = {"activationId", "namespace", "actionName", "actionVersion", "apiHost", "deadline"};
+		const char **dst[5];
+		wisp_span c = {ctx, ctx_len}, v[6];
+		int found[6], i;
 		double d;
-		call->activation_id_ = wisp__ctx_string(call, c, "activationId");
-		call->namespace_ = wisp__ctx_string(call, c, "namespace");
-		call->action_name_ = wisp__ctx_string(call, c, "actionName");
-		call->action_version_ = wisp__ctx_string(call, c, "actionVersion");
-		call->api_host_ = wisp__ctx_string(call, c, "apiHost");
-		if (wisp_json_get(c, "deadline", &v) == 1) {
-			if (v.ptr[0] == '"')
-				call->deadline_ = wisp__parse_ms(wisp__ctx_string(call, c, "deadline"));
-			else if (wisp_json_number(v, &d) == 0 && d > 0 && d < 9e18)
+		dst[0] = &call->activation_id_;
+		dst[1] = &call->namespace_;
+		dst[2] = &call->action_name_;
+		dst[3] = &call->action_version_;
+		dst[4] = &call->api_host_;
+		if (wisp__json_get_keys(c, keys, 6, v, found) < 0)
+			memset(found, 0, sizeof found);
+		for (i = 0; i < 5; i++)
+			*dst[i] = found[i] ? wisp__ctx_string(call, v[i]) : "";
+		if (found[5]) {
+			if (v[5].ptr[0] == '"')
+				call->deadline_ = wisp__parse_ms(wisp__ctx_string(call, v[5]));
+			else if (wisp_json_number(v[5], &d) == 0 && d > 0 && d < 9e18)
 				call->deadline_ = (int64_t)d;
 		}
 	} else {
