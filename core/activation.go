@@ -1,6 +1,9 @@
 package core
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Activation status codes, as in OpenWhisk's response.statusCode.
 const (
@@ -82,8 +85,8 @@ type Invocation struct {
 	// Namespace is the caller's namespace: the record is stored there.
 	Namespace string `json:"namespace"`
 	Subject   string `json:"subject"`
-	// Action is the action as resolved, without its code.
-	Action Action `json:"action"`
+	// Action is the action as resolved: only what running it needs.
+	Action InvokedAction `json:"action"`
 	// Params are the default parameters merged under the invoke's, as one
 	// JSON object.
 	Params json.RawMessage `json:"params"`
@@ -93,4 +96,27 @@ type Invocation struct {
 	// Queued is when the gateway published the message (Unix nanoseconds);
 	// the invoker derives waitTime from it.
 	Queued int64 `json:"queued"`
+}
+
+// InvokedAction is what an invoker needs of the action it runs: its name
+// at its version, its code and its limits. Annotations and default
+// parameters stay behind (the parameters are merged into the invocation's).
+type InvokedAction struct {
+	Namespace string `json:"namespace"` // "ns" or "ns/pkg", as Action.Namespace
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Kind      string `json:"kind"`
+	Digest    string `json:"digest"`
+	Limits    Limits `json:"limits"`
+}
+
+// Invoked returns what an invoker needs of a.
+func (a *Action) Invoked() InvokedAction {
+	return InvokedAction{Namespace: a.Namespace, Name: a.Name, Version: a.Version, Kind: a.Exec.Kind, Digest: a.Exec.Digest, Limits: a.Limits}
+}
+
+// Path returns the action's entity path.
+func (a *InvokedAction) Path() EntityPath {
+	ns, pkg, _ := strings.Cut(a.Namespace, "/")
+	return EntityPath{Namespace: ns, Package: pkg, Name: a.Name}
 }

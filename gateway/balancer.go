@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"hash/fnv"
-
 	"github.com/wispfaas/wisp/core"
 	"github.com/wispfaas/wisp/queue"
 )
@@ -41,10 +39,17 @@ func (b *balancer) pick(actionKey string) (string, error) {
 
 func free(st *queue.InvokerStatus) int { return st.Capacity - st.Busy }
 
+// weight is FNV-1a (64 bits) of key, a zero byte and invoker, computed
+// without allocating.
 func weight(key, invoker string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(key))
-	h.Write([]byte{0})
-	h.Write([]byte(invoker))
-	return h.Sum64()
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint64(key[i])) * prime
+	}
+	h *= prime // the zero byte: h ^ 0 == h
+	for i := 0; i < len(invoker); i++ {
+		h = (h ^ uint64(invoker[i])) * prime
+	}
+	return h
 }

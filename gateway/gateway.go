@@ -36,15 +36,14 @@ type Store interface {
 type Dispatcher interface {
 	// PublishInvocation returns once the activation is stored in the queue.
 	PublishInvocation(ctx context.Context, invokerID string, inv *core.Invocation) error
-	// PublishInvocationAsync returns at once; failed receives an error if
-	// the activation could not be stored.
-	PublishInvocationAsync(invokerID string, inv *core.Invocation) (failed <-chan error, err error)
+	// PublishInvocationAsync returns at once; the activation's fate
+	// (stored or refused, then its result) reaches Results.
+	PublishInvocationAsync(invokerID string, inv *core.Invocation) error
 	// RequestPrewarm asks invokerID to get action ready for its first
 	// activation and waits until it has, or ctx ends.
 	RequestPrewarm(ctx context.Context, invokerID string, action *core.Action) error
-	// SubscribeResults delivers the results addressed to gatewayID until
-	// unsubscribe is called.
-	SubscribeResults(gatewayID string, deliver func(activationID string, record []byte)) (unsubscribe func() error, err error)
+	// OpenResults follows the results addressed to gatewayID until closed.
+	OpenResults(gatewayID string, log *slog.Logger) (*queue.Results, error)
 }
 
 // CodeValidator checks an action's code for its kind before it is stored
@@ -94,9 +93,8 @@ type Gateway struct {
 	deps     Deps
 	log      *slog.Logger
 	echo     *echo.Echo
-	waiters  *waiters
+	results  *queue.Results
 	balancer *balancer
-	unsub    func() error
 	ln       net.Listener
 	served   chan error
 }
@@ -119,7 +117,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, deps: deps, log: log, waiters: newWaiters(), balancer: newBalancer(deps.Invokers)}
+	g := &Gateway{cfg: cfg, deps: deps, log: log, balancer: newBalancer(deps.Invokers)}
 	g.echo = g.routes()
 	return g, nil
 }
@@ -130,16 +128,16 @@ func (g *Gateway) Handler() http.Handler { return g.echo }
 // Start subscribes to results and starts serving HTTP. It returns once the
 // port is bound, or with the error that prevented it.
 func (g *Gateway) Start(ctx context.Context) error {
-	unsub, err := g.deps.Dispatcher.SubscribeResults(g.cfg.ID, g.waiters.deliver)
+	results, err := g.deps.Dispatcher.OpenResults(g.cfg.ID, g.log)
 	if err != nil {
 		return err
 	}
-	g.unsub = unsub
+	g.results = results
 	ln := g.cfg.Listener
 	if ln == nil {
 		var lc net.ListenConfig
 		if ln, err = lc.Listen(ctx, "tcp", g.cfg.Listen); err != nil {
-			_ = unsub()
+			_ = results.Close()
 			return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
 		}
 	}
@@ -162,8 +160,8 @@ func (g *Gateway) Addr() string { return g.ln.Addr().String() }
 // invokes included) until ctx ends.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.echo.Server.Shutdown(ctx)
-	if g.unsub != nil {
-		_ = g.unsub()
+	if g.results != nil {
+		_ = g.results.Close()
 	}
 	if err != nil {
 		return fmt.Errorf("stop gateway: %w", err)

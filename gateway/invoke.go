@@ -3,7 +3,9 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/textproto"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -14,6 +16,15 @@ import (
 
 // HeaderActivationID carries the activation id on every invoke response.
 const HeaderActivationID = "x-openwhisk-activation-id"
+
+// headerActivationID is HeaderActivationID in canonical form: setting the
+// header map directly spares canonicalising (and allocating) it on every
+// invoke.
+var headerActivationID = textproto.CanonicalMIMEHeaderKey(HeaderActivationID)
+
+func setActivationID(c echo.Context, id string) {
+	c.Response().Header()[headerActivationID] = []string{id}
+}
 
 // maxBlockingWaitMs bounds the timeout query parameter of a blocking invoke.
 const maxBlockingWaitMs = core.MaxTimeoutMs + 60_000
@@ -55,49 +66,51 @@ func (g *Gateway) makeInvokeHandler() echo.HandlerFunc {
 			ActivationID: core.NewActivationID(now),
 			Namespace:    caller.Name,
 			Subject:      caller.Name,
-			Action:       *a,
+			Action:       a.Invoked(),
 			Params:       params,
 		}
 		invoker, err := g.balancer.pick(p.String())
 		if err != nil {
 			return err
 		}
-		var done <-chan []byte
+		var done <-chan queue.Outcome
 		if blocking {
 			// Registered before publishing, so that a fast result cannot
 			// arrive before anyone waits for it.
 			inv.ReplyTo = queue.ReplySubject(g.cfg.ID, inv.ActivationID)
-			done = g.waiters.add(inv.ActivationID)
-			defer g.waiters.remove(inv.ActivationID)
+			done = g.results.Wait(inv.ActivationID)
+			defer g.results.Leave(inv.ActivationID)
 		}
 		inv.Queued = time.Now().UnixNano()
-		accepted := map[string]string{"activationId": inv.ActivationID}
 		if !blocking {
 			// 202 promises the activation will run: answer once it is stored.
 			if err := g.deps.Dispatcher.PublishInvocation(ctx, invoker, inv); err != nil {
 				return notQueued(err)
 			}
-			c.Response().Header().Set(HeaderActivationID, inv.ActivationID)
-			return c.JSON(http.StatusAccepted, accepted)
+			setActivationID(c, inv.ActivationID)
+			return accepted(c, inv.ActivationID)
 		}
 		// A blocking caller waits for the result, which cannot come before
 		// the activation is stored: no need to wait for the store's ack.
-		failed, err := g.deps.Dispatcher.PublishInvocationAsync(invoker, inv)
-		if err != nil {
+		if err := g.deps.Dispatcher.PublishInvocationAsync(invoker, inv); err != nil {
 			return notQueued(err)
 		}
-		c.Response().Header().Set(HeaderActivationID, inv.ActivationID)
 		timer := time.NewTimer(time.Duration(waitMs) * time.Millisecond)
 		defer timer.Stop()
 		select {
-		case record := <-done:
-			return writeResult(c, record, resultOnly)
-		case err := <-failed:
-			c.Response().Header().Del(HeaderActivationID)
-			return notQueued(err)
+		case out := <-done:
+			if errors.Is(out.Err, queue.ErrNotQueued) {
+				return notQueued(out.Err)
+			}
+			if out.Err != nil {
+				return out.Err
+			}
+			setActivationID(c, inv.ActivationID)
+			return writeResult(c, out.Result, resultOnly)
 		case <-timer.C:
 			// The activation goes on; its record will be in the store.
-			return c.JSON(http.StatusAccepted, accepted)
+			setActivationID(c, inv.ActivationID)
+			return accepted(c, inv.ActivationID)
 		case <-ctx.Done():
 			return nil // the caller went away
 		}
@@ -108,32 +121,33 @@ func notQueued(err error) error {
 	return &core.Error{Code: core.CodeUnavailable, Message: "The activation could not be queued; try again shortly.", Err: err}
 }
 
+// accepted answers 202 with the activation id.
+func accepted(c echo.Context, id string) error {
+	return c.JSON(http.StatusAccepted, map[string]string{"activationId": id})
+}
+
 // writeResult answers a blocking invoke with the activation record (or
 // only its result): 200 on success, 502 when the action failed, 500 when
 // the platform did.
-func writeResult(c echo.Context, record []byte, resultOnly bool) error {
-	var rec struct {
-		Response core.Response `json:"response"`
-	}
-	if err := json.Unmarshal(record, &rec); err != nil {
-		return err
-	}
+func writeResult(c echo.Context, res queue.Result, resultOnly bool) error {
 	status := http.StatusOK
-	switch rec.Response.StatusCode {
+	switch res.StatusCode {
 	case core.StatusApplicationError, core.StatusDeveloperError:
 		status = http.StatusBadGateway
 	case core.StatusInternalError:
 		status = http.StatusInternalServerError
 	}
 	if resultOnly {
-		result := rec.Response.Result
+		result := res.Value
 		if len(result) == 0 {
-			result = json.RawMessage("{}")
+			result = emptyObject
 		}
 		return writeJSONBytes(c, status, result)
 	}
-	return writeJSONBytes(c, status, record)
+	return writeJSONBytes(c, status, res.Record)
 }
+
+var emptyObject = []byte("{}")
 
 // mergeParams lays the invoke's parameters (a JSON object, or nothing)
 // over the action's default parameters.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,7 +69,13 @@ type Queue interface {
 
 // Records stores activation records.
 type Records interface {
-	PutActivationJSON(ctx context.Context, ns, id string, record []byte) error
+	// PutActivationAsync stores an encoded record without waiting and
+	// calls done (which must not block) once it is stored or has failed;
+	// done is not called when it returns an error.
+	PutActivationAsync(ns, id string, record []byte, done func(error)) error
+	// PutActivationNotify stores an encoded record without waiting; the
+	// store's acknowledgement goes to subject notify.
+	PutActivationNotify(ns, id string, record []byte, notify string) error
 	HasActivation(ctx context.Context, ns, id string) (bool, error)
 }
 
@@ -119,12 +126,16 @@ type Invoker struct {
 	busy     atomic.Int64
 	runCtx   context.Context // cancelled when a shutdown's grace runs out
 	cancel   context.CancelFunc
-	stopping bool          // under mu
-	stopCh   chan struct{} // closed when shutdown begins
+	stopping bool                 // under mu
+	stopCh   chan struct{}        // closed when shutdown begins
+	work     chan *queue.Delivery // to idle workers
 	consumer *queue.Consumption
 	unsubPre func() error
 	stopBeat chan struct{}
 	beatDone chan struct{}
+
+	annMu       sync.RWMutex
+	annotations map[annotationsKey]*[3]core.KeyValue // see staticAnnotations
 }
 
 // New builds an invoker; it fails when a dependency is missing.
@@ -142,7 +153,7 @@ func New(cfg Config, deps Deps) (*Invoker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	inv := &Invoker{cfg: cfg, deps: deps, log: log.With("invoker", cfg.ID), slots: make(chan struct{}, cfg.Capacity), stopCh: make(chan struct{})}
+	inv := &Invoker{cfg: cfg, deps: deps, log: log.With("invoker", cfg.ID), slots: make(chan struct{}, cfg.Capacity), stopCh: make(chan struct{}), work: make(chan *queue.Delivery)}
 	inv.runCtx, inv.cancel = context.WithCancel(context.Background())
 	return inv, nil
 }
@@ -253,48 +264,125 @@ func (inv *Invoker) accept(d *queue.Delivery) {
 	inv.running.Add(1)
 	inv.mu.Unlock()
 	inv.busy.Add(1)
-	go func() {
-		defer func() {
-			inv.busy.Add(-1)
-			<-inv.slots
-			inv.running.Done()
-		}()
-		inv.handle(d)
-	}()
+	select {
+	case inv.work <- d: // an idle worker takes it
+	default:
+		go inv.worker(d)
+	}
 }
 
+// worker handles d, then the activations handed to it while it is idle,
+// until the invoker stops. Workers outlive their activations so that each
+// activation does not start a goroutine whose stack must grow (copied
+// several times) to the depth of a Wasm run: that showed in profiles.
+func (inv *Invoker) worker(d *queue.Delivery) {
+	for {
+		inv.handle(d)
+		select {
+		case d = <-inv.work:
+		case <-inv.stopCh:
+			return
+		}
+	}
+}
+
+// handle runs one activation, then stores its record. The slot is freed
+// as soon as the activation has run.
+//
+// An activation must be acknowledged only once its record is stored, and
+// a blocking caller answered only once its record can be read. When a
+// gateway waits (ReplyTo), the record and the result go out together and
+// the store's acknowledgement goes to the gateway, which answers the
+// caller and acknowledges the activation once it has both (queue.Results).
+// Otherwise the invoker waits for the store's acknowledgement itself.
 func (inv *Invoker) handle(d *queue.Delivery) {
 	msg := &d.Invocation
 	ctx := inv.runCtx
+	release := func() {
+		inv.busy.Add(-1)
+		<-inv.slots
+	}
 	if d.Redelivered() {
 		// It may have run before the invoker died, after the record was
 		// stored but before the ack: never run an activation twice.
 		if done, err := inv.deps.Records.HasActivation(ctx, msg.Namespace, msg.ActivationID); err == nil && done {
 			inv.log.Info("activation already recorded; acknowledging the redelivery", "activation", msg.ActivationID)
 			_ = d.Ack()
+			release()
+			inv.running.Done()
 			return
 		}
 	}
 	record := inv.run(ctx, d)
-	data, err := json.Marshal(record)
-	if err != nil {
-		inv.log.Error("encode activation record", "activation", msg.ActivationID, "err", err)
+	release()
+	if msg.ReplyTo != "" && inv.sendToGateway(d, record) {
+		inv.running.Done()
 		return
 	}
-	storeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := inv.deps.Records.PutActivationJSON(storeCtx, record.Namespace, record.ActivationID, data); err != nil {
-		inv.log.Error("store activation record", "activation", msg.ActivationID, "err", err)
-	}
-	if msg.ReplyTo != "" {
-		if err := inv.deps.Queue.PublishResult(msg.ReplyTo, data); err != nil {
-			inv.log.Warn("send result", "activation", msg.ActivationID, "err", err)
+	bp := resultBufs.Get().(*[]byte)
+	m := encodeResult((*bp)[:0], record, "")
+	recorded := func(err error) {
+		if err != nil {
+			inv.log.Error("store activation record", "activation", msg.ActivationID, "err", err)
 		}
+		if msg.ReplyTo != "" {
+			if err := inv.deps.Queue.PublishResult(msg.ReplyTo, m); err != nil {
+				inv.log.Warn("send result", "activation", msg.ActivationID, "err", err)
+			}
+		}
+		if err := d.Ack(); err != nil {
+			inv.log.Warn("acknowledge activation", "activation", msg.ActivationID, "err", err)
+		}
+		putResultBuf(bp, m)
+		inv.running.Done()
 	}
-	if err := d.Ack(); err != nil {
-		inv.log.Warn("acknowledge activation", "activation", msg.ActivationID, "err", err)
+	if err := inv.deps.Records.PutActivationAsync(record.Namespace, record.ActivationID, queue.ResultRecord(m), recorded); err != nil {
+		recorded(err)
 	}
 }
+
+// sendToGateway publishes the record, its acknowledgement addressed to the
+// waiting gateway, and the result, which asks the gateway to acknowledge
+// the activation. It reports false, having sent nothing, when the record
+// could not be published: the invoker then stores it as when nobody waits.
+func (inv *Invoker) sendToGateway(d *queue.Delivery, record *core.Activation) bool {
+	msg := &d.Invocation
+	bp := resultBufs.Get().(*[]byte)
+	m := encodeResult((*bp)[:0], record, d.AckSubject())
+	defer putResultBuf(bp, m)
+	if err := inv.deps.Records.PutActivationNotify(record.Namespace, record.ActivationID, queue.ResultRecord(m), queue.StoredSubject(msg.ReplyTo)); err != nil {
+		inv.log.Warn("store activation record", "activation", msg.ActivationID, "err", err)
+		return false
+	}
+	if err := inv.deps.Queue.PublishResult(msg.ReplyTo, m); err != nil {
+		// The gateway will not acknowledge it: it comes back after the
+		// ack wait, and its record (if stored) is found.
+		inv.log.Warn("send result", "activation", msg.ActivationID, "err", err)
+	}
+	return true
+}
+
+// encodeResult appends the result message of record to dst.
+func encodeResult(dst []byte, record *core.Activation, ackSubject string) []byte {
+	m, rs, re := record.AppendJSON(queue.AppendResultHeader(dst, ackSubject))
+	queue.FinishResultMessage(m, record.StatusCode, rs, re)
+	return m
+}
+
+func putResultBuf(bp *[]byte, m []byte) {
+	if cap(m) <= maxPooledResult {
+		*bp = m[:0]
+		resultBufs.Put(bp)
+	}
+}
+
+// resultBufs holds buffers for result messages (the encoded record after
+// a short header), which are sent twice: to the store and to the caller.
+var resultBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledResult bounds the buffers kept in resultBufs, so that one large
+// result does not stay pinned.
+const maxPooledResult = 64 << 10
 
 // prewarm gets an action ready for its first activation, if its runtime
 // can. It is best effort: on failure the activation will pay.
@@ -306,7 +394,8 @@ func (inv *Invoker) prewarm(a *core.Action) error {
 	ctx, cancel := context.WithTimeout(inv.runCtx, time.Duration(a.Limits.Timeout)*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := pw.Prewarm(ctx, inv.request(a, nil, nil))
+	ia := a.Invoked()
+	err := pw.Prewarm(ctx, inv.request(&ia, nil, nil))
 	if err != nil {
 		inv.log.Warn("prewarm failed; the first activation will start the sandbox", "action", a.Path().String(), "err", err)
 		return err
@@ -316,8 +405,8 @@ func (inv *Invoker) prewarm(a *core.Action) error {
 }
 
 // request is the runtime's view of an activation of a.
-func (inv *Invoker) request(a *core.Action, params json.RawMessage, env map[string]string) RunRequest {
-	digest := a.Exec.Digest
+func (inv *Invoker) request(a *core.InvokedAction, params json.RawMessage, env map[string]string) RunRequest {
+	digest := a.Digest
 	return RunRequest{
 		Digest: digest,
 		Load: func(ctx context.Context) ([]byte, error) {
@@ -349,20 +438,22 @@ func (inv *Invoker) run(ctx context.Context, d *queue.Delivery) *core.Activation
 		Start:        start.UnixMilli(),
 		Publish:      false,
 	}
-	rec.Annotations = core.KeyValues{}.
-		Set("path", path.Namespace+"/"+path.Relative()).
-		Set("waitTime", wait.Milliseconds()).
-		Set("kind", action.Exec.Kind).
-		Set("limits", action.Limits)
+	static := inv.staticAnnotations(action)
+	rec.Annotations = make(core.KeyValues, 4, 5)
+	rec.Annotations[0] = static[0]
+	rec.Annotations[1] = core.KeyValue{Key: "waitTime", Value: strconv.AppendInt(nil, wait.Milliseconds(), 10)}
+	rec.Annotations[2], rec.Annotations[3] = static[1], static[2]
 
 	var res RunResult
-	rt := inv.deps.Runtimes[action.Exec.Kind]
+	rt := inv.deps.Runtimes[action.Kind]
 	if rt == nil {
-		res = RunResult{Err: fmt.Errorf("this invoker cannot run actions of kind %q", action.Exec.Kind)}
+		res = RunResult{Err: fmt.Errorf("this invoker cannot run actions of kind %q", action.Kind)}
 	} else {
 		// Tell JetStream the activation is alive while it runs long.
 		stopProgress := keepAlive(d, inv.deps.Queue.AckWait()/3)
-		res = rt.Run(ctx, inv.request(action, msg.Params, inv.env(msg, start)))
+		env := inv.env(msg, start)
+		res = rt.Run(ctx, inv.request(action, msg.Params, env))
+		putEnv(env)
 		stopProgress()
 	}
 	end := time.Now()
@@ -372,7 +463,7 @@ func (inv *Invoker) run(ctx context.Context, d *queue.Delivery) *core.Activation
 		rec.Logs = []string{}
 	}
 	if res.InitTime > 0 && (res.Err == nil || res.ActionFailed) {
-		rec.Annotations = rec.Annotations.Set("initTime", res.InitTime.Milliseconds())
+		rec.Annotations = append(rec.Annotations, core.KeyValue{Key: "initTime", Value: strconv.AppendInt(nil, res.InitTime.Milliseconds(), 10)})
 	}
 	switch {
 	case res.Err == nil && hasErrorField(res.Result):
@@ -388,21 +479,62 @@ func (inv *Invoker) run(ctx context.Context, d *queue.Delivery) *core.Activation
 		rec.Response = core.NewResponse(core.StatusInternalError, core.ErrorResult("The action could not be run: "+res.Err.Error()))
 	}
 	rec.StatusCode = rec.Response.StatusCode
-	inv.log.Debug("activation done", "activation", msg.ActivationID, "action", path.String(), "status", rec.Response.Status, "duration", end.Sub(start), "wait", wait)
+	if inv.log.Enabled(ctx, slog.LevelDebug) {
+		inv.log.Debug("activation done", "activation", msg.ActivationID, "action", path.String(), "status", rec.Response.Status, "duration", end.Sub(start), "wait", wait)
+	}
 	return rec
 }
 
+// env is the activation's environment. The map is the runtime's only
+// while Run runs: give it back with putEnv.
 func (inv *Invoker) env(msg *core.Invocation, start time.Time) map[string]string {
 	a := &msg.Action
-	return map[string]string{
-		"__OW_ACTIVATION_ID":  msg.ActivationID,
-		"__OW_NAMESPACE":      msg.Namespace,
-		"__OW_ACTION_NAME":    a.Path().String(),
-		"__OW_ACTION_VERSION": a.Version,
-		"__OW_DEADLINE":       fmt.Sprint(start.Add(time.Duration(a.Limits.Timeout) * time.Millisecond).UnixMilli()),
-		"__OW_API_HOST":       inv.cfg.APIHost,
-	}
+	env := envMaps.Get().(map[string]string)
+	env["__OW_ACTIVATION_ID"] = msg.ActivationID
+	env["__OW_NAMESPACE"] = msg.Namespace
+	env["__OW_ACTION_NAME"] = "/" + a.Namespace + "/" + a.Name
+	env["__OW_ACTION_VERSION"] = a.Version
+	env["__OW_DEADLINE"] = strconv.FormatInt(start.Add(time.Duration(a.Limits.Timeout)*time.Millisecond).UnixMilli(), 10)
+	env["__OW_API_HOST"] = inv.cfg.APIHost
+	return env
 }
+
+var envMaps = sync.Pool{New: func() any { return make(map[string]string, 6) }}
+
+func putEnv(env map[string]string) {
+	clear(env)
+	envMaps.Put(env)
+}
+
+// annotationsKey is what the constant annotations of a record depend on.
+type annotationsKey struct {
+	path, kind string
+	limits     core.Limits
+}
+
+// staticAnnotations are the "path", "kind" and "limits" annotations of a
+// record of action, encoded once per distinct action and limits (the
+// cache is dropped whenever it holds maxAnnotations of them).
+func (inv *Invoker) staticAnnotations(a *core.InvokedAction) *[3]core.KeyValue {
+	key := annotationsKey{path: a.Namespace + "/" + a.Name, kind: a.Kind, limits: a.Limits}
+	inv.annMu.RLock()
+	static := inv.annotations[key]
+	inv.annMu.RUnlock()
+	if static != nil {
+		return static
+	}
+	kv := core.KeyValues{}.Set("path", key.path).Set("kind", key.kind).Set("limits", key.limits)
+	static = &[3]core.KeyValue{kv[0], kv[1], kv[2]}
+	inv.annMu.Lock()
+	if len(inv.annotations) >= maxAnnotations || inv.annotations == nil {
+		inv.annotations = make(map[annotationsKey]*[3]core.KeyValue)
+	}
+	inv.annotations[key] = static
+	inv.annMu.Unlock()
+	return static
+}
+
+const maxAnnotations = 4096
 
 // keepAlive signals progress on d every interval until the returned
 // function is called.

@@ -54,7 +54,8 @@ type rig struct {
 	reg     *queue.Registry
 	rt      *wasmrt.Runtime
 	inv     *Invoker
-	results chan []byte
+	gw      *queue.Results // a gateway's end: blocking invokes wait here
+	results chan queue.Outcome
 	digest  string
 }
 
@@ -62,7 +63,7 @@ func newRig(t *testing.T, capacity int) *rig {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	r := &rig{results: make(chan []byte, 100)}
+	r := &rig{results: make(chan queue.Outcome, 100)}
 	var err error
 	if r.broker, err = queue.Open(ctx, queue.Config{StoreDir: filepath.Join(dir, "js")}); err != nil {
 		t.Fatal(err)
@@ -88,11 +89,10 @@ func newRig(t *testing.T, capacity int) *rig {
 		t.Fatal(err)
 	}
 	r.digest = info.Digest
-	unsub, err := r.broker.SubscribeResults("gw", func(_ string, rec []byte) { r.results <- rec })
-	if err != nil {
+	if r.gw, err = r.broker.OpenResults("gw", nil); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unsub() })
+	t.Cleanup(func() { r.gw.Close() })
 	r.inv, err = New(Config{ID: "test", Capacity: capacity}, Deps{
 		Queue: r.broker, Records: r.store, Heartbeats: r.reg, Code: BlobCode{Store: r.blobs},
 		Runtimes: map[string]Runtime{"wasm": WasmRuntime{RT: r.rt}},
@@ -111,9 +111,11 @@ func (r *rig) invoke(t *testing.T, digest, params string) string {
 	id := core.NewActivationID(time.Now())
 	a := core.Action{Namespace: "guest", Name: "echo", Version: "0.0.1", Exec: core.Exec{Kind: "wasm", Digest: digest}, Limits: core.DefaultLimits()}
 	a.Limits.Timeout = 10_000
-	inv := &core.Invocation{ActivationID: id, Namespace: "guest", Subject: "guest", Action: a,
+	inv := &core.Invocation{ActivationID: id, Namespace: "guest", Subject: "guest", Action: a.Invoked(),
 		Params: json.RawMessage(params), ReplyTo: queue.ReplySubject("gw", id), Queued: time.Now().UnixNano()}
-	if err := r.broker.PublishInvocation(context.Background(), "test", inv); err != nil {
+	done := r.gw.Wait(id)
+	go func() { r.results <- <-done }()
+	if err := r.broker.PublishInvocationAsync("test", inv); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -122,10 +124,17 @@ func (r *rig) invoke(t *testing.T, digest, params string) string {
 func (r *rig) result(t *testing.T) *core.Activation {
 	t.Helper()
 	select {
-	case rec := <-r.results:
+	case out := <-r.results:
+		if out.Err != nil {
+			t.Fatal(out.Err)
+		}
+		res := out.Result
 		var a core.Activation
-		if err := json.Unmarshal(rec, &a); err != nil {
+		if err := json.Unmarshal(res.Record, &a); err != nil {
 			t.Fatal(err)
+		}
+		if res.StatusCode != a.Response.StatusCode || string(res.Value) != string(a.Response.Result) {
+			t.Fatalf("result message says status %d, result %s; its record %+v", res.StatusCode, res.Value, a.Response)
 		}
 		return &a
 	case <-time.After(30 * time.Second):

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,28 +62,34 @@ func (b *Broker) ensureInvokeStream(ctx context.Context) error {
 }
 
 // PublishInvocationAsync sends inv to the stream for invokerID without
-// waiting for JetStream's acknowledgement; failed receives the error if
-// the message could not be stored. A blocking invoke waits for the result
-// instead, which cannot come before the message is stored.
-func (b *Broker) PublishInvocationAsync(invokerID string, inv *core.Invocation) (failed <-chan error, err error) {
-	data, err := json.Marshal(inv)
-	if err != nil {
-		return nil, fmt.Errorf("encode activation %s: %w", inv.ActivationID, err)
+// waiting for JetStream's acknowledgement, which goes to the gateway's
+// Results (QueuedSubject of inv.ReplyTo): a refusal reaches the caller
+// waiting there. A blocking invoke waits for the result instead, which
+// cannot come before the message is stored. inv.ReplyTo must be set.
+//
+// It publishes with core NATS rather than jetstream.PublishAsync, whose
+// per-message bookkeeping (a future, a map entry, a decoded
+// acknowledgement) the gateway does not need: Results already receives
+// every message about the activation.
+func (b *Broker) PublishInvocationAsync(invokerID string, inv *core.Invocation) error {
+	if inv.ReplyTo == "" {
+		return fmt.Errorf("publish activation %s: no reply subject", inv.ActivationID)
 	}
-	f, err := b.js.PublishAsync(InvokeSubject(invokerID), data, jetstream.WithMsgID(inv.ActivationID))
-	if err != nil {
-		return nil, fmt.Errorf("publish activation %s to invoker %s: %w", inv.ActivationID, invokerID, err)
+	// Without a message id (PublishInvocation sets one): nothing publishes
+	// a blocking activation twice, and the header cost the path ~9% of its
+	// CPU (encoded, parsed by the server, kept in its duplicate window, and
+	// parsed again by the invoker's client; docs/rationale.md).
+	m := &nats.Msg{Subject: InvokeSubject(invokerID), Reply: QueuedSubject(inv.ReplyTo), Data: EncodeInvocation(inv)}
+	if err := b.nc.PublishMsg(m); err != nil {
+		return fmt.Errorf("publish activation %s to invoker %s: %w", inv.ActivationID, invokerID, err)
 	}
-	return f.Err(), nil
+	return nil
 }
 
 // PublishInvocation stores inv in the stream for invokerID and returns once
 // JetStream has acknowledged it.
 func (b *Broker) PublishInvocation(ctx context.Context, invokerID string, inv *core.Invocation) error {
-	data, err := json.Marshal(inv)
-	if err != nil {
-		return fmt.Errorf("encode activation %s: %w", inv.ActivationID, err)
-	}
+	data := EncodeInvocation(inv)
 	// The message id lets JetStream drop a duplicate publish of the same
 	// activation (a retried publish after a lost ack).
 	if _, err := b.js.Publish(ctx, InvokeSubject(invokerID), data, jetstream.WithMsgID(inv.ActivationID)); err != nil {
@@ -109,6 +116,10 @@ type Delivery struct {
 // after the ack wait, and the invoker finds its record and acks again.
 func (d *Delivery) Ack() error { return d.msg.Ack() }
 
+// AckSubject is the subject that acknowledges the activation, for a
+// gateway to acknowledge it on the invoker's behalf (see Results).
+func (d *Delivery) AckSubject() string { return d.msg.Reply() }
+
 // InProgress resets the redelivery timer while a long activation runs.
 func (d *Delivery) InProgress() error { return d.msg.InProgress() }
 
@@ -119,8 +130,40 @@ func (d *Delivery) Nak(delay time.Duration) error { return d.msg.NakWithDelay(de
 // before (an invoker died or restarted while holding it), so that the
 // invoker must check whether it already ran.
 func (d *Delivery) Redelivered() bool {
-	md, err := d.msg.Metadata()
-	return err != nil || md.NumDelivered > 1 || md.Sequence.Stream <= d.seenBefore
+	delivered, seq, ok := ackMetadata(d.msg.Reply())
+	if !ok {
+		md, err := d.msg.Metadata()
+		if err != nil {
+			return true
+		}
+		delivered, seq = md.NumDelivered, md.Sequence.Stream
+	}
+	return delivered > 1 || seq <= d.seenBefore
+}
+
+// ackMetadata reads the delivery count and the stream sequence from a
+// JetStream ack subject, "$JS.ACK.<stream>.<consumer>.<delivered>.<stream
+// seq>.<consumer seq>.<time>.<pending>", without allocating (Metadata
+// splits the subject into strings on every call). ok is false for any
+// other form (such as the one with a domain), which Metadata reads.
+func ackMetadata(reply string) (delivered, streamSeq uint64, ok bool) {
+	const prefix = "$JS.ACK."
+	if !strings.HasPrefix(reply, prefix) || strings.Count(reply, ".") != 8 {
+		return 0, 0, false
+	}
+	rest := reply[len(prefix):]
+	var tok [4]string
+	for i := range tok {
+		var found bool
+		tok[i], rest, found = strings.Cut(rest, ".")
+		if !found {
+			return 0, 0, false
+		}
+	}
+	var err1, err2 error
+	delivered, err1 = strconv.ParseUint(tok[2], 10, 64)
+	streamSeq, err2 = strconv.ParseUint(tok[3], 10, 64)
+	return delivered, streamSeq, err1 == nil && err2 == nil
 }
 
 // Consumption is a running subscription of an invoker to its activations.
@@ -192,7 +235,7 @@ func (b *Broker) ConsumeInvocations(ctx context.Context, invokerID string, prefe
 	}
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		d := &Delivery{msg: msg, seenBefore: seen}
-		if err := json.Unmarshal(msg.Data(), &d.Invocation); err != nil {
+		if err := DecodeInvocation(msg.Data(), &d.Invocation); err != nil {
 			b.log.Error("dropping an undecodable activation message", "subject", msg.Subject(), "err", err)
 			_ = msg.Term()
 			return
@@ -249,20 +292,6 @@ func (b *Broker) PublishResult(subject string, record []byte) error {
 		return fmt.Errorf("publish result on %s: %w", subject, err)
 	}
 	return nil
-}
-
-// SubscribeResults calls deliver with the activation id and record of
-// every result published for gatewayID. deliver runs on NATS's delivery
-// goroutine and must not block.
-func (b *Broker) SubscribeResults(gatewayID string, deliver func(activationID string, record []byte)) (unsubscribe func() error, err error) {
-	prefix := donePrefix + gatewayID + "."
-	sub, err := b.nc.Subscribe(prefix+"*", func(m *nats.Msg) {
-		deliver(strings.TrimPrefix(m.Subject, prefix), m.Data)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("subscribe to results for gateway %s: %w", gatewayID, err)
-	}
-	return sub.Unsubscribe, nil
 }
 
 // prewarmPrefix is the subject prefix of prewarm requests to invokers.

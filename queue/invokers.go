@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,6 +35,15 @@ type Registry struct {
 	watcher jetstream.KeyWatcher
 	mu      sync.RWMutex
 	known   map[string]InvokerStatus
+	// live is Live's answer until a heartbeat changes known or one of
+	// its invokers goes stale: every invoke reads it.
+	live atomic.Pointer[liveSet]
+}
+
+// liveSet is a computed answer of Live.
+type liveSet struct {
+	list       []InvokerStatus
+	validUntil int64 // Unix milliseconds when the oldest heartbeat in list goes stale
 }
 
 // OpenRegistry opens the heartbeat bucket and follows it.
@@ -78,6 +89,7 @@ func (r *Registry) follow(ready chan struct{}) {
 		} else {
 			delete(r.known, e.Key())
 		}
+		r.live.Store(nil)
 		r.mu.Unlock()
 	}
 }
@@ -94,6 +106,7 @@ func (r *Registry) Beat(ctx context.Context, st InvokerStatus) error {
 	}
 	r.mu.Lock()
 	r.known[st.ID] = st
+	r.live.Store(nil)
 	r.mu.Unlock()
 	return nil
 }
@@ -108,18 +121,30 @@ func (r *Registry) Leave(ctx context.Context, id string) error {
 }
 
 // Live returns the invokers heard from within three heartbeat intervals,
-// sorted by id.
+// sorted by id. The slice is shared by every caller until the set changes:
+// it must not be modified.
 func (r *Registry) Live() []InvokerStatus {
-	cutoff := time.Now().Add(-3 * HeartbeatInterval).UnixMilli()
+	now := time.Now().UnixMilli()
+	if ls := r.live.Load(); ls != nil && now < ls.validUntil {
+		return ls.list
+	}
+	stale := int64(3 * HeartbeatInterval / time.Millisecond)
+	cutoff := now - stale
 	r.mu.RLock()
 	out := make([]InvokerStatus, 0, len(r.known))
+	oldest := int64(math.MaxInt64)
 	for _, st := range r.known {
 		if st.Beat >= cutoff {
 			out = append(out, st)
+			oldest = min(oldest, st.Beat)
 		}
 	}
-	r.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	// Kept until the oldest heartbeat goes stale (at most a heartbeat
+	// interval); a change of known drops it at once (writers hold mu, so
+	// none can change known between the reading above and this store).
+	r.live.Store(&liveSet{list: out, validUntil: min(oldest+stale, now+int64(HeartbeatInterval/time.Millisecond))})
+	r.mu.RUnlock()
 	return out
 }
 

@@ -38,12 +38,11 @@ func TestInvocationRoundTripAndResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop(ctx)
-	results := make(chan string, 1)
-	unsub, err := b.SubscribeResults("gw1", func(id string, rec []byte) { results <- id + " " + string(rec) })
+	results, err := b.OpenResults("gw1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unsub()
+	defer results.Close()
 
 	inv := &core.Invocation{ActivationID: core.NewActivationID(time.Now()), Namespace: "guest", ReplyTo: ReplySubject("gw1", "x")}
 	if err := b.PublishInvocation(ctx, "inv1", inv); err != nil {
@@ -84,13 +83,14 @@ func TestInvocationRoundTripAndResults(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := b.PublishResult(d.Invocation.ReplyTo, []byte(`{"ok":true}`)); err != nil {
+	done := results.Wait("x")
+	if err := b.PublishResult(d.Invocation.ReplyTo, []byte(`{"response":{"statusCode":0,"result":{"ok":true}}}`)); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case r := <-results:
-		if r != `x {"ok":true}` {
-			t.Fatalf("result = %q", r)
+	case out := <-done:
+		if out.Err != nil || string(out.Result.Value) != `{"ok":true}` {
+			t.Fatalf("result = %+v", out)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no result")

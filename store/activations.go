@@ -7,6 +7,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wispfaas/wisp/core"
 )
@@ -29,6 +34,87 @@ func (s *Store) PutActivationJSON(ctx context.Context, ns, id string, record []b
 		return fmt.Errorf("store activation %s: %w", id, err)
 	}
 	return nil
+}
+
+// PutActivationAsync stores an already encoded record without waiting:
+// done is called once with nil when JetStream has stored it, or with the
+// error (also when no acknowledgement came within 10 seconds). done runs
+// on the goroutine that reads acknowledgements and must not block. When
+// PutActivationAsync returns an error, done is not called.
+//
+// The record is published on the bucket's subject directly, not through
+// jetstream.KeyValue.Put, which waits for the acknowledgement: a waiting
+// goroutine per record costs a wake-up and a channel per activation on
+// the invoke path (docs/rationale.md).
+func (s *Store) PutActivationAsync(ns, id string, record []byte, done func(error)) error {
+	return s.recordPuts.publish(activationsSubjectPrefix+activationKey(ns, id), record, done)
+}
+
+// PutActivationNotify stores an already encoded record without waiting;
+// JetStream's acknowledgement (or refusal) is published on notify, for
+// whoever must know that the record is stored (a gateway's
+// queue.Results).
+func (s *Store) PutActivationNotify(ns, id string, record []byte, notify string) error {
+	m := &nats.Msg{Subject: activationsSubjectPrefix + activationKey(ns, id), Reply: notify, Data: record}
+	if err := s.nc.PublishMsg(m); err != nil {
+		return fmt.Errorf("store activation %s: %w", id, err)
+	}
+	return nil
+}
+
+// activationsSubjectPrefix is where a KV bucket's values are published
+// (jetstream.KeyValue.Put writes there too, for a bucket without a
+// JetStream domain, which the store never uses).
+const activationsSubjectPrefix = "$KV." + ActivationsBucket + "."
+
+// asyncPuts publishes values to a bucket without waiting and calls each
+// one's done when JetStream answers.
+type asyncPuts struct {
+	js      jetstream.JetStream
+	mu      sync.Mutex
+	pending map[*nats.Msg]func(error)
+}
+
+func newAsyncPuts(nc *nats.Conn) (*asyncPuts, error) {
+	p := &asyncPuts{pending: map[*nats.Msg]func(error){}}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) { p.finish(m, nil) }),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) { p.finish(m, err) }),
+		jetstream.WithPublishAsyncTimeout(10*time.Second),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("open JetStream for records: %w", err)
+	}
+	p.js = js
+	return p, nil
+}
+
+func (p *asyncPuts) publish(subject string, data []byte, done func(error)) error {
+	m := &nats.Msg{Subject: subject, Data: data}
+	p.mu.Lock()
+	p.pending[m] = done
+	p.mu.Unlock()
+	if _, err := p.js.PublishMsgAsync(m); err != nil {
+		p.mu.Lock()
+		delete(p.pending, m)
+		p.mu.Unlock()
+		return fmt.Errorf("store %s: %w", subject, err)
+	}
+	return nil
+}
+
+func (p *asyncPuts) finish(m *nats.Msg, err error) {
+	p.mu.Lock()
+	done := p.pending[m]
+	delete(p.pending, m)
+	p.mu.Unlock()
+	if done == nil {
+		return
+	}
+	if err != nil {
+		err = fmt.Errorf("store %s: %w", m.Subject, err)
+	}
+	done(err)
 }
 
 // GetActivation returns activation id of namespace ns, or a CodeNotFound

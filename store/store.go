@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wispfaas/wisp/core"
@@ -43,6 +44,8 @@ type Store struct {
 	entities    jetstream.KeyValue
 	activations jetstream.KeyValue
 	auth        jetstream.KeyValue
+	nc          *nats.Conn
+	recordPuts  *asyncPuts
 	actions     *kvCache[core.Action]
 	namespaces  *kvCache[core.Namespace]
 	log         *slog.Logger
@@ -79,6 +82,10 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		return nil, err
 	}
 	if s.activations, err = open(jetstream.KeyValueConfig{Bucket: ActivationsBucket, Description: "Wisp activation records", History: 1, TTL: cfg.ActivationRetention}); err != nil {
+		return nil, err
+	}
+	s.nc = js.Conn()
+	if s.recordPuts, err = newAsyncPuts(s.nc); err != nil {
 		return nil, err
 	}
 	if s.actions, err = watchKV[core.Action](ctx, s.entities, "actions.>", log); err != nil {

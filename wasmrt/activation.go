@@ -19,7 +19,8 @@ const maxPooledMemory = 16 << 20
 var emptyParams = []byte("{}")
 
 // activation is the per-call state of Run: the guest's stdio, its linear memory and its sleep. It is
-// pooled with a ModuleConfig that points at it, so a warm Run builds no config but the environment.
+// pooled with a ModuleConfig that points at it, so a warm Run builds no config (the environment is
+// read from the call's context, see environ.go).
 // It is used by one Run at a time, on that Run's goroutine (wazero calls the guest, and through it
 // these writers, the allocator and nanosleep, on the goroutine that calls it).
 type activation struct {

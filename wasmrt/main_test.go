@@ -57,6 +57,9 @@ func main() {
 			"env":        len(os.Environ()),
 		})
 		os.Stdout.Write(out)
+	case "environ":
+		out, _ := json.Marshal(map[string]any{"environ": os.Environ()})
+		os.Stdout.Write(out)
 	case "log":
 		for i := 0; i < r.N; i++ {
 			fmt.Fprintf(os.Stderr, "line %d\n", i)

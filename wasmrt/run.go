@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +85,9 @@ func (r *Runtime) Run(ctx context.Context, code Code, inv Invocation) Outcome {
 	var out Outcome
 	start := time.Now()
 	lim, err := limitsOf(&inv)
+	if err == nil {
+		err = checkEnvironment(inv.Env)
+	}
 	if err != nil {
 		out.Err = err
 		return out
@@ -130,15 +132,9 @@ func (r *Runtime) Run(ctx context.Context, code Code, inv Invocation) Outcome {
 	defer cancelTimeout()
 	a.done = tctx.Done()
 	a.stdout.cancel = cancel
-	ictx := experimental.WithMemoryAllocator(tctx, a)
+	ictx := withEnvironment(experimental.WithMemoryAllocator(tctx, a), inv.Env)
 
-	cfg := a.cfg
-	if len(inv.Env) > 0 {
-		for _, k := range sortedKeys(inv.Env) {
-			cfg = cfg.WithEnv(k, inv.Env[k])
-		}
-	}
-	inst, err := r.rt.InstantiateModule(ictx, mod.cm, cfg)
+	inst, err := r.rt.InstantiateModule(ictx, mod.cm, a.cfg)
 	out.InitTime = time.Since(start)
 	if err == nil {
 		if fn := inst.ExportedFunction("_start"); fn != nil {
@@ -302,13 +298,4 @@ func mib(n uint64) string {
 		return strconv.FormatUint(n>>20, 10) + " MB"
 	}
 	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MB"
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -50,6 +50,44 @@ func TestRunEcho(t *testing.T) {
 	}
 }
 
+// The environment reaches the guest through environ_get (host functions
+// reading the call's context), in key order, and only its own.
+func TestRunEnvironment(t *testing.T) {
+	r, code := shared(t)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			id := fmt.Sprintf("%032x", i)
+			env := map[string]string{"__OW_ACTIVATION_ID": id, "__OW_NAMESPACE": "ns", "Z": "last", "A": "first=1"}
+			out := r.Run(context.Background(), code, Invocation{Params: []byte(`{"mode":"environ"}`), Env: env})
+			if out.Err != nil {
+				t.Errorf("Err = %v, logs %q", out.Err, out.Logs)
+				return
+			}
+			var got struct {
+				Environ []string `json:"environ"`
+			}
+			if err := json.Unmarshal(out.Result, &got); err != nil {
+				t.Errorf("result %s: %v", out.Result, err)
+				return
+			}
+			want := []string{"A=first=1", "Z=last", "__OW_ACTIVATION_ID=" + id, "__OW_NAMESPACE=ns"}
+			if fmt.Sprint(got.Environ) != fmt.Sprint(want) {
+				t.Errorf("environ = %q, want %q", got.Environ, want)
+			}
+		})
+	}
+	wg.Wait()
+	if out := r.Run(context.Background(), code, Invocation{Params: []byte(`{"mode":"environ"}`)}); out.Err != nil || !strings.Contains(string(out.Result), `"environ":null`) && !strings.Contains(string(out.Result), `"environ":[]`) {
+		t.Errorf("no environment: %s, %v", out.Result, out.Err)
+	}
+	for _, bad := range []map[string]string{{"": "x"}, {"A=B": "x"}, {"A": "x\x00"}} {
+		if out := r.Run(context.Background(), code, Invocation{Env: bad}); out.Err == nil || errors.As(out.Err, new(*ActionError)) {
+			t.Errorf("environment %q: Err = %v, want a platform error", bad, out.Err)
+		}
+	}
+}
+
 func TestRunRawEcho(t *testing.T) {
 	r := newRuntime(t, Config{})
 	code := codeOf(rawEcho())
