@@ -187,7 +187,9 @@ func TestCLI(t *testing.T) {
 	// Poll: an activation that starts while poll runs is printed.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	poll := c.command(ctx, "activation", "poll", "--exit", "2")
+	// A window wide enough for a loaded machine (the invoke below must
+	// start and finish inside it); polled often so it ends soon after.
+	poll := c.command(ctx, "activation", "poll", "--exit", "8", "--interval", "200ms")
 	pr, pw := io.Pipe()
 	var pollOut bytes.Buffer
 	poll.Stdout = io.MultiWriter(pw, &pollOut)
@@ -216,7 +218,7 @@ func TestCLI(t *testing.T) {
 	werr := poll.Wait()
 	pw.Close()
 	if werr != nil {
-		t.Errorf("activation poll --exit 2: %v\nstdout: %s\nstderr: %s", werr, pollOut.String(), pollErr.String())
+		t.Errorf("activation poll --exit 8: %v\nstdout: %s\nstderr: %s", werr, pollOut.String(), pollErr.String())
 	}
 	if !strings.Contains(pollOut.String(), "Hello, Polled!") {
 		t.Errorf("activation poll did not print the activation that ran while it polled:\n%s\nstderr: %s", pollOut.String(), pollErr.String())

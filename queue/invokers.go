@@ -17,7 +17,7 @@ import (
 const InvokersBucket = "WISP_INVOKERS"
 
 // HeartbeatInterval is how often an invoker reports; an invoker silent for
-// three intervals is taken for dead.
+// staleAfter is taken for dead.
 const HeartbeatInterval = 2 * time.Second
 
 // InvokerStatus is what an invoker says of itself in each heartbeat.
@@ -101,13 +101,16 @@ func (r *Registry) Beat(ctx context.Context, st InvokerStatus) error {
 	if err != nil {
 		return fmt.Errorf("encode heartbeat of invoker %s: %w", st.ID, err)
 	}
-	if _, err := r.kv.Put(ctx, st.ID, data); err != nil {
-		return fmt.Errorf("heartbeat of invoker %s: %w", st.ID, err)
-	}
+	// Known here at once, before the store has it: a gateway in this
+	// process must not take its own invoker for dead because a put was
+	// slow under load.
 	r.mu.Lock()
 	r.known[st.ID] = st
 	r.live.Store(nil)
 	r.mu.Unlock()
+	if _, err := r.kv.Put(ctx, st.ID, data); err != nil {
+		return fmt.Errorf("heartbeat of invoker %s: %w", st.ID, err)
+	}
 	return nil
 }
 
@@ -120,7 +123,12 @@ func (r *Registry) Leave(ctx context.Context, id string) error {
 	return nil
 }
 
-// Live returns the invokers heard from within three heartbeat intervals,
+// staleAfter is how long an invoker may go unheard before gateways stop
+// sending it work: five heartbeats, so that a machine too busy to beat on
+// time for a few seconds is not taken for dead.
+const staleAfter = 5 * HeartbeatInterval
+
+// Live returns the invokers heard from within staleAfter,
 // sorted by id. The slice is shared by every caller until the set changes:
 // it must not be modified.
 func (r *Registry) Live() []InvokerStatus {
@@ -128,7 +136,7 @@ func (r *Registry) Live() []InvokerStatus {
 	if ls := r.live.Load(); ls != nil && now < ls.validUntil {
 		return ls.list
 	}
-	stale := int64(3 * HeartbeatInterval / time.Millisecond)
+	stale := int64(staleAfter / time.Millisecond)
 	cutoff := now - stale
 	r.mu.RLock()
 	out := make([]InvokerStatus, 0, len(r.known))
