@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -85,10 +84,9 @@ func TestWorkerdBinaryInPrefersThePlatformPackage(t *testing.T) {
 	}
 }
 
+// TestWorkerdCacheDirFollowsXDG: on Linux (Wisp's only platform) the
+// cache directory is $XDG_CACHE_HOME's.
 func TestWorkerdCacheDirFollowsXDG(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("XDG_CACHE_HOME is the cache directory on Linux")
-	}
 	t.Setenv("XDG_CACHE_HOME", "/somewhere/cache")
 	got, err := workerdCacheDir("1.2.3")
 	if err != nil {
