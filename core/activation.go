@@ -108,11 +108,14 @@ type InvokedAction struct {
 	Kind      string `json:"kind"`
 	Digest    string `json:"digest"`
 	Limits    Limits `json:"limits"`
+	// Updated is the action's update time (Unix ms): with Version, it
+	// tells apart an action deleted and created again at version 0.0.1.
+	Updated int64 `json:"updated"`
 }
 
 // Invoked returns what an invoker needs of a.
 func (a *Action) Invoked() InvokedAction {
-	return InvokedAction{Namespace: a.Namespace, Name: a.Name, Version: a.Version, Kind: a.Exec.Kind, Digest: a.Exec.Digest, Limits: a.Limits}
+	return InvokedAction{Namespace: a.Namespace, Name: a.Name, Version: a.Version, Kind: a.Exec.Kind, Digest: a.Exec.Digest, Limits: a.Limits, Updated: a.Updated}
 }
 
 // Path returns the action's entity path.

@@ -415,7 +415,9 @@ func (inv *Invoker) request(a *core.InvokedAction, params json.RawMessage, env m
 		Params: params,
 		Env:    env,
 		Limits: a.Limits,
-		Owner:  a.Path().String() + "@" + a.Version,
+		// The update time too: an action deleted and created again starts
+		// over at version 0.0.1, and must not inherit the old one's sandboxes.
+		Owner: a.Path().String() + "@" + a.Version + "/" + strconv.FormatInt(a.Updated, 10),
 	}
 }
 

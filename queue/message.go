@@ -13,20 +13,25 @@ import (
 // Activation messages are encoded in a compact binary form, not JSON: the
 // gateway encodes and the invoker decodes one per activation, and
 // encoding/json cost more than the rest of both together (see
-// docs/rationale.md). The form, version 1:
+// docs/rationale.md). The form, version 2:
 //
-//	0x01
+//	0x02
 //	9 × uvarint: the lengths of ActivationID, Namespace, Subject, ReplyTo,
 //	             Action.Namespace, Action.Name, Action.Version, Action.Kind,
 //	             Action.Digest
-//	5 × varint:  Queued, Action.Limits.Timeout, .Memory, .Logs, .Concurrency
+//	6 × varint:  Queued, Action.Limits.Timeout, .Memory, .Logs, .Concurrency,
+//	             Action.Updated
 //	the 9 strings, one after the other
 //	Params: the rest of the message
 //
 // A message that begins with '{' is the JSON form that earlier versions
 // wrote (with the whole action); it is still read, so that activations
-// queued before an upgrade run after it.
-const invocationV1 = 0x01
+// queued before an upgrade run after it, and so is version 1 (0x01), which
+// had no Action.Updated.
+const (
+	invocationV1 = 0x01
+	invocationV2 = 0x02
+)
 
 const invocationStrings = 9
 
@@ -34,13 +39,13 @@ const invocationStrings = 9
 func EncodeInvocation(inv *core.Invocation) []byte {
 	a := &inv.Action
 	strs := [invocationStrings]string{inv.ActivationID, inv.Namespace, inv.Subject, inv.ReplyTo, a.Namespace, a.Name, a.Version, a.Kind, a.Digest}
-	ints := [...]int64{inv.Queued, int64(a.Limits.Timeout), int64(a.Limits.Memory), int64(a.Limits.Logs), int64(a.Limits.Concurrency)}
+	ints := [...]int64{inv.Queued, int64(a.Limits.Timeout), int64(a.Limits.Memory), int64(a.Limits.Logs), int64(a.Limits.Concurrency), a.Updated}
 	n := 1 + len(strs)*binary.MaxVarintLen32 + len(ints)*binary.MaxVarintLen64 + len(inv.Params)
 	for _, s := range strs {
 		n += len(s)
 	}
 	b := make([]byte, 0, n)
-	b = append(b, invocationV1)
+	b = append(b, invocationV2)
 	for _, s := range strs {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 	}
@@ -61,8 +66,12 @@ func DecodeInvocation(data []byte, inv *core.Invocation) error {
 	if len(data) > 0 && data[0] == '{' {
 		return decodeLegacyInvocation(data, inv)
 	}
-	if len(data) == 0 || data[0] != invocationV1 {
+	if len(data) == 0 || (data[0] != invocationV1 && data[0] != invocationV2) {
 		return errBadInvocation
+	}
+	nInts := 5
+	if data[0] == invocationV2 {
+		nInts = 6
 	}
 	pos := 1
 	var lens [invocationStrings]int
@@ -74,8 +83,8 @@ func DecodeInvocation(data []byte, inv *core.Invocation) error {
 		}
 		lens[i], pos, total = int(v), pos+n, total+int(v)
 	}
-	var ints [5]int64
-	for i := range ints {
+	var ints [6]int64
+	for i := range nInts {
 		v, n := binary.Varint(data[pos:])
 		if n <= 0 {
 			return errBadInvocation
@@ -85,7 +94,7 @@ func DecodeInvocation(data []byte, inv *core.Invocation) error {
 	if total > len(data)-pos {
 		return errBadInvocation
 	}
-	for _, v := range ints[1:] {
+	for _, v := range ints[1:5] {
 		if v < math.MinInt32 || v > math.MaxInt32 {
 			return errBadInvocation
 		}
@@ -100,7 +109,8 @@ func DecodeInvocation(data []byte, inv *core.Invocation) error {
 		ActivationID: strs[0], Namespace: strs[1], Subject: strs[2], ReplyTo: strs[3],
 		Action: core.InvokedAction{
 			Namespace: strs[4], Name: strs[5], Version: strs[6], Kind: strs[7], Digest: strs[8],
-			Limits: core.Limits{Timeout: int(ints[1]), Memory: int(ints[2]), Logs: int(ints[3]), Concurrency: int(ints[4])},
+			Limits:  core.Limits{Timeout: int(ints[1]), Memory: int(ints[2]), Logs: int(ints[3]), Concurrency: int(ints[4])},
+			Updated: ints[5],
 		},
 		Params: data[pos+total:],
 		Queued: ints[0],

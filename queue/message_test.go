@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -14,7 +15,7 @@ func TestInvocationCodec(t *testing.T) {
 		{
 			ActivationID: "0123456789abcdef0123456789abcdef", Namespace: "guest", Subject: "guest",
 			Action: core.InvokedAction{Namespace: "guest/pkg", Name: "héllo wörld@1", Version: "0.0.12", Kind: "wasm",
-				Digest: "sha256:abcd", Limits: core.Limits{Timeout: 300_000, Memory: 2048, Logs: 10, Concurrency: 1}},
+				Digest: "sha256:abcd", Limits: core.Limits{Timeout: 300_000, Memory: 2048, Logs: 10, Concurrency: 1}, Updated: 1_795_634_258_236},
 			Params:  json.RawMessage(`{"a":[1,2,{"b":"c"}]}`),
 			ReplyTo: ReplySubject("gw-1", "0123456789abcdef0123456789abcdef"),
 			Queued:  1_764_000_000_123_456_789,
@@ -153,4 +154,28 @@ func BenchmarkInvocationCodec(b *testing.B) {
 			_ = DecodeInvocation(data, &got)
 		}
 	})
+}
+
+// TestInvocationV1StillRead: messages of version 1 (no Action.Updated),
+// queued before an upgrade, are read after it.
+func TestInvocationV1StillRead(t *testing.T) {
+	strs := []string{"id", "guest", "guest", "", "guest", "hello", "0.0.1", "wasm", "sha256:ab"}
+	b := []byte{invocationV1}
+	for _, s := range strs {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+	}
+	for _, v := range []int64{42, 1000, 256, 10, 1} {
+		b = binary.AppendVarint(b, v)
+	}
+	for _, s := range strs {
+		b = append(b, s...)
+	}
+	b = append(b, `{"a":1}`...)
+	var inv core.Invocation
+	if err := DecodeInvocation(b, &inv); err != nil {
+		t.Fatal(err)
+	}
+	if inv.ActivationID != "id" || inv.Action.Name != "hello" || inv.Action.Limits.Memory != 256 || inv.Action.Updated != 0 || inv.Queued != 42 || string(inv.Params) != `{"a":1}` {
+		t.Fatalf("decoded %+v", inv)
+	}
 }
