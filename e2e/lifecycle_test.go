@@ -53,6 +53,10 @@ func TestRestart(t *testing.T) {
 	if g2.auth != g.auth {
 		t.Errorf("the guest key changed across the restart: %q, then %q", g.auth, g2.auth)
 	}
+	// wispd prints its greeting once it serves: /ping may answer just before.
+	waitFor(t, 30*time.Second, "wispd's greeting on stdout", func() bool {
+		return strings.Contains(d2.stdout.String(), "guest.auth")
+	})
 	out := d2.stdout.String()
 	if strings.Contains(out, "Created the guest namespace") || !strings.Contains(out, filepath.Join(d.data, "guest.auth")) {
 		t.Errorf("on restart wispd should point at the kept guest key, not create one; stdout:\n%s", out)

@@ -245,11 +245,13 @@ until interrupted (Ctrl-C), or for SECONDS with --exit.`,
 // poll lists the activations started since it began every interval and
 // prints the ones it has not printed yet, oldest first, until ctx ends.
 func poll(ctx context.Context, a *app, c *client.Client, name string, interval time.Duration) error {
+	// The start of the window is taken before saying that polling began,
+	// so that an activation started on seeing that line is in it.
+	since := time.Now().UnixMilli()
 	if !a.json {
 		fmt.Fprintln(a.stdout, "Enter Ctrl-c to exit.")
 		fmt.Fprintln(a.stdout, "Polling for activation logs")
 	}
-	since := time.Now().UnixMilli()
 	seen := map[string]int64{} // id → start
 	for first := true; ; first = false {
 		acts, err := c.ListActivations(ctx, client.ActivationFilter{Name: name, Since: since, Limit: 200, Docs: true})
