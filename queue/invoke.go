@@ -105,55 +105,72 @@ func (b *Broker) AckWait() time.Duration { return b.cfg.AckWait }
 // Ack once the record is stored, or Nak to have it delivered again.
 type Delivery struct {
 	Invocation core.Invocation
-	msg        jetstream.Msg
+	msg        *nats.Msg
 	// seenBefore is the last stream sequence an earlier consumer of this
 	// invoker handed out: messages up to it may have run already.
 	seenBefore uint64
 }
 
+// Acknowledgement payloads of JetStream.
+var (
+	ackPayload        = []byte("+ACK") // AckExplicit
+	inProgressPayload = []byte("+WPI")
+	nakPayload        = []byte("-NAK")
+	termPayload       = []byte("+TERM")
+)
+
 // Ack tells JetStream the activation is done. It does not wait for the
 // server's confirmation: should the ack be lost, the activation comes back
 // after the ack wait, and the invoker finds its record and acks again.
-func (d *Delivery) Ack() error { return d.msg.Ack() }
+func (d *Delivery) Ack() error { return d.msg.Respond(ackPayload) }
 
 // AckSubject is the subject that acknowledges the activation, for a
 // gateway to acknowledge it on the invoker's behalf (see Results).
-func (d *Delivery) AckSubject() string { return d.msg.Reply() }
+func (d *Delivery) AckSubject() string { return d.msg.Reply }
 
 // InProgress resets the redelivery timer while a long activation runs.
-func (d *Delivery) InProgress() error { return d.msg.InProgress() }
+func (d *Delivery) InProgress() error { return d.msg.Respond(inProgressPayload) }
 
 // Nak asks for the activation to be delivered again after delay.
-func (d *Delivery) Nak(delay time.Duration) error { return d.msg.NakWithDelay(delay) }
+func (d *Delivery) Nak(delay time.Duration) error {
+	if delay <= 0 {
+		return d.msg.Respond(nakPayload)
+	}
+	return d.msg.Respond(fmt.Appendf(nil, `-NAK {"delay": %d}`, delay.Nanoseconds()))
+}
+
+// term tells JetStream never to deliver the activation again.
+func (d *Delivery) term() error { return d.msg.Respond(termPayload) }
 
 // Redelivered reports whether this activation may have been handed out
 // before (an invoker died or restarted while holding it), so that the
 // invoker must check whether it already ran.
 func (d *Delivery) Redelivered() bool {
-	delivered, seq, ok := ackMetadata(d.msg.Reply())
-	if !ok {
-		md, err := d.msg.Metadata()
-		if err != nil {
-			return true
-		}
-		delivered, seq = md.NumDelivered, md.Sequence.Stream
-	}
-	return delivered > 1 || seq <= d.seenBefore
+	delivered, seq, ok := ackMetadata(d.msg.Reply)
+	return !ok || delivered > 1 || seq <= d.seenBefore
 }
 
 // ackMetadata reads the delivery count and the stream sequence from a
-// JetStream ack subject, "$JS.ACK.<stream>.<consumer>.<delivered>.<stream
-// seq>.<consumer seq>.<time>.<pending>", without allocating (Metadata
-// splits the subject into strings on every call). ok is false for any
-// other form (such as the one with a domain), which Metadata reads.
+// JetStream ack subject, without allocating: "$JS.ACK.<stream>.<consumer>.
+// <delivered>.<stream seq>.<consumer seq>.<time>.<pending>", or the form
+// with a domain and an account hash after "$JS.ACK." (and a random token
+// at the end). ok is false for anything else.
 func ackMetadata(reply string) (delivered, streamSeq uint64, ok bool) {
 	const prefix = "$JS.ACK."
-	if !strings.HasPrefix(reply, prefix) || strings.Count(reply, ".") != 8 {
+	if !strings.HasPrefix(reply, prefix) {
+		return 0, 0, false
+	}
+	first := 2 // index of the delivery count among the tokens after the prefix
+	switch n := strings.Count(reply, "."); {
+	case n == 8:
+	case n >= 11:
+		first = 4
+	default:
 		return 0, 0, false
 	}
 	rest := reply[len(prefix):]
-	var tok [4]string
-	for i := range tok {
+	var tok [6]string
+	for i := range first + 2 {
 		var found bool
 		tok[i], rest, found = strings.Cut(rest, ".")
 		if !found {
@@ -161,14 +178,14 @@ func ackMetadata(reply string) (delivered, streamSeq uint64, ok bool) {
 		}
 	}
 	var err1, err2 error
-	delivered, err1 = strconv.ParseUint(tok[2], 10, 64)
-	streamSeq, err2 = strconv.ParseUint(tok[3], 10, 64)
+	delivered, err1 = strconv.ParseUint(tok[first], 10, 64)
+	streamSeq, err2 = strconv.ParseUint(tok[first+1], 10, 64)
 	return delivered, streamSeq, err1 == nil && err2 == nil
 }
 
 // Consumption is a running subscription of an invoker to its activations.
 type Consumption struct {
-	cc         jetstream.ConsumeContext
+	p          *puller
 	stopPurge  chan struct{}
 	purgeEnded chan struct{}
 }
@@ -184,14 +201,11 @@ const purgeInterval = time.Second
 func (c *Consumption) Stop(ctx context.Context) error {
 	close(c.stopPurge)
 	<-c.purgeEnded
-	c.cc.Drain()
-	select {
-	case <-c.cc.Closed():
-		return nil
-	case <-ctx.Done():
-		c.cc.Stop()
-		return fmt.Errorf("drain the activation consumer: %w", ctx.Err())
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
 	}
+	return c.p.drain(timeout)
 }
 
 // ConsumeInvocations delivers the activations addressed to invokerID to
@@ -233,23 +247,19 @@ func (b *Broker) ConsumeInvocations(ctx context.Context, invokerID string, prefe
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s: %w", name, err)
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
+	p, err := startPuller(b.nc, InvokeStream, name, prefetch, func(msg *nats.Msg) {
 		d := &Delivery{msg: msg, seenBefore: seen}
-		if err := DecodeInvocation(msg.Data(), &d.Invocation); err != nil {
-			b.log.Error("dropping an undecodable activation message", "subject", msg.Subject(), "err", err)
-			_ = msg.Term()
+		if err := DecodeInvocation(msg.Data, &d.Invocation); err != nil {
+			b.log.Error("dropping an undecodable activation message", "subject", msg.Subject, "err", err)
+			_ = d.term()
 			return
 		}
 		handle(d)
-	}, jetstream.PullMaxMessages(prefetch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			b.log.Debug("consume", "consumer", name, "err", err)
-		}
-	}))
+	}, b.log)
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", name, err)
 	}
-	c := &Consumption{cc: cc, stopPurge: make(chan struct{}), purgeEnded: make(chan struct{})}
+	c := &Consumption{p: p, stopPurge: make(chan struct{}), purgeEnded: make(chan struct{})}
 	go c.purge(cons, InvokeSubject(invokerID), b)
 	return c, nil
 }

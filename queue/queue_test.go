@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -158,5 +159,63 @@ func TestRegistry(t *testing.T) {
 			t.Fatal("invoker still live after Leave")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestAckMetadata(t *testing.T) {
+	for _, c := range []struct {
+		reply          string
+		delivered, seq uint64
+		ok             bool
+	}{
+		{"$JS.ACK.WISP_INVOKE.invoker-a.1.42.40.1764000000000000000.3", 1, 42, true},
+		{"$JS.ACK.WISP_INVOKE.invoker-a.3.7.9.1764000000000000000.0", 3, 7, true},
+		{"$JS.ACK.dom.ACCHASH.WISP_INVOKE.invoker-a.2.42.40.1764000000000000000.3.rnd", 2, 42, true},
+		{"$JS.ACK.WISP_INVOKE.invoker-a.x.42.40.1.3", 0, 0, false},
+		{"_INBOX.abc", 0, 0, false},
+		{"", 0, 0, false},
+	} {
+		d, s, ok := ackMetadata(c.reply)
+		if ok != c.ok || (ok && (d != c.delivered || s != c.seq)) {
+			t.Errorf("ackMetadata(%q) = %d, %d, %v; want %d, %d, %v", c.reply, d, s, ok, c.delivered, c.seq, c.ok)
+		}
+	}
+}
+
+// Many more activations than the prefetch pass through, one request of
+// messages after another, each handled once.
+func TestConsumeManyWithSmallPrefetch(t *testing.T) {
+	ctx := context.Background()
+	b := open(t, t.TempDir())
+	defer b.Close()
+	const n = 500
+	seen := make(chan string, n)
+	c, err := b.ConsumeInvocations(ctx, "inv1", 3, func(d *Delivery) {
+		seen <- d.Invocation.ActivationID
+		if err := d.Ack(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(ctx)
+	for i := range n {
+		id := fmt.Sprintf("%032x", i)
+		if err := b.PublishInvocationAsync("inv1", &core.Invocation{ActivationID: id, ReplyTo: ReplySubject("gw", id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]bool{}
+	for len(got) < n {
+		select {
+		case id := <-seen:
+			if got[id] {
+				t.Fatalf("%s delivered twice", id)
+			}
+			got[id] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d activations delivered", len(got), n)
+		}
 	}
 }

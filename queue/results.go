@@ -265,8 +265,6 @@ func (b *Broker) Ack(ackSubject string) error {
 	return nil
 }
 
-var ackPayload = []byte("+ACK")
-
 // pubAckError reads JetStream's answer to a publish: nil when it stored
 // the message, else why not.
 func pubAckError(m *nats.Msg) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -345,24 +346,85 @@ func (r *Runtime) passBytes(ctx context.Context, in *instance, b []byte) (uint32
 }
 
 // activationContext renders the activation's environment as the reactor
-// form's context object: "__OW_ACTIVATION_ID" becomes "activationId".
+// form's context object: "__OW_ACTIVATION_ID" becomes "activationId". The
+// bytes are those json.Marshal writes for the map of names to values (keys
+// sorted); it runs on every reactor call, so it builds them directly.
 func activationContext(env map[string]string) []byte {
-	ctx := make(map[string]string, len(env))
+	type field struct{ name, value string }
+	var buf [8]field
+	fields := buf[:0]
 	for k, v := range env {
-		name, ok := strings.CutPrefix(k, "__OW_")
-		if !ok {
-			continue
+		if name, ok := contextName(k); ok {
+			fields = append(fields, field{name, v})
 		}
-		parts := strings.Split(strings.ToLower(name), "_")
-		for i := 1; i < len(parts); i++ {
-			if parts[i] != "" {
-				parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
-			}
-		}
-		ctx[strings.Join(parts, "")] = v
 	}
-	b, _ := json.Marshal(ctx)
-	return b
+	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.name, b.name) })
+	// Two variables may map to one name ("__OW_A_B", "__OW_A__B"): as in a
+	// map, one of them is kept.
+	fields = slices.CompactFunc(fields, func(a, b field) bool { return a.name == b.name })
+	size := 2
+	for _, f := range fields {
+		size += len(f.name) + len(f.value) + 6
+	}
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, f.name)
+		b = append(b, ':')
+		b = appendJSONString(b, f.value)
+	}
+	return append(b, '}')
+}
+
+// contextNames are the context names of the variables the invoker sets.
+var contextNames = map[string]string{}
+
+func init() {
+	for _, k := range []string{"__OW_ACTIVATION_ID", "__OW_NAMESPACE", "__OW_ACTION_NAME", "__OW_ACTION_VERSION", "__OW_DEADLINE", "__OW_API_HOST"} {
+		contextNames[k] = camelName(strings.TrimPrefix(k, "__OW_"))
+	}
+}
+
+// contextName is the context name of an environment variable, or false
+// for a variable that is not one of OpenWhisk's (__OW_*).
+func contextName(key string) (string, bool) {
+	if name, ok := contextNames[key]; ok {
+		return name, true
+	}
+	name, ok := strings.CutPrefix(key, "__OW_")
+	if !ok {
+		return "", false
+	}
+	return camelName(name), true
+}
+
+// camelName turns "ACTIVATION_ID" into "activationId".
+func camelName(name string) string {
+	parts := strings.Split(strings.ToLower(name), "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// appendJSONString appends s as encoding/json writes a string: printable
+// ASCII without quotes, backslashes or HTML's <, >, & is copied; anything
+// else goes through encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(dst, q...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // closedModule stands in for an instance that failed to instantiate.

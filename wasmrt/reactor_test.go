@@ -321,3 +321,45 @@ func TestPrewarm(t *testing.T) {
 		t.Fatalf("command after prewarm: %+v", out)
 	}
 }
+
+// activationContext writes what json.Marshal writes for the map of context
+// names to values.
+func TestActivationContextMatchesMarshal(t *testing.T) {
+	reference := func(env map[string]string) string {
+		ctx := map[string]string{}
+		for k, v := range env {
+			if name, ok := strings.CutPrefix(k, "__OW_"); ok {
+				ctx[camelName(name)] = v
+			}
+		}
+		b, _ := json.Marshal(ctx)
+		return string(b)
+	}
+	for _, env := range []map[string]string{
+		nil,
+		{},
+		{"PATH": "/bin"},
+		{"__OW_ACTIVATION_ID": "0123456789abcdef0123456789abcdef", "__OW_NAMESPACE": "guest", "__OW_ACTION_NAME": "/guest/a b",
+			"__OW_ACTION_VERSION": "0.0.1", "__OW_DEADLINE": "1795651200000", "__OW_API_HOST": "http://127.0.0.1:3233", "OTHER": "x"},
+		{"__OW_X": `quote " back \ <tag> & ünï` + "\x01\u2028", "__OW_LONG_NAME_WITH_PARTS": "v", "__OW_": "empty"},
+	} {
+		if got, want := string(activationContext(env)), reference(env); got != want {
+			t.Errorf("activationContext(%v) = %s, want %s", env, got, want)
+		}
+	}
+}
+
+func BenchmarkActivationContext(b *testing.B) {
+	env := map[string]string{
+		"__OW_ACTIVATION_ID":  "0123456789abcdef0123456789abcdef",
+		"__OW_NAMESPACE":      "guest",
+		"__OW_ACTION_NAME":    "/guest/echo",
+		"__OW_ACTION_VERSION": "0.0.1",
+		"__OW_API_HOST":       "http://127.0.0.1:3233",
+		"__OW_DEADLINE":       "1795651200000",
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = activationContext(env)
+	}
+}
