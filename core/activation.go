@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 )
@@ -111,11 +112,29 @@ type InvokedAction struct {
 	// Updated is the action's update time (Unix ms): with Version, it
 	// tells apart an action deleted and created again at version 0.0.1.
 	Updated int64 `json:"updated"`
+	// Main is exec.main: the function a container runtime calls.
+	Main string `json:"main,omitempty"`
+	// Binary is exec.binary: for python:3 and nodejs:20, the code is a zip.
+	Binary bool `json:"binary,omitempty"`
+	// Network is true when the action's "network" annotation grants it
+	// network access (containers have none by default).
+	Network bool `json:"network,omitempty"`
 }
 
 // Invoked returns what an invoker needs of a.
 func (a *Action) Invoked() InvokedAction {
-	return InvokedAction{Namespace: a.Namespace, Name: a.Name, Version: a.Version, Kind: a.Exec.Kind, Digest: a.Exec.Digest, Limits: a.Limits, Updated: a.Updated}
+	return InvokedAction{
+		Namespace: a.Namespace, Name: a.Name, Version: a.Version, Kind: a.Exec.Kind, Digest: a.Exec.Digest,
+		Limits: a.Limits, Updated: a.Updated, Main: a.Exec.Main, Binary: a.Exec.Binary, Network: a.NetworkGranted(),
+	}
+}
+
+// NetworkGranted reports whether the annotation "network" is true: the
+// action's containers then get network access (see
+// docs/container-protocol.md).
+func (a *Action) NetworkGranted() bool {
+	v, ok := a.Annotations.Get("network")
+	return ok && string(bytes.TrimSpace(v)) == "true"
 }
 
 // Path returns the action's entity path.

@@ -37,6 +37,16 @@ type RunRequest struct {
 	// Owner names the action at its version ("/ns/pkg/name@0.0.2"): only
 	// activations of the same owner may share a warm sandbox.
 	Owner string
+	// Kind is the action's canonical kind ("wasm", "python:3", ...).
+	Kind string
+	// Main is exec.main (the function a container runtime calls); empty
+	// means the kind's default.
+	Main string
+	// Binary is exec.binary: for python:3 and nodejs:20 the code is a zip.
+	Binary bool
+	// Network is true when the action's "network" annotation grants it
+	// network access; containers have none otherwise.
+	Network bool
 }
 
 // RunResult is what a runtime reports of one activation.
@@ -417,7 +427,11 @@ func (inv *Invoker) request(a *core.InvokedAction, params json.RawMessage, env m
 		Limits: a.Limits,
 		// The update time too: an action deleted and created again starts
 		// over at version 0.0.1, and must not inherit the old one's sandboxes.
-		Owner: a.Path().String() + "@" + a.Version + "/" + strconv.FormatInt(a.Updated, 10),
+		Owner:   a.Path().String() + "@" + a.Version + "/" + strconv.FormatInt(a.Updated, 10),
+		Kind:    a.Kind,
+		Main:    a.Main,
+		Binary:  a.Binary,
+		Network: a.Network,
 	}
 }
 

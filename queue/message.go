@@ -13,39 +13,55 @@ import (
 // Activation messages are encoded in a compact binary form, not JSON: the
 // gateway encodes and the invoker decodes one per activation, and
 // encoding/json cost more than the rest of both together (see
-// docs/rationale.md). The form, version 2:
+// docs/rationale.md). The form, version 3:
 //
-//	0x02
-//	9 × uvarint: the lengths of ActivationID, Namespace, Subject, ReplyTo,
-//	             Action.Namespace, Action.Name, Action.Version, Action.Kind,
-//	             Action.Digest
-//	6 × varint:  Queued, Action.Limits.Timeout, .Memory, .Logs, .Concurrency,
-//	             Action.Updated
-//	the 9 strings, one after the other
+//	0x03
+//	10 × uvarint: the lengths of ActivationID, Namespace, Subject, ReplyTo,
+//	              Action.Namespace, Action.Name, Action.Version, Action.Kind,
+//	              Action.Digest, Action.Main
+//	7 × varint:   Queued, Action.Limits.Timeout, .Memory, .Logs,
+//	              .Concurrency, Action.Updated, flags (bit 0: Action.Binary,
+//	              bit 1: Action.Network)
+//	the 10 strings, one after the other
 //	Params: the rest of the message
 //
 // A message that begins with '{' is the JSON form that earlier versions
 // wrote (with the whole action); it is still read, so that activations
-// queued before an upgrade run after it, and so is version 1 (0x01), which
-// had no Action.Updated.
+// queued before an upgrade run after it, and so are version 1 (0x01),
+// which had no Action.Updated, and version 2 (0x02), which had neither
+// Action.Main nor the flags.
 const (
 	invocationV1 = 0x01
 	invocationV2 = 0x02
+	invocationV3 = 0x03
 )
 
-const invocationStrings = 9
+const invocationStrings = 10
+
+// Flags of version 3.
+const (
+	flagBinary  = 1 << 0
+	flagNetwork = 1 << 1
+)
 
 // EncodeInvocation returns inv in the queue's binary form.
 func EncodeInvocation(inv *core.Invocation) []byte {
 	a := &inv.Action
-	strs := [invocationStrings]string{inv.ActivationID, inv.Namespace, inv.Subject, inv.ReplyTo, a.Namespace, a.Name, a.Version, a.Kind, a.Digest}
-	ints := [...]int64{inv.Queued, int64(a.Limits.Timeout), int64(a.Limits.Memory), int64(a.Limits.Logs), int64(a.Limits.Concurrency), a.Updated}
+	strs := [invocationStrings]string{inv.ActivationID, inv.Namespace, inv.Subject, inv.ReplyTo, a.Namespace, a.Name, a.Version, a.Kind, a.Digest, a.Main}
+	var flags int64
+	if a.Binary {
+		flags |= flagBinary
+	}
+	if a.Network {
+		flags |= flagNetwork
+	}
+	ints := [...]int64{inv.Queued, int64(a.Limits.Timeout), int64(a.Limits.Memory), int64(a.Limits.Logs), int64(a.Limits.Concurrency), a.Updated, flags}
 	n := 1 + len(strs)*binary.MaxVarintLen32 + len(ints)*binary.MaxVarintLen64 + len(inv.Params)
 	for _, s := range strs {
 		n += len(s)
 	}
 	b := make([]byte, 0, n)
-	b = append(b, invocationV2)
+	b = append(b, invocationV3)
 	for _, s := range strs {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 	}
@@ -66,24 +82,31 @@ func DecodeInvocation(data []byte, inv *core.Invocation) error {
 	if len(data) > 0 && data[0] == '{' {
 		return decodeLegacyInvocation(data, inv)
 	}
-	if len(data) == 0 || (data[0] != invocationV1 && data[0] != invocationV2) {
+	if len(data) == 0 {
 		return errBadInvocation
 	}
-	nInts := 5
-	if data[0] == invocationV2 {
-		nInts = 6
+	var nInts, nStrs int
+	switch data[0] {
+	case invocationV1:
+		nInts, nStrs = 5, 9
+	case invocationV2:
+		nInts, nStrs = 6, 9
+	case invocationV3:
+		nInts, nStrs = 7, 10
+	default:
+		return errBadInvocation
 	}
 	pos := 1
 	var lens [invocationStrings]int
 	total := 0
-	for i := range lens {
+	for i := range nStrs {
 		v, n := binary.Uvarint(data[pos:])
 		if n <= 0 || v > uint64(len(data)) {
 			return errBadInvocation
 		}
 		lens[i], pos, total = int(v), pos+n, total+int(v)
 	}
-	var ints [6]int64
+	var ints [7]int64
 	for i := range nInts {
 		v, n := binary.Varint(data[pos:])
 		if n <= 0 {
@@ -108,9 +131,11 @@ func DecodeInvocation(data []byte, inv *core.Invocation) error {
 	*inv = core.Invocation{
 		ActivationID: strs[0], Namespace: strs[1], Subject: strs[2], ReplyTo: strs[3],
 		Action: core.InvokedAction{
-			Namespace: strs[4], Name: strs[5], Version: strs[6], Kind: strs[7], Digest: strs[8],
+			Namespace: strs[4], Name: strs[5], Version: strs[6], Kind: strs[7], Digest: strs[8], Main: strs[9],
 			Limits:  core.Limits{Timeout: int(ints[1]), Memory: int(ints[2]), Logs: int(ints[3]), Concurrency: int(ints[4])},
 			Updated: ints[5],
+			Binary:  ints[6]&flagBinary != 0,
+			Network: ints[6]&flagNetwork != 0,
 		},
 		Params: data[pos+total:],
 		Queued: ints[0],

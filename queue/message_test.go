@@ -15,12 +15,15 @@ func TestInvocationCodec(t *testing.T) {
 		{
 			ActivationID: "0123456789abcdef0123456789abcdef", Namespace: "guest", Subject: "guest",
 			Action: core.InvokedAction{Namespace: "guest/pkg", Name: "héllo wörld@1", Version: "0.0.12", Kind: "wasm",
-				Digest: "sha256:abcd", Limits: core.Limits{Timeout: 300_000, Memory: 2048, Logs: 10, Concurrency: 1}, Updated: 1_795_634_258_236},
+				Digest: "sha256:abcd", Limits: core.Limits{Timeout: 300_000, Memory: 2048, Logs: 10, Concurrency: 1}, Updated: 1_795_634_258_236,
+				Main: "handler", Binary: true, Network: true},
 			Params:  json.RawMessage(`{"a":[1,2,{"b":"c"}]}`),
 			ReplyTo: ReplySubject("gw-1", "0123456789abcdef0123456789abcdef"),
 			Queued:  1_764_000_000_123_456_789,
 		},
 		{Action: core.InvokedAction{Limits: core.Limits{Timeout: -1}}, Queued: -5, Params: json.RawMessage(`{}`)},
+		{Action: core.InvokedAction{Kind: "python:3", Binary: true}, Params: json.RawMessage(`{}`)},
+		{Action: core.InvokedAction{Kind: "nodejs:20", Network: true}, Params: json.RawMessage(`{}`)},
 	}
 	for _, want := range tests {
 		var got core.Invocation
