@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what Wisp's tests and benchmark need on a fresh Debian machine of
-# this project's kind: a C toolchain for WebAssembly (clang, lld, wasi-libc)
-# and Node.js with npm for the OpenWhisk client test. Safe to run again: it
-# installs only what is missing.
+# this project's kind: a C toolchain for WebAssembly (clang, lld, wasi-libc),
+# Node.js with npm (the OpenWhisk client test, the nodejs:20 runtime),
+# Python 3 (the python:3 runtime), libseccomp (containers' seccomp filter),
+# busybox-static (tiny test root filesystems), runc (the benchmark's CLI
+# floor) and iptables (egress for containers granted network). Safe to run
+# again: it installs only what is missing.
 set -euo pipefail
 
 need=()
@@ -12,6 +15,12 @@ command -v wasm-ld >/dev/null || need+=(lld)
 ls /usr/lib/llvm-14/lib/clang/14*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need+=(libclang-rt-14-dev-wasm32)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+[ -x /usr/bin/python3 ] || need+=(python3-minimal)
+[ -e /usr/lib/python3.11/json/__init__.py ] || need+=(libpython3.11-stdlib)
+[ -e /usr/include/seccomp.h ] || need+=(libseccomp-dev)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v runc >/dev/null || need+=(runc)
+command -v iptables >/dev/null || need+=(iptables)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing Debian packages: ${need[*]}"
