@@ -164,7 +164,8 @@ func TestPutActionRefused(t *testing.T) {
 		msg  string // a substring of the message
 	}{
 		{"no exec", core.ActionPut{}, "The action has no exec"},
-		{"kind not runnable", core.ActionPut{Exec: &core.Exec{Kind: "python:default", Code: "def main(a): return a"}}, `The kind "python:3" is not supported by this Wisp build yet`},
+		{"kind not runnable", core.ActionPut{Exec: &core.Exec{Kind: "sequence", Code: "x"}}, `The kind "sequence" is not supported by this Wisp build yet`},
+		{"text kind sent as binary", core.ActionPut{Exec: &core.Exec{Kind: "python:default", Binary: true, Code: "%%%"}}, "is not valid base64"},
 		{"not a module", core.ActionPut{Exec: &core.Exec{Kind: "wasm", Binary: true, Code: base64.StdEncoding.EncodeToString([]byte("\x00asm\x01\x00\x00\x00"))}}, `The action's code was refused: module has no "_start" export`},
 		{"not base64", core.ActionPut{Exec: &core.Exec{Kind: "wasm", Binary: true, Code: "%%%"}}, "is not valid base64"},
 	}

@@ -192,7 +192,9 @@ func (d *Daemon) start(ctx context.Context) error {
 			Blobs:      codeStore,
 			Dispatcher: d.broker,
 			Invokers:   d.reg,
-			Validators: map[string]gateway.CodeValidator{"wasm": d.wasm},
+			Validators: map[string]gateway.CodeValidator{"wasm": gateway.CodeValidatorFunc(func(ctx context.Context, digest string, code []byte, _ bool) error {
+				return d.wasm.Validate(ctx, digest, code)
+			})},
 			Logger:     d.log,
 		})
 		if err != nil {

@@ -99,7 +99,7 @@ func TestBadInput(t *testing.T) {
 		{"no exec", "PUT", "/fresh", `{}`, 400, []string{"exec"}},
 		{"kind not a string", "PUT", "/fresh", `{"exec": {"kind": 5, "code": "AA=="}}`, 400, []string{"malformed"}},
 		{"unknown kind", "PUT", "/fresh", code("cobol:85", hello), 400, []string{"cobol:85"}},
-		{"kind not runnable", "PUT", "/fresh", code("python:3", "def main(a): return a"), 400, []string{"python:3"}},
+		{"kind not runnable", "PUT", "/fresh", code("sequence", "x"), 400, []string{"sequence"}},
 		{"missing code", "PUT", "/fresh", code("wasm", ""), 400, []string{"code"}},
 		{"invalid base64", "PUT", "/fresh", code("wasm", "!!not base64!!"), 400, []string{"base64"}},
 		{"not a Wasm module", "PUT", "/fresh", code("wasm", base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\necho hi\n"))), 400, []string{"not a WebAssembly module"}},

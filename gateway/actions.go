@@ -28,6 +28,7 @@ const maxActionBody = core.MaxActionCodeBytes/3*4 + 2*core.MaxPayloadBytes
 type storedCode struct {
 	kind        core.Kind
 	exec        core.Exec
+	binary      bool // the code is base64 on the wire (binary kinds, zips)
 	digest      string
 	size        int64
 	compileTime time.Duration // 0 when the kind is not compiled
@@ -84,7 +85,7 @@ func (g *Gateway) makePutActionHandler() echo.HandlerFunc {
 		// Its home invoker gets it ready before we answer, so that the
 		// first invoke pays for no sandbox; a failure (or an invoker slower
 		// than prewarmWait) only makes that invoke slower.
-		if home, err := g.balancer.pick(p.String()); err == nil {
+		if home, err := g.balancer.pick(p.String(), a.Exec.Kind); err == nil {
 			pctx, cancel := context.WithTimeout(ctx, prewarmWait)
 			if err := g.deps.Dispatcher.RequestPrewarm(pctx, home, a); err != nil {
 				g.log.Debug("action not prewarmed", "action", p.String(), "err", err)
@@ -111,11 +112,19 @@ func (g *Gateway) storeCode(c echo.Context, exec *core.Exec) (*storedCode, error
 	if exec.Code == "" {
 		return nil, core.Errorf(core.CodeInvalid, "The action's exec.code is missing: give the %s code inline.", kind.Name)
 	}
+	if exec.Binary && !kind.Binary && !kind.Zip {
+		return nil, core.Errorf(core.CodeInvalid, "The kind %s takes its code as text: exec.binary must be false.", kind.Name)
+	}
+	binary := kind.Binary || exec.Binary
 	var code []byte
-	if kind.Binary {
+	if binary {
 		code, err = base64.StdEncoding.DecodeString(exec.Code)
 		if err != nil {
-			return nil, core.Errorf(core.CodeInvalid, "The action's exec.code is not valid base64 (kind %s takes binary code, base64-encoded): %v", kind.Name, err)
+			what := "binary code"
+			if kind.Zip {
+				what = "a zip when exec.binary is true"
+			}
+			return nil, core.Errorf(core.CodeInvalid, "The action's exec.code is not valid base64 (kind %s takes %s, base64-encoded): %v", kind.Name, what, err)
 		}
 	} else {
 		code = []byte(exec.Code)
@@ -127,7 +136,7 @@ func (g *Gateway) storeCode(c echo.Context, exec *core.Exec) (*storedCode, error
 	var took time.Duration
 	if v := g.deps.Validators[kind.Name]; v != nil {
 		start := time.Now()
-		if err := v.Validate(c.Request().Context(), digest, code); err != nil {
+		if err := v.Validate(c.Request().Context(), digest, code, binary); err != nil {
 			return nil, &core.Error{Code: core.CodeInvalid, Message: fmt.Sprintf("The action's code was refused: %v", err)}
 		}
 		took = time.Since(start)
@@ -137,7 +146,7 @@ func (g *Gateway) storeCode(c echo.Context, exec *core.Exec) (*storedCode, error
 	if err != nil {
 		return nil, fmt.Errorf("store action code: %w", err)
 	}
-	return &storedCode{kind: kind, exec: *exec, digest: info.Digest, size: info.Size, compileTime: took}, nil
+	return &storedCode{kind: kind, exec: *exec, binary: binary, digest: info.Digest, size: info.Size, compileTime: took}, nil
 }
 
 // buildAction makes the action to store from the current one (nil when
@@ -155,7 +164,7 @@ func buildAction(p core.EntityPath, old *core.Action, put *core.ActionPut, code 
 	}
 	a.Namespace, a.Name = p.Qualified(), p.Name
 	if code != nil {
-		a.Exec = core.Exec{Kind: code.kind.Name, Binary: code.kind.Binary, Main: code.exec.Main, Digest: code.digest, Size: code.size}
+		a.Exec = core.Exec{Kind: code.kind.Name, Binary: code.binary, Main: code.exec.Main, Image: code.exec.Image, Digest: code.digest, Size: code.size}
 	}
 	if put.Parameters != nil {
 		a.Parameters = put.Parameters

@@ -13,7 +13,8 @@ type balancer struct{ dir InvokerDirectory }
 
 func newBalancer(dir InvokerDirectory) *balancer { return &balancer{dir: dir} }
 
-func (b *balancer) pick(actionKey string) (string, error) {
+// pick chooses among the live invokers that run kind.
+func (b *balancer) pick(actionKey, kind string) (string, error) {
 	live := b.dir.Live()
 	if len(live) == 0 {
 		return "", core.Errorf(core.CodeUnavailable, "No invoker is available to run the action; try again shortly.")
@@ -21,16 +22,22 @@ func (b *balancer) pick(actionKey string) (string, error) {
 	var home *queue.InvokerStatus
 	var best uint64
 	for i := range live {
+		if !live[i].Runs(kind) {
+			continue
+		}
 		if w := weight(actionKey, live[i].ID); home == nil || w > best {
 			home, best = &live[i], w
 		}
+	}
+	if home == nil {
+		return "", core.Errorf(core.CodeUnavailable, "No invoker can run actions of kind %s: its container runtime is not built or not usable on the invokers. Build it with `wispd runtimes build` and restart wispd (its log says why a runtime is unusable).", kind)
 	}
 	if home.Capacity == 0 || home.Busy < home.Capacity {
 		return home.ID, nil
 	}
 	least := home
 	for i := range live {
-		if free(&live[i]) > free(least) {
+		if live[i].Runs(kind) && free(&live[i]) > free(least) {
 			least = &live[i]
 		}
 	}

@@ -24,6 +24,6 @@ func BenchmarkBalancerPick(b *testing.B) {
 	bal := newBalancer(live)
 	b.ReportAllocs()
 	for b.Loop() {
-		_, _ = bal.pick("guest/hello")
+		_, _ = bal.pick("guest/hello", "wasm")
 	}
 }

@@ -47,10 +47,19 @@ type Dispatcher interface {
 }
 
 // CodeValidator checks an action's code for its kind before it is stored
-// (for wasm: that it compiles and is a runnable command module). Its
-// errors are shown to the user.
+// (for wasm: that it compiles and is a runnable command module; for a zip:
+// that it unpacks safely and has the kind's entry point). binary is the
+// action's exec.binary. Its errors are shown to the user.
 type CodeValidator interface {
-	Validate(ctx context.Context, digest string, code []byte) error
+	Validate(ctx context.Context, digest string, code []byte, binary bool) error
+}
+
+// CodeValidatorFunc adapts a function to CodeValidator.
+type CodeValidatorFunc func(ctx context.Context, digest string, code []byte, binary bool) error
+
+// Validate implements CodeValidator.
+func (f CodeValidatorFunc) Validate(ctx context.Context, digest string, code []byte, binary bool) error {
+	return f(ctx, digest, code, binary)
 }
 
 // InvokerDirectory lists the invokers that are alive.

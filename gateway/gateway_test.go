@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -93,7 +94,7 @@ type fixedInvokers []queue.InvokerStatus
 func (f fixedInvokers) Live() []queue.InvokerStatus { return f }
 
 func TestBalancer(t *testing.T) {
-	if _, err := newBalancer(fixedInvokers{}).pick("/guest/a"); core.ErrorCodeOf(err) != core.CodeUnavailable {
+	if _, err := newBalancer(fixedInvokers{}).pick("/guest/a", "wasm"); core.ErrorCodeOf(err) != core.CodeUnavailable {
 		t.Fatalf("no invokers: %v", err)
 	}
 	live := fixedInvokers{{ID: "a", Capacity: 4}, {ID: "b", Capacity: 4}, {ID: "c", Capacity: 4}}
@@ -101,8 +102,8 @@ func TestBalancer(t *testing.T) {
 	homes := map[string]int{}
 	for i := 0; i < 300; i++ {
 		key := fmt.Sprintf("/guest/action%d", i)
-		first, _ := b.pick(key)
-		again, _ := b.pick(key)
+		first, _ := b.pick(key, "wasm")
+		again, _ := b.pick(key, "wasm")
 		if first != again {
 			t.Fatalf("home of %s moved: %s then %s", key, first, again)
 		}
@@ -117,14 +118,14 @@ func TestBalancer(t *testing.T) {
 	smaller := newBalancer(fixedInvokers{{ID: "a", Capacity: 4}, {ID: "b", Capacity: 4}})
 	for i := 0; i < 300; i++ {
 		key := fmt.Sprintf("/guest/action%d", i)
-		before, _ := b.pick(key)
-		after, _ := smaller.pick(key)
+		before, _ := b.pick(key, "wasm")
+		after, _ := smaller.pick(key, "wasm")
 		if before != "c" && before != after {
 			t.Fatalf("%s moved from %s to %s though %s stayed", key, before, after, before)
 		}
 	}
 	// A full home sends work to the least busy invoker.
-	home, _ := b.pick("/guest/x")
+	home, _ := b.pick("/guest/x", "wasm")
 	var busy fixedInvokers
 	for _, st := range live {
 		if st.ID == home {
@@ -133,9 +134,31 @@ func TestBalancer(t *testing.T) {
 		busy = append(busy, st)
 	}
 	busy[0].Busy, busy[1].Busy, busy[2].Busy = max(busy[0].Busy, 1), max(busy[1].Busy, 2), max(busy[2].Busy, 3)
-	if got, _ := newBalancer(busy).pick("/guest/x"); got == home {
+	if got, _ := newBalancer(busy).pick("/guest/x", "wasm"); got == home {
 		t.Fatalf("full home %s still picked", home)
 	}
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// Only invokers that run an action's kind are picked; an invoker that
+// names no kinds (an earlier version) runs wasm only.
+func TestBalancerKinds(t *testing.T) {
+	live := fixedInvokers{{ID: "old", Capacity: 4}, {ID: "wasm-only", Capacity: 4, Kinds: []string{"wasm"}}, {ID: "all", Capacity: 4, Kinds: []string{"nodejs:20", "python:3", "wasm"}}}
+	b := newBalancer(live)
+	for i := 0; i < 50; i++ {
+		key := fmt.Sprintf("/guest/action%d", i)
+		if got, err := b.pick(key, "python:3"); err != nil || got != "all" {
+			t.Fatalf("python:3 went to %q (%v), want all", got, err)
+		}
+	}
+	_, err := b.pick("/guest/x", "native")
+	if core.ErrorCodeOf(err) != core.CodeUnavailable || !strings.Contains(err.Error(), "wispd runtimes build") {
+		t.Fatalf("no invoker runs native: %v", err)
+	}
+	// A full capable home spills only to another capable invoker.
+	full := fixedInvokers{{ID: "idle-wasm", Capacity: 4}, {ID: "busy", Capacity: 1, Busy: 1, Kinds: []string{"python:3"}}}
+	if got, _ := newBalancer(full).pick("/guest/x", "python:3"); got != "busy" {
+		t.Fatalf("python:3 spilled to %q", got)
+	}
+}

@@ -69,7 +69,7 @@ func (g *Gateway) makeInvokeHandler() echo.HandlerFunc {
 			Action:       a.Invoked(),
 			Params:       params,
 		}
-		invoker, err := g.balancer.pick(p.String())
+		invoker, err := g.balancer.pick(p.String(), a.Exec.Kind)
 		if err != nil {
 			return err
 		}

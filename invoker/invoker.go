@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -144,6 +145,8 @@ type Invoker struct {
 	stopBeat chan struct{}
 	beatDone chan struct{}
 
+	kinds []string // the kinds of deps.Runtimes, sorted, for heartbeats
+
 	annMu       sync.RWMutex
 	annotations map[annotationsKey]*[3]core.KeyValue // see staticAnnotations
 }
@@ -164,6 +167,10 @@ func New(cfg Config, deps Deps) (*Invoker, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	inv := &Invoker{cfg: cfg, deps: deps, log: log.With("invoker", cfg.ID), slots: make(chan struct{}, cfg.Capacity), stopCh: make(chan struct{}), work: make(chan *queue.Delivery)}
+	for k := range deps.Runtimes {
+		inv.kinds = append(inv.kinds, k)
+	}
+	slices.Sort(inv.kinds)
 	inv.runCtx, inv.cancel = context.WithCancel(context.Background())
 	return inv, nil
 }
@@ -233,7 +240,7 @@ func (inv *Invoker) Shutdown(ctx context.Context) error {
 }
 
 func (inv *Invoker) beat(ctx context.Context) error {
-	return inv.deps.Heartbeats.Beat(ctx, queue.InvokerStatus{ID: inv.cfg.ID, Capacity: inv.cfg.Capacity, Busy: int(inv.busy.Load())})
+	return inv.deps.Heartbeats.Beat(ctx, queue.InvokerStatus{ID: inv.cfg.ID, Capacity: inv.cfg.Capacity, Busy: int(inv.busy.Load()), Kinds: inv.kinds})
 }
 
 func (inv *Invoker) heartbeats() {

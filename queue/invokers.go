@@ -26,6 +26,23 @@ type InvokerStatus struct {
 	Capacity int    `json:"capacity"` // activations it runs at once
 	Busy     int    `json:"busy"`     // activations running now
 	Beat     int64  `json:"beat"`     // Unix milliseconds of this heartbeat
+	// Kinds lists the kinds this invoker runs (container kinds need their
+	// runtimes built). Empty means "wasm" only, as invokers of earlier
+	// versions did not say.
+	Kinds []string `json:"kinds,omitempty"`
+}
+
+// Runs reports whether the invoker runs actions of kind.
+func (st *InvokerStatus) Runs(kind string) bool {
+	if len(st.Kinds) == 0 {
+		return kind == "wasm"
+	}
+	for _, k := range st.Kinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
 }
 
 // Registry tracks live invokers through their heartbeats. Safe for

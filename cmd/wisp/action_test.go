@@ -124,14 +124,22 @@ func TestActionCreateUpdate(t *testing.T) {
 		t.Fatalf("update --json printed %q", out)
 	}
 
-	// The kind inferred from the extension reaches the server, which says
-	// what it cannot run; so does a module that is no WASI command.
+	// The kind inferred from the extension reaches the server.
+	for file, kind := range map[string]string{
+		writeFile(t, "py.py", []byte("def main(a): return a")):         "python:3",
+		writeFile(t, "js.js", []byte("function main(a) { return a }")): "nodejs:20",
+	} {
+		c.ok("action", "update", "k", file)
+		if a, err := api.GetAction(ctx, "k", false); err != nil || a.Exec.Kind != kind {
+			t.Fatalf("%s: stored %+v, %v; want kind %s", file, a, err, kind)
+		}
+	}
+	// The server says what it cannot run; so does a module that is no
+	// WASI command.
 	for _, tt := range []struct {
 		file, kind, err string
 	}{
-		{file: writeFile(t, "x.py", []byte("def main(a): return a")), err: `error: update action x: The kind "python:3" is not supported by this Wisp build yet.`},
-		{file: writeFile(t, "x.js", []byte("function main(a) { return a }")), err: `error: update action x: The kind "nodejs:20" is not supported by this Wisp build yet.`},
-		{file: writeFile(t, "x.bin", []byte("\x7fELF")), kind: "native", err: `error: update action x: The kind "native" is not supported by this Wisp build yet.`},
+		{file: writeFile(t, "x.json", []byte(`{"components": []}`)), kind: "sequence", err: `error: update action x: The kind "sequence" is not supported by this Wisp build yet.`},
 		{file: writeFile(t, "x.wasm", wasmModule), err: `error: update action x: The action's code was refused: module has no "_start" export`},
 	} {
 		args := []string{"action", "update", "x", tt.file}
