@@ -43,7 +43,7 @@ var kindsByExt = map[string]string{
 }
 
 // binaryKinds take their code base64-encoded whatever the file's name.
-var binaryKinds = map[string]bool{"wasm": true, "native": true}
+var binaryKinds = map[string]bool{"wasm": true, "native": true, "blackbox": true}
 
 // wasmMagic starts every WebAssembly binary module.
 var wasmMagic = []byte("\x00asm")
@@ -99,11 +99,19 @@ func newActionPutCmd(a *app, update bool) *cobra.Command {
 	short := "Create an action from a file of code"
 	long := `create uploads FILE as the action NAME. The kind comes from the file's
 extension: .wasm is a WebAssembly (WASI) module, .py Python, .js Node.js; give
---kind for any other file, and always for a .zip archive. Creating an action
-that exists fails: use 'wisp action update' to replace it.`
+--kind for any other file, and always for a .zip archive (Python with
+__main__.py and an optional virtualenv folder; Node.js with package.json and
+node_modules). --kind native takes a static Linux executable that speaks
+Wisp's container protocol (sdk/go builds one); --kind blackbox takes your own
+OCI image, as an OCI image layout tarball or a 'docker save' tarball, whose
+entrypoint speaks that protocol. Containers have no network unless the
+action is annotated -a network true. Creating an action that exists fails:
+use 'wisp action update' to replace it.`
 	example := `  wisp action create hello hello.wasm
   wisp action create greet greet.py -p greeting hello --timeout 10000 --memory 128
   wisp action create app app.zip --kind nodejs:20 --main handler
+  wisp action create tool ./tool --kind native
+  wisp action create box image.tar --kind blackbox -a network true
   wisp action create mypkg/hello hello.js -a description "says hello"`
 	if update {
 		verb, done = "update", "updated"
