@@ -1,0 +1,131 @@
+// Package actioncode places an action's code on the host, in the directory
+// that a container sees at /action, as docs/container-protocol.md says: plain
+// source as the kind's entry file, a zip unpacked, a native executable at
+// /action/exec. It also validates code at create time (CheckZip,
+// CheckNative), so that bad code is refused before it is stored.
+//
+// Nothing written can leave the target directory: every file is created
+// through an os.Root, and zips are validated (names, symlink targets, entry
+// types, sizes) before a byte is written.
+package actioncode
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// The kinds whose code this package places (core's canonical names).
+const (
+	KindPython   = "python:3"
+	KindNodeJS   = "nodejs:20"
+	KindNative   = "native"
+	KindBlackbox = "blackbox"
+)
+
+// MountPoint is where the directory given to Place appears in a container.
+const MountPoint = "/action"
+
+// Place writes an action's code into dir (the host directory bound at
+// /action, created if missing) per docs/container-protocol.md and returns
+// the init message's entry: the container path of the file written
+// ("/action/__main__.py", "/action/index.js", "/action/exec"), or "" for a
+// zip and for blackbox (whose code is its image). A zip is validated for the
+// kind (CheckZip) before anything is written. Errors say what is wrong with
+// the code; on error dir may hold part of the code and should be removed by
+// the caller. Place is safe for concurrent use on different directories.
+func Place(dir, kind string, code []byte, binary bool) (entry string, err error) {
+	switch kind {
+	case KindPython, KindNodeJS:
+		if binary {
+			if err := CheckZip(kind, code); err != nil {
+				return "", err
+			}
+			if err := UnpackZip(code, dir); err != nil {
+				return "", err
+			}
+			return "", nil
+		}
+		name := "__main__.py"
+		if kind == KindNodeJS {
+			name = "index.js"
+		}
+		if err := writeFile(dir, name, code, 0o644); err != nil {
+			return "", err
+		}
+		return MountPoint + "/" + name, nil
+	case KindNative:
+		if err := CheckNative(code); err != nil {
+			return "", err
+		}
+		if err := writeFile(dir, "exec", code, 0o755); err != nil {
+			return "", err
+		}
+		return MountPoint + "/exec", nil
+	case KindBlackbox:
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", fmt.Errorf("create action directory: %w", err)
+		}
+		return "", nil
+	default:
+		return "", fmt.Errorf("place code: kind %q does not run in a container", kind)
+	}
+}
+
+// Check validates code for a kind at create time, without writing
+// anything: a zip (binary for python:3 and nodejs:20) with CheckZip, a
+// native executable with CheckNative. Plain source is not parsed here (a
+// syntax error is reported by init, as in OpenWhisk), but it must not be
+// empty; blackbox images are checked by package image.
+func Check(kind string, code []byte, binary bool) error {
+	switch kind {
+	case KindPython, KindNodeJS:
+		if binary {
+			return CheckZip(kind, code)
+		}
+		if len(bytes.TrimSpace(code)) == 0 {
+			return fmt.Errorf("the action's code is empty")
+		}
+		return nil
+	case KindNative:
+		return CheckNative(code)
+	case KindBlackbox:
+		return nil
+	default:
+		return fmt.Errorf("kind %q does not run in a container", kind)
+	}
+}
+
+// writeFile creates dir if needed and writes name in it with mode (set
+// explicitly, so the process umask cannot make it unreadable to the
+// container's unprivileged user).
+func writeFile(dir, name string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create action directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return fmt.Errorf("create action directory: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("open action directory: %w", err)
+	}
+	defer root.Close()
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return fmt.Errorf("chmod %s: %w", filepath.Join(dir, name), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
+	}
+	return nil
+}
