@@ -1,0 +1,156 @@
+package container
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/manager"
+	"golang.org/x/sys/unix"
+)
+
+// cgroupFiles locates the files Wisp reads from a container's cgroups,
+// under cgroup v1 (one directory per controller) or v2 (one directory).
+type cgroupFiles struct {
+	v2      bool
+	memory  string // directory of the memory controller
+	freezer string // directory of the freezer (v1) or the unified one (v2)
+	pids    string // directory of the pids controller
+}
+
+func newCgroupFiles(paths map[string]string) cgroupFiles {
+	if cgroups.IsCgroup2UnifiedMode() {
+		p := paths[""]
+		return cgroupFiles{v2: true, memory: p, freezer: p, pids: p}
+	}
+	return cgroupFiles{memory: paths["memory"], freezer: paths["freezer"], pids: paths["pids"]}
+}
+
+// oomKills is how many processes the memory cgroup's OOM killer has
+// killed: "oom_kill" of memory.events (v2) or memory.oom_control (v1,
+// kernel ≥ 4.13). Older v1 kernels lack the counter; failcnt > 0 (the limit
+// was hit) stands in for it there.
+func (c cgroupFiles) oomKills() (int64, error) {
+	file := "memory.oom_control"
+	if c.v2 {
+		file = "memory.events"
+	}
+	b, err := os.ReadFile(filepath.Join(c.memory, file))
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", file, err)
+	}
+	if n, ok := keyedValue(b, "oom_kill"); ok {
+		return n, nil
+	}
+	if c.v2 {
+		return 0, fmt.Errorf("read %s: no oom_kill counter", file)
+	}
+	fc, err := readInt(filepath.Join(c.memory, "memory.failcnt"))
+	if err != nil {
+		return 0, err
+	}
+	return min(fc, 1), nil
+}
+
+// memoryUsage is the memory charged to the cgroup, in bytes.
+func (c cgroupFiles) memoryUsage() (int64, error) {
+	if c.v2 {
+		return readInt(filepath.Join(c.memory, "memory.current"))
+	}
+	return readInt(filepath.Join(c.memory, "memory.usage_in_bytes"))
+}
+
+// pidsCurrent is the number of tasks in the cgroup.
+func (c cgroupFiles) pidsCurrent() (int64, error) {
+	return readInt(filepath.Join(c.pids, "pids.current"))
+}
+
+// frozen reads the kernel's freezer state: freezer.state "FROZEN" (v1) or
+// "frozen 1" in cgroup.events (v2).
+func (c cgroupFiles) frozen() (bool, error) {
+	if c.v2 {
+		b, err := os.ReadFile(filepath.Join(c.freezer, "cgroup.events"))
+		if err != nil {
+			return false, fmt.Errorf("read cgroup.events: %w", err)
+		}
+		n, _ := keyedValue(b, "frozen")
+		return n == 1, nil
+	}
+	b, err := os.ReadFile(filepath.Join(c.freezer, "freezer.state"))
+	if err != nil {
+		return false, fmt.Errorf("read freezer.state: %w", err)
+	}
+	return strings.TrimSpace(string(b)) == "FROZEN", nil
+}
+
+// keyedValue finds "key N" in a flat-keyed cgroup file.
+func keyedValue(b []byte, key string) (int64, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if ok && k == key {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+func readInt(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", filepath.Base(path), err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse %s: %w", filepath.Base(path), err)
+	}
+	return n, nil
+}
+
+// removeCgroupTree kills whatever still runs under the cgroup path (in
+// every hierarchy) and removes it with its children. It is how leftovers
+// that never got a state file, and the per-daemon parent, are cleaned.
+func removeCgroupTree(ctx context.Context, path string) error {
+	m, err := manager.New(&cgroups.Cgroup{Path: path, Resources: &cgroups.Resources{}})
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %w", path, err)
+	}
+	if !m.Exists() {
+		// v1: Exists looks at one hierarchy; the others may still hold
+		// an empty directory, which Destroy removes.
+		return m.Destroy()
+	}
+	// Thaw first: under v1 a frozen task does not die until thawed
+	// (thawing a v1 parent thaws its descendants; v2 kills frozen tasks).
+	_ = m.Freeze(cgroups.Thawed)
+	for {
+		pids, err := m.GetAllPids()
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("list tasks of cgroup %s: %w", path, err)
+		}
+		if len(pids) == 0 {
+			break
+		}
+		for _, p := range pids {
+			_ = unix.Kill(p, unix.SIGKILL)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kill tasks of cgroup %s: %w", path, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := m.Destroy(); err != nil {
+		return fmt.Errorf("remove cgroup %s: %w", path, err)
+	}
+	return nil
+}
