@@ -79,7 +79,14 @@ func layerName(l layerRef) string {
 	if l.digest != "" {
 		return l.digest[:len("sha256:")+12]
 	}
-	return l.name
+	// Classic docker save: <64 hex>/layer.tar, shortened as Docker does.
+	parts := strings.Split(l.name, "/")
+	for i, p := range parts {
+		if hexDigest.MatchString(p) {
+			parts[i] = p[:12]
+		}
+	}
+	return strings.Join(parts, "/")
 }
 
 // layer reads one layer blob once: hashing it as stored (the blob digest)
@@ -117,7 +124,8 @@ func (w *walker) layer(ctx context.Context, src source, l layerRef, label string
 		return fmt.Errorf("%s: the layer is xz-compressed, which Wisp does not unpack (use gzip or zstd)", label)
 	}
 	diffHash := sha256.New()
-	tr := tar.NewReader(io.TeeReader(raw, diffHash))
+	inflated := io.TeeReader(raw, diffHash)
+	tr := tar.NewReader(inflated)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -130,12 +138,16 @@ func (w *walker) layer(ctx context.Context, src source, l layerRef, label string
 			return fmt.Errorf("%s: not a readable tar: %w", label, tarErr(err))
 		}
 		if err := w.entry(h, tr, a); err != nil {
+			if strings.Contains(err.Error(), errEscapes.Error()) {
+				// os.Root's own error, or the tree's that mimics it.
+				return fmt.Errorf("%s: entry %q: path traversal through a symlink that points outside the root filesystem: %w", label, h.Name, err)
+			}
 			return fmt.Errorf("%s: entry %q: %w", label, h.Name, err)
 		}
 	}
 	// The tar's end blocks and any padding count in the diff_id; the
 	// whole blob counts in its digest.
-	if _, err := io.Copy(io.Discard, raw); err != nil {
+	if _, err := io.Copy(io.Discard, inflated); err != nil {
 		return fmt.Errorf("%s: %w", label, tarErr(err))
 	}
 	if raw != io.Reader(br) {

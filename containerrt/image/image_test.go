@@ -1,0 +1,562 @@
+package image_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/wispfaas/wisp/containerrt/image"
+	it "github.com/wispfaas/wisp/containerrt/image/imagetest"
+)
+
+// threeLayers exercises layer order, whiteouts, opaque directories,
+// symlinks, hard links, modes, setuid and skipped device nodes.
+func threeLayers(c it.Compression) it.Image {
+	return it.Image{
+		Layers: []it.Layer{
+			{Compression: c, Entries: []it.Entry{
+				it.Dir("etc"),
+				it.File("etc/keep", "kept from layer 1"),
+				it.File("etc/gone", "whited out by layer 2"),
+				it.Dir("etc/conf"),
+				it.File("etc/conf/a", "hidden by opaque"),
+				it.Dir("etc/conf/sub"),
+				it.File("etc/conf/sub/deep", "hidden by opaque"),
+				it.Dir("usr"), it.Dir("usr/bin"),
+				{Name: "usr/bin/tool", Mode: 0o4755, Body: []byte("tool v1")},
+				it.Hardlink("usr/bin/tool-link", "usr/bin/tool"),
+				it.Symlink("bin", "usr/bin"),
+				it.Dir("opt"), it.Dir("opt/old"), it.File("opt/old/x", "x"),
+				{Name: "dev/fifo", Type: tar.TypeFifo},
+				{Name: "dev/null", Type: tar.TypeChar},
+				{Name: "tmp", Type: tar.TypeDir, Mode: 0o1777},
+				{Name: "secret", Mode: 0o600, Body: []byte("s")},
+			}},
+			{Compression: c, Entries: []it.Entry{
+				it.Whiteout("etc/gone"),
+				it.Opaque("etc/conf"),
+				it.File("etc/conf/b", "new in layer 2"),
+				{Name: "usr/bin/tool", Mode: 0o2755, Body: []byte("tool v2")},
+				it.Symlink("etc/localtime", "/usr/share/zoneinfo/UTC"),
+				it.File("etc/keep2", "layer 2"),
+			}},
+			{Compression: c, Entries: []it.Entry{
+				it.Whiteout("opt"),
+				it.File("new/file", "layer 3"),
+				it.Hardlink("etc/keep2-link", "etc/keep2"),
+				it.Whiteout("etc/conf/missing-is-fine"),
+			}},
+		},
+		Entrypoint: []string{"/usr/bin/tool"},
+		Cmd:        []string{"--serve"},
+		Env:        []string{"A=1"},
+		WorkingDir: "srv",
+	}
+}
+
+var threeLayersTree = map[string]string{
+	"etc":            "d 755",
+	"etc/keep":       "f 644 kept from layer 1",
+	"etc/conf":       "d 755",
+	"etc/conf/b":     "f 644 new in layer 2",
+	"etc/localtime":  "l /usr/share/zoneinfo/UTC",
+	"etc/keep2":      "f 644 layer 2",
+	"etc/keep2-link": "f 644 layer 2",
+	"usr":            "d 755",
+	"usr/bin":        "d 755",
+	"usr/bin/tool":   "f 755 tool v2",
+	// The hard link was to layer 1's tool, which layer 2 replaced.
+	"usr/bin/tool-link": "f 755 tool v1",
+	"bin":               "l usr/bin",
+	"tmp":               "d 1777",
+	"secret":            "f 600 s",
+	"new":               "d 755",
+	"new/file":          "f 644 layer 3",
+}
+
+var threeLayersConfig = &image.Config{
+	Args: []string{"/usr/bin/tool", "--serve"},
+	Env:  []string{image.DefaultPath, "A=1"},
+	Cwd:  "/srv",
+}
+
+// listTree describes every entry under root.
+func listTree(t *testing.T, root string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		mode := fmt.Sprintf("%o", fi.Mode().Perm()|fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid))
+		if fi.Mode()&fs.ModeSticky != 0 {
+			mode = "1" + mode
+		}
+		if fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+			mode = "SETUID " + mode
+		}
+		switch {
+		case fi.IsDir():
+			got[rel] = "d " + mode
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			got[rel] = "l " + target
+		case fi.Mode().IsRegular():
+			b, _ := os.ReadFile(p)
+			got[rel] = "f " + mode + " " + string(b)
+		default:
+			got[rel] = "other " + fi.Mode().String()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// format is one way to hand an image to the package.
+type format struct {
+	name  string
+	files func(it.Image) (*it.Files, error)
+	dir   bool // an OCI layout directory rather than a tarball
+	gzip  bool // the tarball gzip-compressed
+}
+
+func dockerSave(img it.Image) (*it.Files, error) { return img.DockerSave() }
+func ociLayout(img it.Image) (*it.Files, error)  { return img.OCI(false) }
+func dockerOCI(img it.Image) (*it.Files, error)  { return img.OCI(true) }
+
+// dockerOCIManifestOnly is Docker 25's layout read through manifest.json.
+func dockerOCIManifestOnly(img it.Image) (*it.Files, error) {
+	f, err := img.OCI(true)
+	if err != nil {
+		return nil, err
+	}
+	f.Delete("index.json")
+	f.Delete("oci-layout")
+	return f, nil
+}
+
+var formats = []format{
+	{name: "docker save", files: dockerSave},
+	{name: "docker save gzipped", files: dockerSave, gzip: true},
+	{name: "docker 25 save", files: dockerOCI},
+	{name: "docker 25 save by manifest.json", files: dockerOCIManifestOnly},
+	{name: "OCI layout tar", files: ociLayout},
+	{name: "OCI layout dir", files: ociLayout, dir: true},
+}
+
+// write lays files out as the format says and returns the image's path.
+func (f format) write(t *testing.T, files *it.Files) string {
+	t.Helper()
+	dir := t.TempDir()
+	if f.dir {
+		p := filepath.Join(dir, "layout")
+		if err := files.WriteDir(p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	b, err := files.Tar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.gzip {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(b)
+		zw.Close()
+		b = buf.Bytes()
+	}
+	p := filepath.Join(dir, "image.tar")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestImportFormats(t *testing.T) {
+	ctx := context.Background()
+	comps := map[string]it.Compression{"uncompressed": it.Uncompressed, "gzip": it.Gzip, "zstd": it.Zstd}
+	for _, f := range formats {
+		for cname, c := range comps {
+			if f.name == "docker save" && c != it.Uncompressed {
+				continue // classic docker save layers are plain tars
+			}
+			t.Run(f.name+"/"+cname, func(t *testing.T) {
+				files, err := f.files(threeLayers(c))
+				if err != nil {
+					t.Fatal(err)
+				}
+				src := f.write(t, files)
+				icfg, err := image.InspectPath(ctx, src)
+				if err != nil {
+					t.Fatalf("Inspect: %v", err)
+				}
+				dst := filepath.Join(t.TempDir(), "rt", "img")
+				cfg, err := image.ImportPath(ctx, src, dst)
+				if err != nil {
+					t.Fatalf("Import: %v", err)
+				}
+				if !reflect.DeepEqual(cfg, threeLayersConfig) || !reflect.DeepEqual(icfg, threeLayersConfig) {
+					t.Errorf("config: Import %+v, Inspect %+v, want %+v", cfg, icfg, threeLayersConfig)
+				}
+				got := listTree(t, filepath.Join(dst, "rootfs"))
+				if !reflect.DeepEqual(got, threeLayersTree) {
+					t.Errorf("rootfs:\n%s\nwant:\n%s", show(got), show(threeLayersTree))
+				}
+				checkRuntimeDir(t, dst, threeLayersConfig)
+				// The hard link made in layer 3 shares its target's inode.
+				a, _ := os.Stat(filepath.Join(dst, "rootfs/etc/keep2"))
+				b, _ := os.Stat(filepath.Join(dst, "rootfs/etc/keep2-link"))
+				if !os.SameFile(a, b) {
+					t.Error("etc/keep2-link is not a hard link of etc/keep2")
+				}
+			})
+		}
+	}
+}
+
+func show(m map[string]string) string {
+	var lines []string
+	for k, v := range m {
+		lines = append(lines, "  "+k+": "+v)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func checkRuntimeDir(t *testing.T, dst string, want *image.Config) {
+	t.Helper()
+	var rj struct {
+		Kind string   `json:"kind"`
+		Args []string `json:"args"`
+		Env  []string `json:"env"`
+		Cwd  string   `json:"cwd"`
+	}
+	b, err := os.ReadFile(filepath.Join(dst, "runtime.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rj); err != nil {
+		t.Fatal(err)
+	}
+	if rj.Kind != "blackbox" || !reflect.DeepEqual(rj.Args, want.Args) || !reflect.DeepEqual(rj.Env, want.Env) || rj.Cwd != want.Cwd {
+		t.Errorf("runtime.json = %s", b)
+	}
+	stamp, err := os.ReadFile(filepath.Join(dst, "stamp"))
+	if err != nil || !strings.HasPrefix(string(stamp), "sha256:") {
+		t.Errorf("stamp = %q, %v", stamp, err)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(dst))
+	if len(ents) != 1 {
+		t.Errorf("beside dst: %v, want dst alone", ents)
+	}
+}
+
+// TestImportReaderAt covers the io.ReaderAt form with an in-memory tarball.
+func TestImportReaderAt(t *testing.T) {
+	files, err := threeLayers(it.Gzip).OCI(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := files.Tar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := image.Inspect(ctx, bytes.NewReader(b), int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "img")
+	if _, err := image.Import(ctx, bytes.NewReader(b), int64(len(b)), dst); err != nil {
+		t.Fatal(err)
+	}
+	if got := listTree(t, filepath.Join(dst, "rootfs")); !reflect.DeepEqual(got, threeLayersTree) {
+		t.Errorf("rootfs:\n%s", show(got))
+	}
+	if _, err := image.Import(ctx, bytes.NewReader(b), int64(len(b)), dst); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("second Import into the same dst: %v", err)
+	}
+}
+
+func TestBusyboxImage(t *testing.T) {
+	var buf bytes.Buffer
+	if err := it.WriteBusyboxDockerSave(&buf); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "busybox")
+	cfg, err := image.Import(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &image.Config{Args: []string{"/bin/sh", "/wisp/loop.sh"}, Env: []string{image.DefaultPath, "GREETING=hello from busybox"}, Cwd: "/wisp"}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("config %+v, want %+v", cfg, want)
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "rootfs/bin/sh")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("bin/sh: %v %v", fi, err)
+	}
+}
+
+// corrupt flips the last byte of a file.
+func corrupt(b []byte) []byte {
+	c := append([]byte(nil), b...)
+	c[len(c)-1] ^= 0xff
+	return c
+}
+
+// layerName finds the name of layer i (0-based) among an image's files.
+func layerName(t *testing.T, f *it.Files, i int) string {
+	t.Helper()
+	var m []struct{ Layers []string }
+	if b := f.Get("manifest.json"); b != nil {
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m[0].Layers[i]
+	}
+	d, err := f.ManifestDigest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var man struct{ Layers []struct{ Digest string } }
+	json.Unmarshal(f.Get("blobs/sha256/"+strings.TrimPrefix(d, "sha256:")), &man)
+	return "blobs/sha256/" + strings.TrimPrefix(man.Layers[i].Digest, "sha256:")
+}
+
+func configName(t *testing.T, f *it.Files) string {
+	t.Helper()
+	if b := f.Get("manifest.json"); b != nil {
+		var m []struct{ Config string }
+		json.Unmarshal(b, &m)
+		return m[0].Config
+	}
+	d, _ := f.ManifestDigest()
+	var man struct{ Config struct{ Digest string } }
+	json.Unmarshal(f.Get("blobs/sha256/"+strings.TrimPrefix(d, "sha256:")), &man)
+	return "blobs/sha256/" + strings.TrimPrefix(man.Config.Digest, "sha256:")
+}
+
+func withLayer(entries ...it.Entry) it.Image {
+	img := threeLayers(it.Uncompressed)
+	img.Layers = append(img.Layers[:1], it.Layer{Entries: entries})
+	return img
+}
+
+func TestBadImages(t *testing.T) {
+	type alter func(t *testing.T, f *it.Files)
+	cases := []struct {
+		name   string
+		img    it.Image
+		alter  alter
+		raw    []byte // the image file itself, instead of img
+		limits image.Limits
+		want   string
+	}{
+		{name: "traversal", img: withLayer(it.File("../../etc/passwd", "root::0:0::/:/bin/sh")),
+			want: `layer 2 of 2 && entry "../../etc/passwd": path traversal`},
+		{name: "traversal inside", img: withLayer(it.File("a/../../etc/passwd", "x")), want: `entry "a/../../etc/passwd": path traversal`},
+		{name: "absolute path", img: withLayer(it.File("/etc/passwd", "x")), want: `entry "/etc/passwd": absolute path`},
+		{name: "hard link out", img: withLayer(it.Hardlink("shadow", "../../etc/shadow")), want: `entry "shadow": hard link to "../../etc/shadow": path traversal`},
+		{name: "hard link absolute", img: withLayer(it.Hardlink("shadow", "/etc/shadow")), want: `hard link to "/etc/shadow": absolute path`},
+		{name: "hard link to nothing", img: withLayer(it.Hardlink("x", "nothing/here")), want: `hard link to "nothing/here", which no layer made`},
+		{name: "hard link to a directory", img: withLayer(it.Hardlink("x", "etc")), want: `hard link to "etc", a directory`},
+		{name: "write through absolute symlink", img: withLayer(it.Symlink("evil", "/etc"), it.File("evil/passwd", "x")),
+			want: `entry "evil/passwd"`},
+		{name: "write through absolute symlink of a lower layer", img: func() it.Image {
+			img := withLayer(it.Symlink("evil", "/tmp"))
+			img.Layers = append(img.Layers, it.Layer{Entries: []it.Entry{it.File("evil/x", "x")}})
+			return img
+		}(), want: `layer 3 of 3`},
+		{name: "write through relative symlink out", img: withLayer(it.Dir("a"), it.Symlink("a/up", "../../.."), it.File("a/up/x", "x")),
+			want: `entry "a/up/x"`},
+		{name: "directory through symlink out", img: withLayer(it.Symlink("up", "../"), it.Dir("up/d")), want: `entry "up/d"`},
+		{name: "whiteout through symlink out", img: withLayer(it.Symlink("up", "/"), it.Whiteout("up/etc")), want: `entry "up/.wh.etc"`},
+		{name: "unsupported entry type", img: withLayer(it.Entry{Name: "x", Type: 'V'}), want: `unsupported tar entry type`},
+		{name: "layer digest mismatch", img: threeLayers(it.Gzip), alter: func(t *testing.T, f *it.Files) {
+			n := layerName(t, f, 1)
+			raw := f.Get(n)
+			// Append a second, empty gzip member: still a valid layer, but
+			// not the blob the manifest names.
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			zw.Close()
+			f.Set(n, append(append([]byte(nil), raw...), buf.Bytes()...))
+		}, want: "but the manifest says || it is corrupt or was altered"},
+		{name: "docker save layer altered", img: threeLayers(it.Uncompressed), alter: func(t *testing.T, f *it.Files) {
+			n := layerName(t, f, 0)
+			raw := f.Get(n)
+			i := bytes.Index(raw, []byte("kept from layer 1"))
+			c := append([]byte(nil), raw...)
+			c[i] = 'K'
+			f.Set(n, c)
+		}, want: "it is corrupt or was altered"},
+		{name: "config altered", img: threeLayers(it.Uncompressed), alter: func(t *testing.T, f *it.Files) {
+			n := configName(t, f)
+			f.Set(n, bytes.Replace(f.Get(n), []byte("--serve"), []byte("--sErve"), 1))
+		}, want: "it is corrupt or was altered"},
+		{name: "missing layer", img: threeLayers(it.Uncompressed), alter: func(t *testing.T, f *it.Files) {
+			f.Delete(layerName(t, f, 2))
+		}, want: "missing from the image"},
+		{name: "missing config", img: threeLayers(it.Uncompressed), alter: func(t *testing.T, f *it.Files) {
+			f.Delete(configName(t, f))
+		}, want: "config"},
+		{name: "corrupt gzip layer", img: threeLayers(it.Gzip), alter: func(t *testing.T, f *it.Files) {
+			n := layerName(t, f, 0)
+			raw := f.Get(n)
+			c := append([]byte(nil), raw[:len(raw)/2]...)
+			f.Set(n, c)
+		}, want: "layer 1 of 3"},
+		{name: "no entrypoint", img: func() it.Image { i := threeLayers(it.Uncompressed); i.Entrypoint, i.Cmd = nil, nil; return i }(),
+			want: "neither Entrypoint nor Cmd"},
+		{name: "other architecture", img: func() it.Image { i := threeLayers(it.Uncompressed); i.Architecture = "s390x"; return i }(),
+			want: "the image is for s390x"},
+		{name: "too many entries", img: threeLayers(it.Uncompressed), limits: image.Limits{MaxEntries: 10}, want: "more than 10 entries"},
+		{name: "too big", img: threeLayers(it.Uncompressed), limits: image.Limits{MaxBytes: 20}, want: "more than 20 bytes"},
+		{name: "empty file", raw: []byte{}, want: "the image is empty"},
+		{name: "not a tar", raw: bytes.Repeat([]byte("this is not a tarball\n"), 100), want: "not a tar archive"},
+		{name: "a zip", raw: []byte("PK\x03\x04 and more"), want: "is a zip"},
+		{name: "empty tar", raw: make([]byte, 1024), want: "neither index.json"},
+	}
+	ctx := context.Background()
+	for _, c := range cases {
+		var fmts []format
+		if c.raw != nil {
+			fmts = []format{{name: "raw"}}
+		} else {
+			fmts = formats
+		}
+		for _, f := range fmts {
+			t.Run(c.name+"/"+f.name, func(t *testing.T) {
+				var src string
+				if c.raw != nil {
+					src = filepath.Join(t.TempDir(), "image")
+					os.WriteFile(src, c.raw, 0o644)
+				} else {
+					files, err := f.files(c.img)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if c.alter != nil {
+						c.alter(t, files)
+					}
+					src = f.write(t, files)
+				}
+				_, err := c.limits.InspectPath(ctx, src)
+				if !errorSays(err, c.want) {
+					t.Errorf("Inspect: %v\nwant an error with %q", err, c.want)
+				}
+				parent := t.TempDir()
+				dst := filepath.Join(parent, "img")
+				_, err = c.limits.ImportPath(ctx, src, dst)
+				t.Logf("Import: %v", err)
+				if !errorSays(err, c.want) {
+					t.Errorf("Import: %v\nwant an error with %q", err, c.want)
+				}
+				if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+					t.Errorf("left behind after a failed import: %v", ents)
+				}
+			})
+		}
+	}
+}
+
+// TestTruncated cuts image tarballs at several points: every cut is
+// refused, by Inspect and Import alike, and leaves nothing.
+func TestTruncated(t *testing.T) {
+	ctx := context.Background()
+	for _, f := range []format{formats[0], formats[2], formats[4]} {
+		files, err := f.files(threeLayers(it.Uncompressed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := files.Tar()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, frac := range []int{10, 30, 50, 70, 90, 99} {
+			cut := b[:len(b)*frac/100]
+			t.Run(fmt.Sprintf("%s/%d%%", f.name, frac), func(t *testing.T) {
+				if _, err := image.Inspect(ctx, bytes.NewReader(cut), int64(len(cut))); err == nil {
+					t.Error("Inspect accepted a truncated tarball")
+				}
+				parent := t.TempDir()
+				if _, err := image.Import(ctx, bytes.NewReader(cut), int64(len(cut)), filepath.Join(parent, "img")); err == nil {
+					t.Error("Import accepted a truncated tarball")
+				} else {
+					t.Log(err)
+				}
+				if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+					t.Errorf("left behind: %v", ents)
+				}
+			})
+		}
+	}
+}
+
+// TestNoEscape checks, past the error, that a write through an absolute
+// symlink landed nowhere: not in the host's /tmp, not beside dst.
+func TestNoEscape(t *testing.T) {
+	outside := t.TempDir()
+	img := withLayer(it.Symlink("evil", outside), it.File("evil/pwned", "x"))
+	files, err := img.OCI(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := files.Tar()
+	if _, err := image.Import(context.Background(), bytes.NewReader(b), int64(len(b)), filepath.Join(t.TempDir(), "img")); err == nil {
+		t.Fatal("Import accepted a write through a symlink out of the root")
+	}
+	if _, err := os.Lstat(filepath.Join(outside, "pwned")); !os.IsNotExist(err) {
+		t.Fatalf("a file was written outside the root: %v", err)
+	}
+}
+
+func TestCanceled(t *testing.T) {
+	files, _ := threeLayers(it.Uncompressed).OCI(false)
+	b, _ := files.Tar()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	parent := t.TempDir()
+	if _, err := image.Import(ctx, bytes.NewReader(b), int64(len(b)), filepath.Join(parent, "img")); err != context.Canceled {
+		t.Errorf("Import with a canceled context: %v", err)
+	}
+	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
+	}
+}
+
+// errorSays tells whether err says want: alternatives separated by " || ",
+// each a list of substrings separated by " && ".
+func errorSays(err error, want string) bool {
+	if err == nil {
+		return false
+	}
+	for alt := range strings.SplitSeq(want, " || ") {
+		ok := true
+		for part := range strings.SplitSeq(alt, " && ") {
+			ok = ok && strings.Contains(err.Error(), part)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
