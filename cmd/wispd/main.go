@@ -13,10 +13,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wispfaas/wisp/containerrt/container"
 	"github.com/wispfaas/wisp/daemon"
 )
 
 func main() {
+	// libcontainer re-executes wispd as "wispd init" inside each new
+	// container; there this call becomes the container's init and never
+	// returns.
+	container.MaybeInit()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCommand().ExecuteContext(ctx)
 	stop()
