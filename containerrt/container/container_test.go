@@ -1,10 +1,15 @@
 package container
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 var logLineRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (stdout|stderr): (.*)$`)
@@ -56,5 +61,430 @@ func TestInitAndManyRuns(t *testing.T) {
 	}
 	if n, err := c.MemoryUsage(); err != nil || n <= 0 {
 		t.Fatalf("memory usage %d, %v", n, err)
+	}
+}
+
+func TestInitErrors(t *testing.T) {
+	m := newTestManager(t)
+	for _, tc := range []struct {
+		main  string
+		check func(error) bool
+	}{
+		{"bad", func(err error) bool {
+			var ie *InitError
+			return errors.As(err, &ie) && ie.Message == "no function named bad"
+		}},
+		{"garbage", func(err error) bool { var pe *ProtocolError; return errors.As(err, &pe) }},
+	} {
+		t.Run(tc.main, func(t *testing.T) {
+			c, err := m.Start(t.Context(), testSpec(t, "init-"+tc.main))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Destroy(context.Background())
+			logs, err := c.Init(t.Context(), InitMessage{Main: tc.main}, 0)
+			if !tc.check(err) {
+				t.Fatalf("init: %v (%T)", err, err)
+			}
+			if tc.main == "bad" && !slices.Equal(texts(t, logs), []string{"stderr: cannot load"}) {
+				t.Fatalf("logs %q", logs)
+			}
+		})
+	}
+}
+
+func TestLogs(t *testing.T) {
+	m := newTestManager(t)
+	c := startInit(t, m, testSpec(t, "logs"))
+
+	// 2,000 lines of 60 bytes, cut at 4 KiB with a note.
+	const limit = 4096
+	_, logs, err := run(t, c, "spam", limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := texts(t, logs)
+	last := got[len(got)-1]
+	if !strings.Contains(last, "Logs were truncated because the total bytes size exceeds the limit of 4096 bytes.") {
+		t.Fatalf("last line %q", last)
+	}
+	kept := 0
+	for _, l := range got[:len(got)-1] {
+		if !strings.HasPrefix(l, "stdout: line ") {
+			t.Fatalf("line %q", l)
+		}
+		kept += len(l) - len("stdout: ") + 1
+	}
+	if kept > limit || kept < limit-100 {
+		t.Fatalf("kept %d bytes of logs, limit %d", kept, limit)
+	}
+
+	// The next activation's logs are its own.
+	_, logs, err = run(t, c, "echo", limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := texts(t, logs); len(got) != 2 {
+		t.Fatalf("logs after a cut: %q", got)
+	}
+
+	// An action printing the sentinel itself loses its own later output,
+	// but the next activation's logs still line up.
+	if _, _, err := run(t, c, "fakesentinel", 0); err != nil {
+		t.Fatal(err)
+	}
+	res, logs, err := run(t, c, "echo", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = texts(t, logs)
+	slices.Sort(got)
+	if want := []string{fmt.Sprintf("stderr: err %v", res["n"]), fmt.Sprintf("stdout: out %v", res["n"])}; !slices.Equal(got, want) {
+		t.Fatalf("logs after a fake sentinel %q, want %q", got, want)
+	}
+}
+
+func TestMergeLogs(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	out := segment{stream: "stdout", lines: []logLine{{at(1), "stdout", "a"}, {at(3), "stdout", "c"}}}
+	errs := segment{stream: "stderr", lines: []logLine{{at(2), "stderr", "b"}}}
+	for _, tc := range []struct {
+		name  string
+		limit int64
+		segs  []segment
+		want  []string
+	}{
+		{"interleaved by time", 100, []segment{out, errs}, []string{
+			"2026-11-25T18:00:00.001000Z stdout: a", "2026-11-25T18:00:00.002000Z stderr: b", "2026-11-25T18:00:00.003000Z stdout: c"}},
+		{"cut across streams", 4, []segment{out, errs}, []string{
+			"2026-11-25T18:00:00.001000Z stdout: a", "2026-11-25T18:00:00.002000Z stderr: b",
+			"2026-11-25T18:00:00.003000Z stderr: Logs were truncated because the total bytes size exceeds the limit of 4 bytes."}},
+		{"empty", 10, []segment{{}, {}}, []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mergeLogs(tc.limit, tc.segs...); !slices.Equal(got, tc.want) {
+				t.Fatalf("got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPauseResume(t *testing.T) {
+	m := newTestManager(t)
+	c := startInit(t, m, testSpec(t, "pause"))
+	ctx := t.Context()
+	if err := c.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.State(ctx); err != nil || st != Paused {
+		t.Fatalf("state after pause: %v, %v", st, err)
+	}
+	if frozen, err := c.cg.frozen(); err != nil || !frozen {
+		t.Fatalf("freezer cgroup frozen: %v, %v", frozen, err)
+	}
+	if !c.cg.v2 {
+		b, err := os.ReadFile(c.cg.freezer + "/freezer.state")
+		if err != nil || strings.TrimSpace(string(b)) != "FROZEN" {
+			t.Fatalf("freezer.state %q, %v", b, err)
+		}
+	}
+	if err := c.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.State(ctx); err != nil || st != Running {
+		t.Fatalf("state after resume: %v, %v", st, err)
+	}
+	var se *StateError
+	if err := c.Resume(ctx); !errors.As(err, &se) || se.State != Running {
+		t.Fatalf("resume of a running container: %v", err)
+	}
+	if _, _, err := run(t, c, "echo", 0); err != nil {
+		t.Fatal(err)
+	}
+	// A paused container is destroyed as well.
+	if err := c.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := c.State(ctx); st != Stopped {
+		t.Fatalf("state after destroy %v", st)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	m := newTestManager(t)
+	c := startInit(t, m, testSpec(t, "timeout"))
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, logs, err := c.Run(ctx, RunMessage{Value: []byte(`{"do":"sleep"}`)}, 0)
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("run: %v", err)
+	}
+	if got := texts(t, logs); !slices.Equal(got, []string{"stdout: going to sleep"}) {
+		t.Fatalf("logs %q", got)
+	}
+	memDir := c.cg.memory
+	if err := c.Destroy(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Destroy(t.Context()); err != nil {
+		t.Fatalf("second destroy: %v", err)
+	}
+	assertGone(t, m, "timeout", memDir)
+	if _, _, err := run(t, c, "echo", 0); !errors.Is(err, ErrDestroyed) {
+		t.Fatalf("run after destroy: %v", err)
+	}
+	if err := c.Pause(t.Context()); !errors.Is(err, ErrDestroyed) {
+		t.Fatalf("pause after destroy: %v", err)
+	}
+}
+
+// assertGone checks that nothing of container id remains: its state
+// directory, its cgroup.
+func assertGone(t *testing.T, m *Manager, id, cgroupDir string) {
+	t.Helper()
+	if _, err := os.Stat(m.stateDir + "/" + id); !os.IsNotExist(err) {
+		t.Fatalf("state directory of %s: %v", id, err)
+	}
+	if _, err := os.Stat(cgroupDir); !os.IsNotExist(err) {
+		t.Fatalf("cgroup %s: %v", cgroupDir, err)
+	}
+}
+
+func TestExitAndOOM(t *testing.T) {
+	m := newTestManager(t)
+	for _, tc := range []struct {
+		do       string
+		memoryMB int
+		code     int
+		oom      bool
+	}{
+		{"exit", 64, 3, false},
+		{"oom", 32, -1, true},
+	} {
+		t.Run(tc.do, func(t *testing.T) {
+			spec := testSpec(t, tc.do)
+			spec.MemoryMB = tc.memoryMB
+			c := startInit(t, m, spec)
+			_, _, err := run(t, c, tc.do, 0)
+			var ee *ExitError
+			if !errors.As(err, &ee) {
+				t.Fatalf("run: %v (%T)", err, err)
+			}
+			if ee.OOMKilled != tc.oom || (!tc.oom && ee.ExitCode != tc.code) {
+				t.Fatalf("exit: %+v", ee)
+			}
+			if tc.oom && !strings.Contains(ee.Error(), "ran out of memory (limit 32 MB)") {
+				t.Fatalf("message %q", ee.Error())
+			}
+			select {
+			case <-c.Done():
+			default:
+				t.Fatal("Done not closed")
+			}
+			if st, err := c.State(t.Context()); err != nil || st != Stopped {
+				t.Fatalf("state %v, %v", st, err)
+			}
+			if _, _, err := run(t, c, "echo", 0); !errors.As(err, &ee) {
+				t.Fatalf("run after exit: %v", err)
+			}
+		})
+	}
+}
+
+func TestForkBomb(t *testing.T) {
+	m := newTestManager(t)
+	spec := testSpec(t, "forkbomb")
+	spec.PidsLimit = 32
+	c := startInit(t, m, spec)
+	if _, _, err := run(t, c, "forkbomb", 0); err != nil {
+		t.Fatal(err)
+	}
+	// Watch the bomb press against the limit for a while.
+	maxSeen := int64(0)
+	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); {
+		n, err := c.cg.pidsCurrent()
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxSeen = max(maxSeen, n)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if maxSeen > 32 || maxSeen < 2 {
+		t.Fatalf("tasks seen in the cgroup: up to %d, limit 32", maxSeen)
+	}
+	memDir := c.cg.memory
+	if err := c.Destroy(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, m, "forkbomb", memDir)
+}
+
+func TestIsolation(t *testing.T) {
+	m := newTestManager(t)
+	c := startInit(t, m, testSpec(t, "isolation"))
+	who, _, err := run(t, c, "whoami", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"uid": "65534", "gid": "65534", "capeff": "0000000000000000", "capbnd": "0000000000000000",
+		"nnp": "1", "seccomp": "2", "host": "wisp", "userns": "no", "ifaces": "0", "pid": "1",
+	}
+	for k, v := range want {
+		if who[k] != v {
+			t.Errorf("%s = %v, want %v", k, who[k], v)
+		}
+	}
+	files, _, err := run(t, c, "files", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]any{"root": "no", "action": "no", "tmp": "yes", "code": "the code"} {
+		if files[k] != v {
+			t.Errorf("%s = %v, want %v", k, files[k], v)
+		}
+	}
+}
+
+func TestBadReplies(t *testing.T) {
+	m := newTestManager(t)
+	for _, do := range []string{"notjson", "array", "huge"} {
+		t.Run(do, func(t *testing.T) {
+			c := startInit(t, m, testSpec(t, "reply-"+do))
+			_, _, err := run(t, c, do, 0)
+			var pe *ProtocolError
+			if !errors.As(err, &pe) {
+				t.Fatalf("run: %v (%T)", err, err)
+			}
+		})
+	}
+}
+
+func TestBadValue(t *testing.T) {
+	m := newTestManager(t)
+	c := startInit(t, m, testSpec(t, "value"))
+	for _, v := range []string{`[1]`, `{"a":`, `"x"`} {
+		if _, _, err := c.Run(t.Context(), RunMessage{Value: []byte(v)}, 0); err == nil {
+			t.Fatalf("value %s accepted", v)
+		}
+	}
+	if _, _, err := run(t, c, "echo", 0); err != nil {
+		t.Fatalf("run after refused values: %v", err)
+	}
+}
+
+func TestSpecValidation(t *testing.T) {
+	m := newTestManager(t)
+	for _, tc := range []struct {
+		name string
+		mod  func(*Spec)
+	}{
+		{"upper-case id", func(s *Spec) { s.ID = "Abc" }},
+		{"id with slash", func(s *Spec) { s.ID = "a/b" }},
+		{"long id", func(s *Spec) { s.ID = strings.Repeat("a", 65) }},
+		{"relative rootfs", func(s *Spec) { s.Rootfs = "rootfs" }},
+		{"missing rootfs", func(s *Spec) { s.Rootfs = "/nonexistent/rootfs" }},
+		{"missing action dir", func(s *Spec) { s.ActionDir = "/nonexistent/action" }},
+		{"no args", func(s *Spec) { s.Args = nil }},
+		{"tiny memory", func(s *Spec) { s.MemoryMB = 1 }},
+		{"negative pids", func(s *Spec) { s.PidsLimit = -1 }},
+		{"missing program", func(s *Spec) { s.Args = []string{"/bin/nonexistent"} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSpec(t, "valid")
+			tc.mod(&s)
+			if c, err := m.Start(t.Context(), s); err == nil {
+				c.Destroy(context.Background())
+				t.Fatal("started")
+			}
+			if _, err := os.Stat(m.stateDir + "/valid"); !os.IsNotExist(err) {
+				t.Fatalf("state left behind: %v", err)
+			}
+		})
+	}
+	startInit(t, m, testSpec(t, "dup"))
+	if _, err := m.Start(t.Context(), testSpec(t, "dup")); !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate id: %v", err)
+	}
+}
+
+func TestCleanupLeftovers(t *testing.T) {
+	stateDir := t.TempDir() + "/state"
+	parent := "wisp-test-" + randomHex(4)
+	crashed, err := NewManager(t.Context(), ManagerConfig{StateDir: stateDir, CgroupParent: parent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for i := range 3 {
+		c := startInit(t, crashed, testSpec(t, fmt.Sprintf("left-%d", i)))
+		st, err := c.lc.State()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range st.CgroupPaths {
+			dirs = append(dirs, p)
+		}
+		if i == 0 {
+			if err := c.Pause(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The crashed Manager is dropped without Close; a new one cleans up.
+	m, err := NewManager(t.Context(), ManagerConfig{StateDir: stateDir, CgroupParent: parent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := m.CleanupLeftovers(t.Context())
+	if err != nil || n != 3 {
+		t.Fatalf("cleanup: %d, %v", n, err)
+	}
+	entries, err := os.ReadDir(stateDir)
+	if err != nil || len(entries) != 0 {
+		t.Fatalf("state directory after cleanup: %v, %v", entries, err)
+	}
+	for _, d := range dirs {
+		for _, p := range []string{d, d[:strings.LastIndex(d, "/")]} {
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				t.Errorf("cgroup %s remains: %v", p, err)
+			}
+		}
+	}
+	if n, err := m.CleanupLeftovers(t.Context()); err != nil || n != 0 {
+		t.Fatalf("second cleanup: %d, %v", n, err)
+	}
+}
+
+func TestCloseRemovesParent(t *testing.T) {
+	m, err := NewManager(t.Context(), ManagerConfig{StateDir: t.TempDir() + "/state", CgroupParent: "wisp-test-" + randomHex(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for i := range 2 {
+		c := startInit(t, m, testSpec(t, fmt.Sprintf("close-%d", i)))
+		st, err := c.lc.State()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range st.CgroupPaths {
+			dirs = append(dirs, p, p[:strings.LastIndex(p, "/")])
+		}
+	}
+	if err := m.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s remains: %v", d, err)
+		}
+	}
+	if _, err := m.Start(t.Context(), testSpec(t, "after")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("start after close: %v", err)
 	}
 }
