@@ -1,0 +1,140 @@
+package containerrt
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// runtimeImage is what a container of one kind starts from: a root
+// filesystem and the command of its action loop, read from a runtime
+// directory (<runtimes>/<name>/{rootfs,runtime.json,stamp}) or from a
+// blackbox image imported by an ImageSource.
+type runtimeImage struct {
+	Kind   string
+	Dir    string // the directory holding rootfs/ and runtime.json
+	Rootfs string // absolute
+	Args   []string
+	Env    []string
+	Cwd    string
+}
+
+// runtimeFile is runtime.json (docs/container-protocol.md).
+type runtimeFile struct {
+	Kind string   `json:"kind"`
+	Args []string `json:"args"`
+	Env  []string `json:"env"`
+	Cwd  string   `json:"cwd"`
+}
+
+// maxRuntimeFile bounds runtime.json: it is a few lines, and an image's
+// may come from a user's tarball.
+const maxRuntimeFile = 64 << 10
+
+// readRuntime reads the runtime directory dir (rootfs/ and runtime.json).
+// It does not look for the stamp: loadRuntimes does, for built runtimes;
+// an imported image is complete when its ImageSource returns it.
+func readRuntime(dir string) (*runtimeImage, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("runtime directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, "runtime.json")
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if st.Size() > maxRuntimeFile {
+		return nil, fmt.Errorf("read %s: %d bytes, more than the %d a runtime.json may have", path, st.Size(), maxRuntimeFile)
+	}
+	var rf runtimeFile
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rf); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	if len(rf.Args) == 0 || rf.Args[0] == "" {
+		return nil, fmt.Errorf("%s: args must name the action loop's program", path)
+	}
+	for _, e := range rf.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return nil, fmt.Errorf("%s: env entry %q is not KEY=value", path, e)
+		}
+	}
+	if rf.Cwd == "" {
+		rf.Cwd = "/"
+	}
+	if !strings.HasPrefix(rf.Cwd, "/") {
+		return nil, fmt.Errorf("%s: cwd %q is not an absolute path", path, rf.Cwd)
+	}
+	rootfs := filepath.Join(dir, "rootfs")
+	if st, err := os.Stat(rootfs); err != nil {
+		return nil, fmt.Errorf("runtime %s: %w", dir, err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("runtime %s: rootfs is not a directory", dir)
+	}
+	return &runtimeImage{Kind: rf.Kind, Dir: dir, Rootfs: rootfs, Args: rf.Args, Env: rf.Env, Cwd: rf.Cwd}, nil
+}
+
+// loadRuntimes reads every built runtime under dir, by kind. A directory
+// without a stamp (a build in progress or interrupted) is skipped; one
+// whose runtime.json is broken is skipped and reported in problems, so
+// that one bad runtime does not disable the others. A missing dir means
+// no runtime is built yet, which is not an error.
+func loadRuntimes(dir string) (byKind map[string]*runtimeImage, problems []error) {
+	byKind = map[string]*runtimeImage{}
+	if dir == "" {
+		return byKind, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return byKind, nil
+	}
+	if err != nil {
+		return byKind, []error{fmt.Errorf("list runtimes in %s: %w", dir, err)}
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		sub := filepath.Join(dir, e.Name())
+		if _, err := os.Stat(filepath.Join(sub, "stamp")); err != nil {
+			continue // not (completely) built
+		}
+		img, err := readRuntime(sub)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		if img.Kind == "" || img.Kind == kindBlackbox {
+			problems = append(problems, fmt.Errorf("runtime %s: runtime.json must name its kind (not %q)", sub, img.Kind))
+			continue
+		}
+		if prev, dup := byKind[img.Kind]; dup {
+			problems = append(problems, fmt.Errorf("runtimes %s and %s are both of kind %s; using the first", prev.Dir, sub, img.Kind))
+			continue
+		}
+		byKind[img.Kind] = img
+	}
+	return byKind, problems
+}
+
+// sortedKinds lists the kinds of m, sorted.
+func sortedKinds(m map[string]*runtimeImage) []string {
+	kinds := make([]string, 0, len(m))
+	for k := range m {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	return kinds
+}
