@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wispfaas/wisp/blobs"
 	"github.com/wispfaas/wisp/core"
 	"github.com/wispfaas/wisp/queue"
 	"github.com/wispfaas/wisp/store"
@@ -38,21 +39,30 @@ type adminServer struct {
 	path string
 }
 
-// AdminRequest is one namespace operation.
+// AdminRequest is one namespace operation, or a garbage collection of
+// code blobs (op "blobs-gc", see BlobsGC).
 type AdminRequest struct {
-	Op   string `json:"op"` // create, list, delete
+	Op   string `json:"op"` // create, list, delete, blobs-gc
 	Name string `json:"name,omitempty"`
 	Auth string `json:"auth,omitempty"`
+	// Grace and DryRun are blobs-gc's: a duration ("1h") and whether to
+	// only report.
+	Grace  string `json:"grace,omitempty"`
+	DryRun bool   `json:"dryRun,omitempty"`
 }
 
 // AdminResponse is the answer to an AdminRequest over the socket.
 type AdminResponse struct {
 	Namespaces []*core.Namespace `json:"namespaces,omitempty"`
+	GC         *blobs.GCReport   `json:"gc,omitempty"`
 	Error      string            `json:"error,omitempty"`
 	Code       core.ErrorCode    `json:"code,omitempty"`
 }
 
-func startAdmin(data string, s namespaceAdmin, log *slog.Logger) (*adminServer, error) {
+// gcFunc runs a garbage collection of code blobs for the admin socket.
+type gcFunc func(ctx context.Context, req GCRequest) (*blobs.GCReport, error)
+
+func startAdmin(data string, s namespaceAdmin, gc gcFunc, log *slog.Logger) (*adminServer, error) {
 	path := adminSocket(data)
 	_ = os.Remove(path) // a leftover of a crash; the data lock says no one else owns it
 	old := syscall.Umask(0o177)
@@ -66,6 +76,12 @@ func startAdmin(data string, s namespaceAdmin, log *slog.Logger) (*adminServer, 
 		var resp AdminResponse
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
 			resp.Error, resp.Code = "malformed admin request: "+err.Error(), core.CodeInvalid
+		} else if req.Op == "blobs-gc" {
+			if resp.GC, err = adminGC(r.Context(), gc, req); err != nil {
+				resp.Error, resp.Code = err.Error(), core.ErrorCodeOf(err)
+			} else {
+				log.Info("code blobs collected", "dryRun", req.DryRun, "deleted", len(resp.GC.Deleted), "bytes", resp.GC.DeletedBytes)
+			}
 		} else if resp.Namespaces, err = adminDo(r.Context(), s, req); err != nil {
 			resp.Error, resp.Code = err.Error(), core.ErrorCodeOf(err)
 			if resp.Code == core.CodeInternal {
@@ -138,6 +154,31 @@ func Admin(ctx context.Context, cfg Config, req AdminRequest) ([]*core.Namespace
 // adminViaSocket sends req to a running wispd. reached is false when no
 // wispd listens on the socket.
 func adminViaSocket(ctx context.Context, data string, req AdminRequest) (nss []*core.Namespace, err error, reached bool) {
+	out, err, reached := adminCall(ctx, data, req)
+	if err != nil || !reached {
+		return nil, err, reached
+	}
+	return out.Namespaces, nil, true
+}
+
+// adminGC runs a blobs-gc request.
+func adminGC(ctx context.Context, gc gcFunc, req AdminRequest) (*blobs.GCReport, error) {
+	if gc == nil {
+		return nil, core.Errorf(core.CodeInvalid, "this wispd has no blob store")
+	}
+	grace := time.Duration(0)
+	if req.Grace != "" {
+		var err error
+		if grace, err = time.ParseDuration(req.Grace); err != nil || grace < 0 {
+			return nil, core.Errorf(core.CodeInvalid, "the grace period %q is not a duration like 1h", req.Grace)
+		}
+	}
+	return gc(ctx, GCRequest{Grace: grace, DryRun: req.DryRun})
+}
+
+// adminCall sends req to a running wispd. reached is false when no wispd
+// listens on the socket.
+func adminCall(ctx context.Context, data string, req AdminRequest) (resp *AdminResponse, err error, reached bool) {
 	path := adminSocket(data)
 	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
@@ -145,7 +186,7 @@ func adminViaSocket(ctx context.Context, data string, req AdminRequest) (nss []*
 	}}}
 	body, _ := json.Marshal(req)
 	hreq, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://wispd/admin", bytes.NewReader(body))
-	resp, err := client.Do(hreq)
+	hresp, err := client.Do(hreq)
 	if err != nil {
 		var opErr *net.OpError
 		if errors.As(err, &opErr) || errors.Is(err, os.ErrNotExist) {
@@ -153,13 +194,13 @@ func adminViaSocket(ctx context.Context, data string, req AdminRequest) (nss []*
 		}
 		return nil, fmt.Errorf("talk to wispd on %s: %w", path, err), true
 	}
-	defer resp.Body.Close()
+	defer hresp.Body.Close()
 	var out AdminResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := json.NewDecoder(hresp.Body).Decode(&out); err != nil {
 		return nil, fmt.Errorf("read wispd's admin answer: %w", err), true
 	}
 	if out.Error != "" {
 		return nil, &core.Error{Code: out.Code, Message: out.Error}, true
 	}
-	return out.Namespaces, nil, true
+	return &out, nil, true
 }

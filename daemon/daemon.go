@@ -59,6 +59,12 @@ type Config struct {
 	// APIHost is the URL actions are told to reach the API at; defaults
 	// to http://<the gateway's address>.
 	APIHost string
+	// Blobs names the code store: "" for <Data>/blobs, "s3://bucket/
+	// prefix?endpoint=…" for S3, or a directory (see blobs.Open).
+	Blobs string
+	// BlobCacheBytes bounds the invoker's disk cache of code blobs in
+	// <Data>/cache/blobs; DefaultBlobCacheBytes when 0.
+	BlobCacheBytes int64
 	// ShutdownGrace bounds how long Stop lets running activations finish.
 	ShutdownGrace time.Duration
 	// AckWait overrides the queue's redelivery timeout (tests).
@@ -143,7 +149,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	if d.reg, err = d.broker.OpenRegistry(ctx); err != nil {
 		return err
 	}
-	codeStore, err := blobs.NewLocal(filepath.Join(c.Data, "blobs"))
+	codeStore, code, err := d.openCode(ctx)
 	if err != nil {
 		return err
 	}
@@ -172,7 +178,7 @@ func (d *Daemon) start(ctx context.Context) error {
 			Queue:      d.broker,
 			Records:    d.store,
 			Heartbeats: d.reg,
-			Code:       invoker.BlobCode{Store: codeStore},
+			Code:       code,
 			Runtimes:   map[string]invoker.Runtime{"wasm": invoker.WasmRuntime{RT: d.wasm}},
 			Logger:     d.log,
 		})
@@ -187,7 +193,11 @@ func (d *Daemon) start(ctx context.Context) error {
 		if d.guestAuth, d.guestCreated, err = ensureGuest(ctx, d.store, c.Data, c.GuestAuth); err != nil {
 			return err
 		}
-		d.gateway, err = gateway.New(gateway.Config{Listener: ln, ID: gatewayID(), APIHost: apiHost}, gateway.Deps{
+		key, err := uploadKey(c.Data)
+		if err != nil {
+			return err
+		}
+		d.gateway, err = gateway.New(gateway.Config{Listener: ln, ID: gatewayID(), APIHost: apiHost, UploadKey: key}, gateway.Deps{
 			Store:      d.store,
 			Blobs:      codeStore,
 			Dispatcher: d.broker,
@@ -203,7 +213,8 @@ func (d *Daemon) start(ctx context.Context) error {
 		if err := d.gateway.Start(ctx); err != nil {
 			return err
 		}
-		if d.admin, err = startAdmin(c.Data, d.store, d.log); err != nil {
+		gc := func(ctx context.Context, req GCRequest) (*blobs.GCReport, error) { return runGC(ctx, codeStore, d.store, req) }
+		if d.admin, err = startAdmin(c.Data, d.store, gc, d.log); err != nil {
 			return err
 		}
 	}

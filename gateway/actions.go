@@ -109,8 +109,11 @@ func (g *Gateway) storeCode(c echo.Context, exec *core.Exec) (*storedCode, error
 	if err != nil {
 		return nil, err
 	}
+	if exec.Code == "" && exec.Digest != "" { // uploaded before (gateway/blobs.go)
+		return g.storeCodeByDigest(c, kind, exec)
+	}
 	if exec.Code == "" {
-		return nil, core.Errorf(core.CodeInvalid, "The action's exec.code is missing: give the %s code inline.", kind.Name)
+		return nil, core.Errorf(core.CodeInvalid, "The action's exec.code is missing: give the %s code inline, or upload it and give exec.digest and exec.size.", kind.Name)
 	}
 	if exec.Binary && !kind.Binary && !kind.Zip {
 		return nil, core.Errorf(core.CodeInvalid, "The kind %s takes its code as text: exec.binary must be false.", kind.Name)

@@ -82,6 +82,14 @@ type Config struct {
 	// APIHost is the address actions are told to call back on
 	// (__OW_API_HOST); defaults to http://Listen.
 	APIHost string
+	// UploadKey signs the gateway's own upload URLs (the upload workflow
+	// on a store without presigned URLs); random per process when empty.
+	UploadKey []byte
+	// UploadTTL is how long an upload URL is valid; 15 minutes when 0.
+	UploadTTL time.Duration
+	// UploadThroughGateway makes clients upload to the gateway even when
+	// the store can presign URLs (clients that cannot reach the store).
+	UploadThroughGateway bool
 }
 
 // Deps are the parts the gateway works with.
@@ -106,6 +114,8 @@ type Gateway struct {
 	balancer *balancer
 	ln       net.Listener
 	served   chan error
+	// uploadKey signs upload tokens (gateway/blobs.go).
+	uploadKey []byte
 }
 
 // New builds a gateway. It fails when a dependency is missing.
@@ -127,6 +137,10 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Gateway{cfg: cfg, deps: deps, log: log, balancer: newBalancer(deps.Invokers)}
+	g.uploadKey = cfg.UploadKey
+	if len(g.uploadKey) == 0 {
+		g.uploadKey = newUploadKey()
+	}
 	g.echo = g.routes()
 	return g, nil
 }

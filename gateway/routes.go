@@ -17,6 +17,10 @@ func (g *Gateway) routes() *echo.Echo {
 	e.GET("/", g.makeInfoHandler())
 	e.GET("/api/v1", g.makeAPIInfoHandler())
 
+	// An upload URL's token is its authorization, as a presigned S3 URL's
+	// signature is: no Basic auth (gateway/blobs.go).
+	e.PUT("/api/v1/namespaces/:ns/blobs/uploads/:token", g.makeUploadHandler())
+
 	api := e.Group("/api/v1", g.authenticate)
 	api.GET("/namespaces", g.makeListNamespacesHandler())
 
@@ -27,6 +31,8 @@ func (g *Gateway) routes() *echo.Echo {
 	ns.GET("/actions/*", g.makeGetActionHandler())
 	ns.DELETE("/actions/*", g.makeDeleteActionHandler())
 	ns.POST("/actions/*", g.makeInvokeHandler())
+
+	ns.POST("/blobs", g.makeStartUploadHandler())
 
 	ns.GET("/activations", g.makeListActivationsHandler())
 	ns.GET("/activations/:id", g.makeGetActivationHandler())

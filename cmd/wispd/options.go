@@ -28,6 +28,8 @@ type options struct {
 	apiHost    string
 	logLevel   string
 	drain      time.Duration
+	blobs      string
+	blobCache  string
 	// envErrs are environment variables that could not be parsed; they
 	// are reported when a command runs.
 	envErrs []error
@@ -46,6 +48,7 @@ func defaultOptions() *options {
 		invokerID: host,
 		logLevel:  "info",
 		drain:     30 * time.Second,
+		blobCache: "1GiB",
 	}
 }
 
@@ -63,6 +66,8 @@ func (o *options) bind(cmd *cobra.Command) {
 	str(f, &o.invokerID, "invoker-id", "WISP_INVOKER_ID", "stable name of this invoker")
 	str(f, &o.apiHost, "api-host", "WISP_API_HOST", "URL actions are told to reach the API at (default: http://<listen>)")
 	str(f, &o.logLevel, "log-level", "WISP_LOG_LEVEL", "debug, info, warn or error")
+	str(f, &o.blobs, "blobs", "WISP_BLOBS", "where action code is stored: a directory, or s3://BUCKET/PREFIX?endpoint=HOST:PORT&secure=false&region=R with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials (default: <data>/blobs)")
+	str(f, &o.blobCache, "blob-cache-size", "WISP_BLOB_CACHE_SIZE", "bound of the invoker's disk cache of code (<data>/cache/blobs), like 512MiB or 2GiB")
 	o.dur(f, &o.drain, "shutdown-grace", "WISP_SHUTDOWN_GRACE", "on SIGINT/SIGTERM, how long running activations may finish before they are recorded as interrupted")
 }
 
@@ -110,6 +115,9 @@ func (o *options) check() error {
 	case o.data == "":
 		return usageError{errors.New("--data must name a directory")}
 	}
+	if _, err := parseBytes(o.blobCache); err != nil {
+		return usageError{fmt.Errorf("--blob-cache-size: %w", err)}
+	}
 	if o.guestAuth != "" {
 		if _, _, err := core.ParseAuth(strings.TrimSpace(o.guestAuth)); err != nil {
 			return usageError{fmt.Errorf("--guest-auth: %w", err)}
@@ -124,8 +132,11 @@ func (o *options) config(r daemon.Role) (daemon.Config, error) {
 	if err != nil {
 		return daemon.Config{}, err
 	}
+	cacheBytes, _ := parseBytes(o.blobCache) // checked by check
 	return daemon.Config{
 		Role:                r,
+		Blobs:               o.blobs,
+		BlobCacheBytes:      cacheBytes,
 		Data:                o.data,
 		Listen:              o.listen,
 		GuestAuth:           o.guestAuth,
