@@ -125,7 +125,14 @@ func call(a Activation, params []byte) ([]byte, error) {
 // process with exit status 1; a panic of the handler is not recovered
 // (exit status 2). Call Main from main, once. In the reactor form main,
 // hence Main, is never called.
+//
+// Built for Linux (GOOS=linux, CGO_ENABLED=0) and started by Wisp's native
+// runtime, Main instead serves activations until stdin ends, over the
+// container protocol (see native_linux.go); it never returns then.
 func Main() {
+	if serveActionLoop() {
+		return
+	}
 	if code := runCommand(os.Stdin, os.Getenv); code != 0 {
 		os.Exit(code)
 	}

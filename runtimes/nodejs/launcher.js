@@ -1,0 +1,314 @@
+// Wisp's action loop for the nodejs:20 runtime (docs/container-protocol.md).
+//
+// Runs as `node /wisp/launcher.js` inside the container. It reads one JSON
+// message per line on stdin: first an init message, which loads the
+// action's code once, then one run message per activation, each awaited
+// before the next is read. Each reply is one JSON line on file descriptor 3;
+// after each reply the sentinel line closes the activation's logs on stdout
+// and on stderr.
+//
+// No npm dependencies. The action directory is /action; WISP_ACTION_DIR
+// overrides it for Wisp's own tests, which run this file on the host.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const readline = require('readline');
+const Module = require('module');
+const { pathToFileURL } = require('url');
+
+const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n';
+
+// replyFd moves the reply pipe off fd 3: reopening it through /proc gives a
+// descriptor with O_CLOEXEC (Node opens every file so), which processes the
+// action starts do not inherit; fd 3 itself is closed, so the action cannot
+// write a reply by accident. Where /proc is missing, fd 3 is used as is.
+function replyFd() {
+  try {
+    fs.fstatSync(3);
+  } catch (e) {
+    process.stderr.write(`wisp launcher: file descriptor 3 (the reply pipe) is not open: ${e.message}\n`);
+    process.exit(1);
+  }
+  try {
+    const fd = fs.openSync('/proc/self/fd/3', 'w');
+    fs.closeSync(3);
+    return fd;
+  } catch (_) {
+    return 3;
+  }
+}
+
+function writeAll(fd, s) {
+  let buf = Buffer.from(s, 'utf8');
+  while (buf.length > 0) {
+    let n;
+    try {
+      n = fs.writeSync(fd, buf);
+    } catch (e) {
+      if (e.code === 'EAGAIN') continue; // a non-blocking pipe that is full
+      throw e;
+    }
+    buf = buf.subarray(n);
+  }
+}
+
+// track wraps a stream's write to know whether the last character written
+// ended a line, so that the sentinel always starts a line of its own.
+// Writes to pipes are synchronous on Linux, so the sentinel written after
+// them follows them.
+function track(stream) {
+  const state = { atLineStart: true };
+  const write = stream.write;
+  stream.write = function (chunk, ...rest) {
+    if (chunk !== undefined && chunk !== null && chunk.length > 0) {
+      const last = typeof chunk === 'string' ? chunk[chunk.length - 1] : String.fromCharCode(chunk[chunk.length - 1]);
+      state.atLineStart = last === '\n';
+    }
+    return write.call(stream, chunk, ...rest);
+  };
+  return state;
+}
+
+function describe(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  let s;
+  try {
+    s = JSON.stringify(v);
+  } catch (_) {
+    s = String(v);
+  }
+  if (s !== undefined && s.length > 60) s = s.slice(0, 60) + '...';
+  return `${typeof v} ${s}`;
+}
+
+function errorMessage(e) {
+  if (e instanceof Error) return e.message ? `${e.name}: ${e.message}` : e.name;
+  if (typeof e === 'string') return e;
+  try {
+    return JSON.stringify(e);
+  } catch (_) {
+    return String(e);
+  }
+}
+
+// syntaxErrorWhere finds "file:line" in a SyntaxError's stack, where V8 puts it.
+function syntaxErrorWhere(e, dir) {
+  const m = /^(\/[^\n]*?):(\d+)\n/.exec(String(e.stack));
+  if (!m) return '';
+  return `${path.relative(dir, m[1])} line ${m[2]}`;
+}
+
+class Launcher {
+  constructor(fd, actionDir) {
+    this.fd = fd;
+    this.actionDir = actionDir;
+    this.main = null;
+    this.envKeys = new Set();
+    this.out = track(process.stdout);
+    this.err = track(process.stderr);
+  }
+
+  reply(obj) {
+    let line;
+    try {
+      line = JSON.stringify(obj);
+    } catch (e) {
+      line = JSON.stringify({ error: `the action's result cannot be encoded as JSON: ${e.message}` });
+    }
+    writeAll(this.fd, line + '\n');
+    for (const [state, stream] of [[this.out, process.stdout], [this.err, process.stderr]]) {
+      stream.write(state.atLineStart ? SENTINEL : '\n' + SENTINEL);
+      state.atLineStart = true;
+    }
+  }
+
+  async init(msg) {
+    if (this.main) return { error: 'the action is already initialized: init came twice' };
+    const name = msg.main || 'main';
+    if (typeof name !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(name)) {
+      return { error: `the main function's name ${JSON.stringify(name)} is not a JavaScript identifier` };
+    }
+    const env = msg.env || {};
+    if (typeof env !== 'object' || Array.isArray(env)) return { error: "init's env is not an object" };
+    for (const [k, v] of Object.entries(env)) process.env[k] = typeof v === 'string' ? v : JSON.stringify(v);
+    try {
+      process.chdir(this.actionDir);
+    } catch (_) {
+      // The loader works with absolute paths; the working directory is a courtesy.
+    }
+
+    let fn;
+    let file;
+    try {
+      if (msg.binary || !msg.entry) {
+        file = this.zipEntry();
+        if (typeof file === 'object') return file;
+        fn = await this.loadModule(file, name);
+      } else {
+        file = msg.entry;
+        if (!fs.existsSync(file)) return { error: `the action's code is missing: ${file} does not exist` };
+        fn = this.loadScript(file, name);
+      }
+    } catch (e) {
+      const rel = path.relative(this.actionDir, file);
+      if (e instanceof SyntaxError) {
+        const where = syntaxErrorWhere(e, this.actionDir) || rel;
+        process.stderr.write(String(e.stack) + '\n');
+        return { error: `syntax error in ${where}: ${e.message}` };
+      }
+      process.stderr.write(String(e && e.stack ? e.stack : e) + '\n');
+      return { error: `loading ${rel} failed: ${errorMessage(e)}` };
+    }
+    const rel = path.relative(this.actionDir, file);
+    if (fn === undefined) {
+      return { error: `${rel} has no function ${name}: define function ${name}(params) or set exports.${name}` };
+    }
+    if (typeof fn !== 'function') return { error: `${rel}'s ${name} is a ${typeof fn}, not a function` };
+    this.main = fn;
+    return { ok: true };
+  }
+
+  // zipEntry is the file a zip action starts at: package.json's main, or
+  // index.js. It returns an error reply when there is none.
+  zipEntry() {
+    const pj = path.join(this.actionDir, 'package.json');
+    let main = 'index.js';
+    if (fs.existsSync(pj)) {
+      let pkg;
+      try {
+        pkg = JSON.parse(fs.readFileSync(pj, 'utf8'));
+      } catch (e) {
+        return { error: `package.json is not valid JSON: ${e.message}` };
+      }
+      if (pkg && typeof pkg.main === 'string' && pkg.main !== '') main = pkg.main;
+    }
+    const file = path.resolve(this.actionDir, main);
+    if (path.relative(this.actionDir, file).startsWith('..')) {
+      return { error: `package.json's main ${JSON.stringify(main)} is outside the action` };
+    }
+    for (const f of [file, file + '.js', path.join(file, 'index.js')]) {
+      if (fs.existsSync(f) && fs.statSync(f).isFile()) return f;
+    }
+    return { error: `the zip file has no ${main}: give package.json a "main" or add index.js` };
+  }
+
+  // loadModule requires (or, for an ES module, imports) a zip's entry and
+  // returns its export called name.
+  async loadModule(file, name) {
+    let exp;
+    try {
+      exp = require(file);
+    } catch (e) {
+      if (e.code !== 'ERR_REQUIRE_ESM') throw e;
+      const ns = await import(pathToFileURL(file).href);
+      exp = ns[name] !== undefined ? ns : ns.default;
+    }
+    if (exp && exp[name] !== undefined) return exp[name];
+    if (typeof exp === 'function' && name === 'main') return exp; // module.exports = function main(...)
+    return undefined;
+  }
+
+  // loadScript runs plain code as OpenWhisk does: a script whose top-level
+  // function main is the entry point; exports.main and module.exports.main
+  // work too. The code runs as a CommonJS module (require, module, exports,
+  // __dirname are there), with one line appended that reads the top-level
+  // binding called name, whether a function declaration, let, const or var.
+  loadScript(file, name) {
+    const code = fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
+    const m = new Module(file, null);
+    m.filename = file;
+    m.paths = Module._nodeModulePaths(path.dirname(file));
+    let lookup;
+    m.__wispLookup = (f) => {
+      lookup = f;
+    };
+    m._compile(
+      code + `\n;module.__wispLookup(function () { return typeof ${name} === 'undefined' ? undefined : ${name}; });\n`,
+      file,
+    );
+    const exp = m.exports;
+    if (exp && exp[name] !== undefined) return exp[name];
+    return lookup ? lookup() : undefined;
+  }
+
+  setEnv(msg) {
+    const keys = new Set();
+    for (const [k, v] of Object.entries(msg)) {
+      if (k === 'value') continue;
+      const key = '__OW_' + k.toUpperCase();
+      process.env[key] = typeof v === 'string' ? v : JSON.stringify(v);
+      keys.add(key);
+    }
+    for (const key of this.envKeys) if (!keys.has(key)) delete process.env[key];
+    this.envKeys = keys;
+  }
+
+  async run(msg) {
+    if (!this.main) return { error: 'the action is not initialized: run came before init' };
+    this.setEnv(msg);
+    const value = msg.value === undefined || msg.value === null ? {} : msg.value;
+    let result;
+    try {
+      result = await this.main(value);
+    } catch (e) {
+      if (e && typeof e.wispResult === 'function') {
+        // The SDK's ActionError: the action's own answer, not a crash.
+        try {
+          const r = e.wispResult();
+          if (r && typeof r === 'object' && !Array.isArray(r)) return r;
+        } catch (_) {
+          // fall through to the generic error
+        }
+      }
+      process.stderr.write(String(e && e.stack ? e.stack : errorMessage(e)) + '\n');
+      return { error: errorMessage(e) };
+    }
+    // As in OpenWhisk, an action that returns nothing has the empty result.
+    if (result === undefined) return {};
+    if (result === null || typeof result !== 'object' || Array.isArray(result)) {
+      return { error: `the action's ${this.main.name || 'main'} returned ${describe(result)}, not an object: an action's result must be a JSON object` };
+    }
+    return result;
+  }
+
+  async serve(input) {
+    const rl = readline.createInterface({ input, crlfDelay: Infinity });
+    for await (const raw of rl) {
+      const line = raw.trim();
+      if (line === '') continue;
+      let msg;
+      try {
+        msg = JSON.parse(line);
+        if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) throw new Error('a message must be a JSON object');
+      } catch (e) {
+        this.reply({ error: `the launcher could not read its message: ${e.message}` });
+        continue;
+      }
+      if ('init' in msg) {
+        const init = msg.init;
+        this.reply(init && typeof init === 'object' ? await this.init(init) : { error: 'init is not an object' });
+      } else {
+        this.reply(await this.run(msg));
+      }
+    }
+  }
+}
+
+// An action's stray promise rejection is logged, not fatal: it belongs to
+// no activation in particular, and the container serves the next one.
+process.on('unhandledRejection', (e) => {
+  process.stderr.write(`wisp launcher: an unhandled promise rejection: ${e && e.stack ? e.stack : errorMessage(e)}\n`);
+});
+
+const actionDir = process.env.WISP_ACTION_DIR || '/action';
+delete process.env.WISP_ACTION_DIR;
+const fd = replyFd();
+new Launcher(fd, actionDir).serve(process.stdin).then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`wisp launcher: ${e && e.stack ? e.stack : e}\n`);
+    process.exit(1);
+  },
+);
