@@ -169,6 +169,12 @@ ones. An action that does not exist is created.`
 			if put.Exec != nil && len(put.Exec.Code) >= progressThreshold {
 				ctx = client.WithUploadProgress(ctx, a.uploadProgress(args[1]))
 			}
+			if put.Exec != nil && needsUpload(put.Exec) {
+				if err := uploadActionCode(ctx, c, args[1], put.Exec); err != nil {
+					return failed(c.Host(), "upload the code of action "+name, err)
+				}
+				ctx = cmd.Context() // the action's JSON is small now: no second progress line
+			}
 			saved, err := c.SaveAction(ctx, name, put, update)
 			if err != nil {
 				return failed(c.Host(), verb+" action "+name, err)
