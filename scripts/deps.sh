@@ -21,6 +21,7 @@ command -v npm >/dev/null || need+=(npm)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v runc >/dev/null || need+=(runc)
 command -v iptables >/dev/null || need+=(iptables)
+command -v ip >/dev/null || need+=(iproute2) # the container network test's stand-in for the internet
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing Debian packages: ${need[*]}"

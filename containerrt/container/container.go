@@ -256,7 +256,15 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (_ *Container, retErr er
 		ExtraFiles: []*os.File{repW},
 		Init:       true,
 	}
-	runErr := lc.Run(c.process)
+	// With network, the container is created, its namespace gets its
+	// interface, and only then does the action loop start (Exec), so that
+	// it never sees the network missing.
+	var runErr error
+	if c.net != nil {
+		runErr = lc.Start(c.process)
+	} else {
+		runErr = lc.Run(c.process)
+	}
 	closeAll(child)
 	if runErr != nil {
 		closeAll(c.files)
@@ -277,6 +285,10 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (_ *Container, retErr er
 		if err := c.net.attach(st.InitProcessPid); err != nil {
 			c.kill()
 			return nil, fmt.Errorf("start %s: network: %w", spec.ID, err)
+		}
+		if err := lc.Exec(); err != nil {
+			c.kill()
+			return nil, fmt.Errorf("start %s: run %q: %w", spec.ID, spec.Args[0], err)
 		}
 	}
 

@@ -51,7 +51,7 @@ func buildRootfs(root string) error {
 		return err
 	}
 	for _, a := range []string{"sh", "cat", "echo", "head", "tr", "sleep", "touch", "id", "awk", "grep",
-		"tail", "hostname", "unshare", "printf", "dd", "ls", "true", "ip"} {
+		"tail", "hostname", "unshare", "printf", "dd", "ls", "true", "ip", "nc", "sed"} {
 		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
 			return err
 		}

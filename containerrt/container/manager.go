@@ -67,6 +67,11 @@ type Manager struct {
 	mu         sync.Mutex
 	containers map[string]*Container
 	closed     bool
+
+	net        hostNet // egress for containers granted network
+	resolvOnce sync.Once
+	resolvPath string
+	resolvErr  error
 }
 
 var cgroupNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)

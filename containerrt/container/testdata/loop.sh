@@ -37,6 +37,11 @@ while read -r line; do
     if unshare -U true 2>/dev/null; then us=yes; else us=no; fi
     ifs=$(tail -n +3 /proc/net/dev | grep -vc ' lo:')
     echo "{\"uid\":\"$(id -u)\",\"gid\":\"$(id -g)\",\"capeff\":\"$(st CapEff)\",\"capbnd\":\"$(st CapBnd)\",\"nnp\":\"$(st NoNewPrivs)\",\"seccomp\":\"$(st Seccomp)\",\"host\":\"$(hostname)\",\"userns\":\"$us\",\"ifaces\":\"$ifs\",\"pid\":\"$$\"}" >&3 ;;
+  *'"do":"connect"'*)
+    to=$(echo "$line" | sed -n 's/.*"to":"\([^"]*\)".*/\1/p')
+    got=$(echo ping | nc -w 2 $to 2>/dev/null | tr -cd 'a-z')
+    echo "{\"got\":\"$got\"}" >&3 ;;
+  *'"do":"listen"'*) (echo hi | nc -l -p 9000 >/dev/null 2>&1 &); echo '{"ok":true}' >&3 ;;
   *'"do":"notjson"'*) echo 'nope' >&3 ;;
   *'"do":"array"'*) echo '[1,2]' >&3 ;;
   *'"do":"huge"'*) { printf '{"a":"'; head -c 1100000 /dev/zero | tr '\0' a; printf '"}\n'; } >&3 ;;
