@@ -64,8 +64,8 @@ func Place(dir, kind string, code []byte, binary bool) (entry string, err error)
 		}
 		return MountPoint + "/exec", nil
 	case KindBlackbox:
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", fmt.Errorf("create action directory: %w", err)
+		if err := mkdir(dir); err != nil {
+			return "", err
 		}
 		return "", nil
 	default:
@@ -101,11 +101,8 @@ func Check(kind string, code []byte, binary bool) error {
 // explicitly, so the process umask cannot make it unreadable to the
 // container's unprivileged user).
 func writeFile(dir, name string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create action directory: %w", err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return fmt.Errorf("create action directory: %w", err)
+	if err := mkdir(dir); err != nil {
+		return err
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -126,6 +123,17 @@ func writeFile(dir, name string, data []byte, mode os.FileMode) error {
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
+	}
+	return nil
+}
+
+// mkdir makes the action directory, world-readable whatever the umask.
+func mkdir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create action directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return fmt.Errorf("create action directory: %w", err)
 	}
 	return nil
 }

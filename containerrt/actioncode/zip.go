@@ -363,11 +363,13 @@ func inflate(f *zip.File, w io.Writer, limit int64) (int64, error) {
 // whatever the zip holds. Files get mode 0644, or 0755 if the zip marks them
 // executable; directories 0755; symlinks are kept as symlinks. On error dst
 // may hold part of the zip and should be removed by the caller.
-func UnpackZip(code []byte, dst string) error {
+func UnpackZip(code []byte, dst string) (err error) {
 	s, err := scanZip(code)
 	if err != nil {
 		return err
 	}
+	_, statErr := os.Lstat(dst)
+	made := errors.Is(statErr, fs.ErrNotExist)
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dst, err)
 	}
@@ -376,8 +378,23 @@ func UnpackZip(code []byte, dst string) error {
 		return fmt.Errorf("open %s: %w", dst, err)
 	}
 	defer root.Close()
+	// A zip found corrupt halfway (a CRC, a lying size) leaves nothing
+	// behind: what it wrote is removed, and dst too if this made it.
+	top := map[string]bool{}
+	defer func() {
+		if err == nil {
+			return
+		}
+		for name := range top {
+			root.RemoveAll(name)
+		}
+		if made {
+			os.Remove(dst)
+		}
+	}()
 	var total int64
 	for _, e := range s.entries {
+		top[strings.SplitN(e.name, "/", 2)[0]] = true
 		if d := path.Dir(e.name); d != "." {
 			if err := root.MkdirAll(d, 0o755); err != nil {
 				return fmt.Errorf("unpack zip entry %q: %w", e.f.Name, err)

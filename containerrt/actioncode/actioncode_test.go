@@ -1,0 +1,344 @@
+package actioncode
+
+import (
+	"archive/zip"
+	"bytes"
+	"compress/flate"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// zent is one entry of a test zip. A mode with fs.ModeSymlink makes a
+// symlink whose target is body.
+type zent struct {
+	name string
+	body string
+	mode fs.FileMode
+}
+
+func mkzip(t testing.TB, ents ...zent) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, e := range ents {
+		h := &zip.FileHeader{Name: e.name, Method: zip.Deflate}
+		mode := e.mode
+		if mode == 0 {
+			mode = 0o644
+			if strings.HasSuffix(e.name, "/") {
+				mode = fs.ModeDir | 0o755
+			}
+		}
+		h.SetMode(mode)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(e.body))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// rawZip writes one deflated entry whose declared size is declared,
+// whatever body inflates to: a lying zip.
+func rawZip(t testing.TB, name string, body []byte, declared uint64) []byte {
+	t.Helper()
+	var comp bytes.Buffer
+	fw, _ := flate.NewWriter(&comp, flate.BestCompression)
+	fw.Write(body)
+	fw.Close()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: name, Method: zip.Deflate, CRC32: crc32.ChecksumIEEE(body),
+		CompressedSize64: uint64(comp.Len()), UncompressedSize64: declared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(comp.Bytes())
+	zw.Close()
+	return buf.Bytes()
+}
+
+// tree describes every entry under root.
+func tree(t *testing.T, root string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p == root {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, _ := os.Lstat(p)
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			got[rel] = "l " + target
+		case fi.IsDir():
+			got[rel] = fmt.Sprintf("d %o", fi.Mode().Perm())
+		default:
+			b, _ := os.ReadFile(p)
+			got[rel] = fmt.Sprintf("f %o %s", fi.Mode().Perm(), b)
+		}
+		return nil
+	})
+	return got
+}
+
+func TestPlace(t *testing.T) {
+	pyZip := mkzip(t,
+		zent{name: "__main__.py", body: "def main(a): return a"},
+		zent{name: "virtualenv/bin/activate_this.py", body: "# activate"},
+		zent{name: "virtualenv/bin/tool", body: "#!/bin/sh", mode: 0o700},
+		zent{name: "virtualenv/lib/python3.11/site-packages/mod/__init__.py", body: "X = 1"},
+		zent{name: "virtualenv/lib64", body: "lib", mode: fs.ModeSymlink | 0o777},
+		zent{name: "virtualenv/include/", mode: fs.ModeDir | 0o700},
+	)
+	nodeZip := mkzip(t,
+		zent{name: "package.json", body: `{"name": "a", "main": "lib/app"}`},
+		zent{name: "lib/app.js", body: "exports.main = p => p"},
+		zent{name: "node_modules/left-pad/index.js", body: "module.exports = 1"},
+		zent{name: "node_modules/left-pad/cli.js", body: "#!/usr/bin/env node", mode: 0o755},
+		zent{name: "node_modules/.bin/left-pad", body: "../left-pad/cli.js", mode: fs.ModeSymlink | 0o777},
+	)
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatalf("busybox-static is needed (scripts/deps.sh): %v", err)
+	}
+	cases := []struct {
+		name, kind string
+		code       []byte
+		binary     bool
+		entry      string
+		tree       map[string]string
+	}{
+		{name: "python source", kind: KindPython, code: []byte("def main(a): return a"), entry: "/action/__main__.py",
+			tree: map[string]string{"__main__.py": "f 644 def main(a): return a"}},
+		{name: "node source", kind: KindNodeJS, code: []byte("function main(p) { return p }"), entry: "/action/index.js",
+			tree: map[string]string{"index.js": "f 644 function main(p) { return p }"}},
+		{name: "python zip with a virtualenv", kind: KindPython, code: pyZip, binary: true, entry: "",
+			tree: map[string]string{
+				"__main__.py":                                 "f 644 def main(a): return a",
+				"virtualenv":                                  "d 755",
+				"virtualenv/bin":                              "d 755",
+				"virtualenv/bin/activate_this.py":             "f 644 # activate",
+				"virtualenv/bin/tool":                         "f 755 #!/bin/sh",
+				"virtualenv/lib":                              "d 755",
+				"virtualenv/lib/python3.11":                   "d 755",
+				"virtualenv/lib/python3.11/site-packages":     "d 755",
+				"virtualenv/lib/python3.11/site-packages/mod": "d 755",
+				"virtualenv/lib/python3.11/site-packages/mod/__init__.py": "f 644 X = 1",
+				"virtualenv/lib64":   "l lib",
+				"virtualenv/include": "d 755",
+			}},
+		{name: "node zip with node_modules", kind: KindNodeJS, code: nodeZip, binary: true, entry: "",
+			tree: map[string]string{
+				"package.json":                   `f 644 {"name": "a", "main": "lib/app"}`,
+				"lib":                            "d 755",
+				"lib/app.js":                     "f 644 exports.main = p => p",
+				"node_modules":                   "d 755",
+				"node_modules/left-pad":          "d 755",
+				"node_modules/left-pad/index.js": "f 644 module.exports = 1",
+				"node_modules/left-pad/cli.js":   "f 755 #!/usr/bin/env node",
+				"node_modules/.bin":              "d 755",
+				"node_modules/.bin/left-pad":     "l ../left-pad/cli.js",
+			}},
+		{name: "native", kind: KindNative, code: busybox, binary: true, entry: "/action/exec",
+			tree: map[string]string{"exec": "f 755 " + string(busybox)}},
+		{name: "blackbox", kind: KindBlackbox, code: []byte("an image"), binary: true, entry: "", tree: map[string]string{}},
+	}
+	old := syscallUmask(0o077) // a strict umask must not make code unreadable
+	defer syscallUmask(old)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := Check(c.kind, c.code, c.binary); err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			dir := filepath.Join(t.TempDir(), "action")
+			entry, err := Place(dir, c.kind, c.code, c.binary)
+			if err != nil {
+				t.Fatalf("Place: %v", err)
+			}
+			if entry != c.entry {
+				t.Errorf("entry %q, want %q", entry, c.entry)
+			}
+			if got := tree(t, dir); !reflect.DeepEqual(got, c.tree) {
+				t.Errorf("placed:\n%s\nwant:\n%s", show(got), show(c.tree))
+			}
+			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o755 {
+				t.Errorf("action directory: %v %v", fi, err)
+			}
+		})
+	}
+}
+
+func show(m map[string]string) string {
+	var l []string
+	for k, v := range m {
+		if len(v) > 60 {
+			v = v[:60] + "…"
+		}
+		l = append(l, "  "+k+": "+v)
+	}
+	sort.Strings(l)
+	return strings.Join(l, "\n")
+}
+
+func TestBadZips(t *testing.T) {
+	good := mkzip(t, zent{name: "__main__.py", body: "def main(a): return a"})
+	crcBad := append([]byte(nil), good...)
+	// Flip a byte of the deflated data: the CRC no longer matches.
+	crcBad[len("PK")+28+len("__main__.py")+2] ^= 0xff
+	many := make([]zent, MaxZipEntries+1)
+	for i := range many {
+		many[i] = zent{name: fmt.Sprintf("f%d", i)}
+	}
+	cases := []struct {
+		name, kind string
+		code       []byte
+		want       string
+		unpackOK   bool // UnpackZip does not check the kind's entry point
+	}{
+		{name: "empty", kind: KindPython, code: nil, want: "the zip is empty"},
+		{name: "not a zip", kind: KindPython, code: []byte("print('hello')"), want: "not a readable zip archive"},
+		{name: "truncated", kind: KindPython, code: good[:len(good)-30], want: "not a readable zip archive"},
+		{name: "corrupt data", kind: KindPython, code: crcBad, want: `"__main__.py"`},
+		{name: "no files", kind: KindPython, code: mkzip(t), want: "holds no files"},
+		{name: "parent escape", kind: KindPython, code: mkzip(t, zent{name: "../evil", body: "x"}, zent{name: "__main__.py"}), want: `"../evil" leaves the action directory`},
+		{name: "inner escape", kind: KindPython, code: mkzip(t, zent{name: "a/../../evil"}, zent{name: "__main__.py"}), want: "leaves the action directory"},
+		{name: "absolute", kind: KindPython, code: mkzip(t, zent{name: "/etc/passwd"}, zent{name: "__main__.py"}), want: "absolute path"},
+		{name: "symlink to /etc then a file through it", kind: KindPython, code: mkzip(t,
+			zent{name: "etc", body: "/etc", mode: fs.ModeSymlink | 0o777}, zent{name: "etc/passwd", body: "root::0:0"}, zent{name: "__main__.py"}),
+			want: `"etc" is a symlink to "/etc"`},
+		{name: "symlink climbing out", kind: KindPython, code: mkzip(t,
+			zent{name: "a/up", body: "../..", mode: fs.ModeSymlink | 0o777}, zent{name: "__main__.py"}),
+			want: "resolves outside the action directory"},
+		{name: "symlink out through another symlink", kind: KindPython, code: mkzip(t,
+			zent{name: "here", body: ".", mode: fs.ModeSymlink | 0o777},
+			zent{name: "out", body: "here/..", mode: fs.ModeSymlink | 0o777}, zent{name: "__main__.py"}),
+			want: `"out" is a symlink to "here/.."`},
+		{name: "symlink loop", kind: KindPython, code: mkzip(t,
+			zent{name: "a", body: "b", mode: fs.ModeSymlink | 0o777},
+			zent{name: "b", body: "a", mode: fs.ModeSymlink | 0o777}, zent{name: "__main__.py"}),
+			want: "too many levels of symbolic links"},
+		{name: "file through an inner symlink", kind: KindPython, code: mkzip(t,
+			zent{name: "sub/"}, zent{name: "d", body: "sub", mode: fs.ModeSymlink | 0o777}, zent{name: "d/x"}, zent{name: "__main__.py"}),
+			want: `"d/x" lies inside "d", which is a symlink`},
+		{name: "file inside a file", kind: KindPython, code: mkzip(t, zent{name: "f"}, zent{name: "f/x"}, zent{name: "__main__.py"}),
+			want: `lies inside "f", which is a file`},
+		{name: "device", kind: KindPython, code: mkzip(t, zent{name: "null", mode: fs.ModeDevice | fs.ModeCharDevice | 0o666}, zent{name: "__main__.py"}),
+			want: "character device"},
+		{name: "fifo", kind: KindPython, code: mkzip(t, zent{name: "p", mode: fs.ModeNamedPipe | 0o666}, zent{name: "__main__.py"}), want: "named pipe"},
+		{name: "duplicate", kind: KindPython, code: mkzip(t, zent{name: "__main__.py"}, zent{name: "./__main__.py"}), want: "appears twice"},
+		{name: "bomb by declared size", kind: KindPython, code: rawZip(t, "__main__.py", []byte("x"), 2<<30), want: "more than 1073741824 bytes"},
+		{name: "bomb lying about its size", kind: KindPython, code: rawZip(t, "__main__.py", make([]byte, 10<<20), 100), want: `"__main__.py"`},
+		{name: "too many entries", kind: KindPython, code: mkzip(t, many...), want: "50001 entries"},
+		{name: "missing __main__.py", kind: KindPython, code: mkzip(t, zent{name: "main.py"}), want: "no __main__.py", unpackOK: true},
+		{name: "__main__.py not at the root", kind: KindPython, code: mkzip(t, zent{name: "src/__main__.py"}), want: "no __main__.py", unpackOK: true},
+		{name: "node without entry", kind: KindNodeJS, code: mkzip(t, zent{name: "app.js"}), want: "neither package.json nor index.js", unpackOK: true},
+		{name: "node main missing", kind: KindNodeJS, code: mkzip(t, zent{name: "package.json", body: `{"main": "lib/app.js"}`}, zent{name: "index.js"}),
+			want: `"main" is "lib/app.js", but the zip has no such file`, unpackOK: true},
+		{name: "node main escaping", kind: KindNodeJS, code: mkzip(t, zent{name: "package.json", body: `{"main": "../x.js"}`}), want: "leaves the action directory", unpackOK: true},
+		{name: "node bad package.json", kind: KindNodeJS, code: mkzip(t, zent{name: "package.json", body: `{"main": `}, zent{name: "index.js"}),
+			want: "package.json is not valid JSON", unpackOK: true},
+		{name: "zip for native", kind: KindNative, code: good, want: `kind "native" does not take a zip`, unpackOK: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := CheckZip(c.kind, c.code)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("CheckZip: %v\nwant an error with %q", err, c.want)
+			}
+			t.Log(err)
+			parent := t.TempDir()
+			dst := filepath.Join(parent, "action")
+			if _, err := Place(dst, c.kind, c.code, true); err == nil {
+				t.Errorf("Place accepted it")
+			}
+			os.RemoveAll(dst)
+			err = UnpackZip(c.code, dst)
+			if c.unpackOK {
+				if err != nil {
+					t.Errorf("UnpackZip: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Errorf("UnpackZip accepted it")
+			}
+			got := tree(t, parent)
+			delete(got, "action") // an empty dst may remain
+			if len(got) != 0 {
+				t.Errorf("after a refused unpack, beside dst: %v", got)
+			}
+		})
+	}
+}
+
+func TestNativeChecks(t *testing.T) {
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dynamic, err := os.ReadFile("/bin/ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := func(b []byte, off int, v uint16) []byte {
+		c := append([]byte(nil), b...)
+		binary.LittleEndian.PutUint16(c[off:], v)
+		return c
+	}
+	cases := []struct {
+		name string
+		code []byte
+		want string
+	}{
+		{"empty", nil, "native code is empty"},
+		{"script", []byte("#!/bin/sh\necho hi\n"), "a script, not an ELF executable"},
+		{"wasm", []byte("\x00asm\x01\x00\x00\x00"), "a WebAssembly module"},
+		{"text", []byte("hello"), "not an ELF executable"},
+		{"dynamic", dynamic, "dynamically linked (interpreter \"/lib64/ld-linux-x86-64.so.2\")"},
+		{"other arch", patch(busybox, 18, uint16(elf.EM_AARCH64)), "for AARCH64, but this machine runs amd64"},
+		{"relocatable", patch(busybox, 16, uint16(elf.ET_REL)), "ET_REL, not an executable"},
+		{"truncated ELF", busybox[:40], "malformed ELF"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := CheckNative(c.code)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("CheckNative: %v\nwant an error with %q", err, c.want)
+			}
+			dir := filepath.Join(t.TempDir(), "action")
+			if _, err := Place(dir, KindNative, c.code, true); err == nil {
+				t.Error("Place accepted it")
+			}
+			if _, err := os.Lstat(filepath.Join(dir, "exec")); !os.IsNotExist(err) {
+				t.Errorf("exec written for refused code: %v", err)
+			}
+		})
+	}
+}
+
+func TestPlaceUnknownKind(t *testing.T) {
+	if _, err := Place(t.TempDir(), "wasm", []byte("\x00asm"), true); err == nil {
+		t.Error("Place accepted a wasm action")
+	}
+	if err := Check(KindPython, []byte("  \n"), false); err == nil {
+		t.Error("Check accepted empty source")
+	}
+}
