@@ -65,6 +65,9 @@ type Config struct {
 	// BlobCacheBytes bounds the invoker's disk cache of code blobs in
 	// <Data>/cache/blobs; DefaultBlobCacheBytes when 0.
 	BlobCacheBytes int64
+	// UploadTTL is how long an upload URL (large code) stays valid; 15
+	// minutes when 0.
+	UploadTTL time.Duration
 	// ShutdownGrace bounds how long Stop lets running activations finish.
 	ShutdownGrace time.Duration
 	// AckWait overrides the queue's redelivery timeout (tests).
@@ -197,7 +200,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		d.gateway, err = gateway.New(gateway.Config{Listener: ln, ID: gatewayID(), APIHost: apiHost, UploadKey: key}, gateway.Deps{
+		d.gateway, err = gateway.New(gateway.Config{Listener: ln, ID: gatewayID(), APIHost: apiHost, UploadKey: key, UploadTTL: c.UploadTTL}, gateway.Deps{
 			Store:      d.store,
 			Blobs:      codeStore,
 			Dispatcher: d.broker,
@@ -205,7 +208,7 @@ func (d *Daemon) start(ctx context.Context) error {
 			Validators: map[string]gateway.CodeValidator{"wasm": gateway.CodeValidatorFunc(func(ctx context.Context, digest string, code []byte, _ bool) error {
 				return d.wasm.Validate(ctx, digest, code)
 			})},
-			Logger:     d.log,
+			Logger: d.log,
 		})
 		if err != nil {
 			return err
@@ -213,7 +216,9 @@ func (d *Daemon) start(ctx context.Context) error {
 		if err := d.gateway.Start(ctx); err != nil {
 			return err
 		}
-		gc := func(ctx context.Context, req GCRequest) (*blobs.GCReport, error) { return runGC(ctx, codeStore, d.store, req) }
+		gc := func(ctx context.Context, req GCRequest) (*blobs.GCReport, error) {
+			return runGC(ctx, codeStore, d.store, req)
+		}
 		if d.admin, err = startAdmin(c.Data, d.store, gc, d.log); err != nil {
 			return err
 		}

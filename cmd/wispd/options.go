@@ -30,6 +30,7 @@ type options struct {
 	drain      time.Duration
 	blobs      string
 	blobCache  string
+	uploadTTL  time.Duration
 	// envErrs are environment variables that could not be parsed; they
 	// are reported when a command runs.
 	envErrs []error
@@ -48,6 +49,7 @@ func defaultOptions() *options {
 		invokerID: host,
 		logLevel:  "info",
 		drain:     30 * time.Second,
+		uploadTTL: 15 * time.Minute,
 		blobCache: "1GiB",
 	}
 }
@@ -68,6 +70,7 @@ func (o *options) bind(cmd *cobra.Command) {
 	str(f, &o.logLevel, "log-level", "WISP_LOG_LEVEL", "debug, info, warn or error")
 	str(f, &o.blobs, "blobs", "WISP_BLOBS", "where action code is stored: a directory, or s3://BUCKET/PREFIX?endpoint=HOST:PORT&secure=false&region=R with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials (default: <data>/blobs)")
 	str(f, &o.blobCache, "blob-cache-size", "WISP_BLOB_CACHE_SIZE", "bound of the invoker's disk cache of code (<data>/cache/blobs), like 512MiB or 2GiB")
+	o.dur(f, &o.uploadTTL, "upload-ttl", "WISP_UPLOAD_TTL", "how long an upload URL for large code stays valid")
 	o.dur(f, &o.drain, "shutdown-grace", "WISP_SHUTDOWN_GRACE", "on SIGINT/SIGTERM, how long running activations may finish before they are recorded as interrupted")
 }
 
@@ -115,6 +118,9 @@ func (o *options) check() error {
 	case o.data == "":
 		return usageError{errors.New("--data must name a directory")}
 	}
+	if o.uploadTTL < time.Second {
+		return usageError{fmt.Errorf("--upload-ttl must be at least 1s, not %s", o.uploadTTL)}
+	}
 	if _, err := parseBytes(o.blobCache); err != nil {
 		return usageError{fmt.Errorf("--blob-cache-size: %w", err)}
 	}
@@ -136,6 +142,7 @@ func (o *options) config(r daemon.Role) (daemon.Config, error) {
 	return daemon.Config{
 		Role:                r,
 		Blobs:               o.blobs,
+		UploadTTL:           o.uploadTTL,
 		BlobCacheBytes:      cacheBytes,
 		Data:                o.data,
 		Listen:              o.listen,
