@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wispfaas/wisp/blobs"
+	"github.com/wispfaas/wisp/containerrt"
 	"github.com/wispfaas/wisp/gateway"
 	"github.com/wispfaas/wisp/invoker"
 	"github.com/wispfaas/wisp/queue"
@@ -68,6 +69,8 @@ type Config struct {
 	// UploadTTL is how long an upload URL (large code) stays valid; 15
 	// minutes when 0.
 	UploadTTL time.Duration
+	// Containers configures container actions (invoker roles).
+	Containers ContainerConfig
 	// ShutdownGrace bounds how long Stop lets running activations finish.
 	ShutdownGrace time.Duration
 	// AckWait overrides the queue's redelivery timeout (tests).
@@ -83,6 +86,7 @@ type Daemon struct {
 	broker       *queue.Broker
 	store        *store.Store
 	wasm         *wasmrt.Runtime
+	containers   *containerrt.Runtime // nil when container actions are off
 	reg          *queue.Registry
 	invoker      *invoker.Invoker
 	gateway      *gateway.Gateway
@@ -177,12 +181,16 @@ func (d *Daemon) start(ctx context.Context) error {
 		apiHost = "http://" + ln.Addr().String()
 	}
 	if c.Role == RoleAll || c.Role == RoleInvoker {
+		runtimesByKind := map[string]invoker.Runtime{"wasm": invoker.WasmRuntime{RT: d.wasm}}
+		if err := d.startContainers(ctx, runtimesByKind); err != nil {
+			return err
+		}
 		d.invoker, err = invoker.New(invoker.Config{ID: c.InvokerID, Capacity: c.InvokerCapacity, APIHost: apiHost}, invoker.Deps{
 			Queue:      d.broker,
 			Records:    d.store,
 			Heartbeats: d.reg,
 			Code:       code,
-			Runtimes:   map[string]invoker.Runtime{"wasm": invoker.WasmRuntime{RT: d.wasm}},
+			Runtimes:   runtimesByKind,
 			Logger:     d.log,
 		})
 		if err != nil {
@@ -200,15 +208,17 @@ func (d *Daemon) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		validators := containerValidators()
+		validators["wasm"] = gateway.CodeValidatorFunc(func(ctx context.Context, digest string, code []byte, _ bool) error {
+			return d.wasm.Validate(ctx, digest, code)
+		})
 		d.gateway, err = gateway.New(gateway.Config{Listener: ln, ID: gatewayID(), APIHost: apiHost, UploadKey: key, UploadTTL: c.UploadTTL}, gateway.Deps{
 			Store:      d.store,
 			Blobs:      codeStore,
 			Dispatcher: d.broker,
 			Invokers:   d.reg,
-			Validators: map[string]gateway.CodeValidator{"wasm": gateway.CodeValidatorFunc(func(ctx context.Context, digest string, code []byte, _ bool) error {
-				return d.wasm.Validate(ctx, digest, code)
-			})},
-			Logger: d.log,
+			Validators: validators,
+			Logger:     d.log,
 		})
 		if err != nil {
 			return err
@@ -284,6 +294,10 @@ func (d *Daemon) stop() error {
 	}
 	if d.wasm != nil {
 		record(d.wasm.Close(context.Background()))
+	}
+	if d.containers != nil {
+		// Every container is removed: none outlives its wispd.
+		record(d.containers.Close(context.Background()))
 	}
 	if d.broker != nil {
 		record(d.broker.Close())

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/wispfaas/wisp/containerrt"
 	"github.com/wispfaas/wisp/core"
 	"github.com/wispfaas/wisp/daemon"
 	"log/slog"
@@ -28,9 +29,16 @@ type options struct {
 	apiHost    string
 	logLevel   string
 	drain      time.Duration
-	blobs      string
-	blobCache  string
-	uploadTTL  time.Duration
+	// Container actions.
+	noContainers    bool
+	runtimesDir     string
+	containerMemory int
+	stemCells       string
+	pauseGrace      time.Duration
+	containerIdle   time.Duration
+	blobs           string
+	blobCache       string
+	uploadTTL       time.Duration
 	// envErrs are environment variables that could not be parsed; they
 	// are reported when a command runs.
 	envErrs []error
@@ -51,6 +59,10 @@ func defaultOptions() *options {
 		drain:     30 * time.Second,
 		uploadTTL: 15 * time.Minute,
 		blobCache: "1GiB",
+		// Container defaults are containerrt's, shown in --help.
+		containerMemory: containerrt.DefaultMemoryBudgetMB,
+		pauseGrace:      containerrt.DefaultPauseGrace,
+		containerIdle:   containerrt.DefaultIdleTimeout,
 	}
 }
 
@@ -72,6 +84,12 @@ func (o *options) bind(cmd *cobra.Command) {
 	str(f, &o.blobCache, "blob-cache-size", "WISP_BLOB_CACHE_SIZE", "bound of the invoker's disk cache of code (<data>/cache/blobs), like 512MiB or 2GiB")
 	o.dur(f, &o.uploadTTL, "upload-ttl", "WISP_UPLOAD_TTL", "how long an upload URL for large code stays valid")
 	o.dur(f, &o.drain, "shutdown-grace", "WISP_SHUTDOWN_GRACE", "on SIGINT/SIGTERM, how long running activations may finish before they are recorded as interrupted")
+	o.boolean(f, &o.noContainers, "no-containers", "WISP_NO_CONTAINERS", "run wasm actions only: no containers for python:3, nodejs:20, native and blackbox")
+	str(f, &o.runtimesDir, "runtimes", "WISP_RUNTIMES", "directory of the container runtimes that \"wispd runtimes build\" makes (default ~/.cache/wisp/runtimes)")
+	o.num(f, &o.containerMemory, "container-memory", "WISP_CONTAINER_MEMORY", "megabytes of memory all containers together may be given; activations that do not fit wait in a queue")
+	str(f, &o.stemCells, "stem-cells", "WISP_STEM_CELLS", "prewarmed containers kept ready per kind, as kind=count[,kind=count] (a kind may carry @MB for another memory size, e.g. python:3@512=1); \"none\" for none")
+	o.dur(f, &o.pauseGrace, "pause-grace", "WISP_PAUSE_GRACE", "how long an idle warm container runs before it is paused (negative: never paused)")
+	o.dur(f, &o.containerIdle, "container-idle-timeout", "WISP_CONTAINER_IDLE_TIMEOUT", "how long an idle paused container is kept before it is removed")
 }
 
 func envHelp(usage, env string) string { return fmt.Sprintf("%s [$%s]", usage, env) }
@@ -92,6 +110,17 @@ func (o *options) num(f *pflag.FlagSet, p *int, name, env, usage string) {
 		*p = n
 	}
 	f.IntVar(p, name, *p, envHelp(usage, env))
+}
+
+func (o *options) boolean(f *pflag.FlagSet, p *bool, name, env, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			o.envErrs = append(o.envErrs, fmt.Errorf("$%s=%q is not true or false", env, v))
+		}
+		*p = b
+	}
+	f.BoolVar(p, name, *p, envHelp(usage, env))
 }
 
 func (o *options) dur(f *pflag.FlagSet, p *time.Duration, name, env, usage string) {
@@ -117,6 +146,10 @@ func (o *options) check() error {
 		return usageError{fmt.Errorf("--activation-retention must be at least 1m, not %s", o.retention)}
 	case o.data == "":
 		return usageError{errors.New("--data must name a directory")}
+	case o.containerMemory < 0:
+		return usageError{fmt.Errorf("--container-memory must be positive, not %d", o.containerMemory)}
+	case o.containerIdle < 0 && o.pauseGrace < 0:
+		return usageError{errors.New("--container-idle-timeout and --pause-grace cannot both be negative: idle containers would never be paused nor removed")}
 	}
 	if o.uploadTTL < time.Second {
 		return usageError{fmt.Errorf("--upload-ttl must be at least 1s, not %s", o.uploadTTL)}
@@ -139,6 +172,18 @@ func (o *options) config(r daemon.Role) (daemon.Config, error) {
 		return daemon.Config{}, err
 	}
 	cacheBytes, _ := parseBytes(o.blobCache) // checked by check
+	stems, err := parseStemCells(o.stemCells)
+	if err != nil {
+		return daemon.Config{}, usageError{err}
+	}
+	containers := daemon.ContainerConfig{
+		Disabled:       o.noContainers,
+		RuntimesDir:    o.runtimesDir,
+		MemoryBudgetMB: o.containerMemory,
+		Stems:          stems,
+		PauseGrace:     o.pauseGrace,
+		IdleTimeout:    o.containerIdle,
+	}
 	return daemon.Config{
 		Role:                r,
 		Blobs:               o.blobs,
@@ -154,8 +199,31 @@ func (o *options) config(r daemon.Role) (daemon.Config, error) {
 		InvokerID:           o.invokerID,
 		APIHost:             o.apiHost,
 		ShutdownGrace:       o.drain,
+		Containers:          containers,
 		Logger:              log,
 	}, nil
+}
+
+// parseStemCells reads --stem-cells: "kind=count[,kind=count]" or "none";
+// "" keeps the default.
+func parseStemCells(s string) (map[string]int, error) {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "":
+		return nil, nil
+	case "none":
+		return map[string]int{}, nil
+	}
+	out := map[string]int{}
+	for _, part := range strings.Split(s, ",") {
+		kind, count, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(count)
+		if !ok || kind == "" || err != nil || n < 0 {
+			return nil, fmt.Errorf("--stem-cells: %q is not kind=count (for example python:3=2,nodejs:20=1)", part)
+		}
+		out[kind] = n
+	}
+	return out, nil
 }
 
 func (o *options) logger() (*slog.Logger, error) {

@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/wispfaas/wisp/containerrt"
+	"github.com/wispfaas/wisp/containerrt/actioncode"
+	"github.com/wispfaas/wisp/containerrt/image"
+	"github.com/wispfaas/wisp/containerrt/imagestore"
+	"github.com/wispfaas/wisp/gateway"
+	"github.com/wispfaas/wisp/invoker"
+	"github.com/wispfaas/wisp/runtimes"
+)
+
+// ContainerConfig configures an invoker's container actions (python:3,
+// nodejs:20, native, blackbox). The zero value runs them with defaults
+// when wispd runs as root and the runtimes are built.
+type ContainerConfig struct {
+	// Disabled turns container actions off: the invoker runs wasm only.
+	Disabled bool
+	// RuntimesDir holds the built runtimes; "" means runtimes.DefaultDir
+	// ($WISP_RUNTIMES, else ~/.cache/wisp/runtimes).
+	RuntimesDir string
+	// MemoryBudgetMB bounds the memory limits of all containers together;
+	// 0 means containerrt.DefaultMemoryBudgetMB.
+	MemoryBudgetMB int
+	// Stems is how many prewarmed stem cells to keep per kind (see
+	// containerrt.Config.Stems); nil means DefaultStems.
+	Stems map[string]int
+	// PauseGrace and IdleTimeout: see containerrt.Config; 0 means their
+	// defaults.
+	PauseGrace, IdleTimeout time.Duration
+}
+
+// DefaultStems are the stem cells kept when ContainerConfig.Stems is nil:
+// one per interpreted kind, so that a first activation of a new action
+// skips the container's start. Each costs its memory size of the budget.
+var DefaultStems = map[string]int{"python:3": 1, "nodejs:20": 1}
+
+// startContainers starts the container runtime and adds it to runtimes
+// for each kind it can run. Containers need root and built runtimes;
+// without them the invoker still runs wasm, and says why in the log (the
+// gateway refuses the other kinds with a message pointing there).
+func (d *Daemon) startContainers(ctx context.Context, runtimesByKind map[string]invoker.Runtime) error {
+	cc := d.cfg.Containers
+	if cc.Disabled {
+		d.log.Info("container actions are disabled; this invoker runs wasm only")
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		d.log.Warn("container actions are unavailable: wispd must run as root to create containers; this invoker runs wasm only")
+		return nil
+	}
+	dir := cc.RuntimesDir
+	if dir == "" {
+		var err error
+		if dir, err = runtimes.DefaultDir(); err != nil {
+			return fmt.Errorf("find the runtimes directory: %w", err)
+		}
+	}
+	stems := cc.Stems
+	if stems == nil {
+		stems = DefaultStems
+	}
+	images, err := imagestore.Open(filepath.Join(d.cfg.Data, "images"), d.log)
+	if err != nil {
+		return err
+	}
+	rt, err := containerrt.New(ctx, containerrt.Config{
+		StateDir:       filepath.Join(d.cfg.Data, "containers"),
+		RuntimesDir:    dir,
+		MemoryBudgetMB: cc.MemoryBudgetMB,
+		Stems:          stems,
+		PauseGrace:     cc.PauseGrace,
+		IdleTimeout:    cc.IdleTimeout,
+		Images:         images,
+		Logger:         d.log,
+	})
+	if err != nil {
+		// Wasm actions need none of this: serve them, and say loudly why
+		// the container kinds are missing.
+		d.log.Error("container actions are unavailable; this invoker runs wasm only", "err", err)
+		return nil
+	}
+	d.containers = rt
+	kinds := rt.Kinds()
+	for _, k := range kinds {
+		runtimesByKind[k] = rt
+	}
+	missing := []string{}
+	for _, name := range runtimes.Names() {
+		if _, err := runtimes.Open(dir, name); err != nil {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		d.log.Warn("some container runtimes are not built; actions of their kinds cannot run here until `wispd runtimes build` and a restart", "missing", missing, "runtimes", dir)
+	}
+	d.log.Info("container actions ready", "kinds", kinds, "runtimes", dir, "memory_budget_mb", rt.Stats().BudgetMB)
+	return nil
+}
+
+// containerValidators check container actions' code at create time, so a
+// corrupt zip, a zip without its entry point, a file that is no static
+// executable, or an image that is unsafe or unreadable is refused with
+// the reason rather than failing at its first activation.
+func containerValidators() map[string]gateway.CodeValidator {
+	out := map[string]gateway.CodeValidator{}
+	for _, kind := range []string{actioncode.KindPython, actioncode.KindNodeJS, actioncode.KindNative} {
+		out[kind] = gateway.CodeValidatorFunc(func(_ context.Context, _ string, code []byte, binary bool) error {
+			return actioncode.Check(kind, code, binary)
+		})
+	}
+	out[actioncode.KindBlackbox] = gateway.CodeValidatorFunc(func(ctx context.Context, _ string, code []byte, _ bool) error {
+		_, err := image.Inspect(ctx, bytes.NewReader(code), int64(len(code)))
+		return err
+	})
+	return out
+}
