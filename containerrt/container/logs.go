@@ -108,7 +108,7 @@ func (s *stream) cut(eof bool) segment {
 // is never held whole: its bytes are counted and dropped.
 func (s *stream) run(f *os.File) {
 	defer close(s.segs)
-	br := bufio.NewReaderSize(f, 64<<10)
+	br := bufio.NewReaderSize(f, 16<<10)
 	var (
 		partial   []byte
 		partialAt time.Time
@@ -229,7 +229,7 @@ func readReplies(f *os.File, out chan<- reply, quit <-chan struct{}) {
 			return false
 		}
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
+	br := bufio.NewReaderSize(f, 16<<10)
 	for {
 		var line []byte
 		for {
