@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"syscall"
 )
 
 // disk applies layers to a root filesystem directory. Every operation goes
@@ -37,10 +38,8 @@ func (d *disk) beginLayer(int) { d.layer = map[string]bool{} }
 // directory keeps its contents, as in Docker). It reports whether a
 // directory was kept.
 func (d *disk) prepare(name string, keepDir bool) (bool, error) {
-	if p := path.Dir(name); p != "." {
-		if err := d.root.MkdirAll(p, 0o755); err != nil {
-			return false, err
-		}
+	if err := d.mkdirParents(path.Dir(name)); err != nil {
+		return false, err
 	}
 	fi, err := d.root.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -53,6 +52,38 @@ func (d *disk) prepare(name string, keepDir bool) (bool, error) {
 		return true, nil
 	}
 	return false, d.root.RemoveAll(name)
+}
+
+// mkdirParents makes dir and its missing parents 0755, as Docker does for
+// directories a layer does not list (os.Root's MkdirAll would leave the
+// umask's mode, perhaps unreadable to the container's user). Following
+// symlinks inside the root, as the kernel will in the container.
+func (d *disk) mkdirParents(dir string) error {
+	if dir == "." {
+		return nil
+	}
+	if fi, err := d.root.Stat(dir); err == nil && fi.IsDir() {
+		return nil // the common case: layers list directories first
+	}
+	if err := d.mkdirParents(path.Dir(dir)); err != nil {
+		return err
+	}
+	err := d.root.Mkdir(dir, 0o755)
+	if errors.Is(err, fs.ErrExist) {
+		// A file, or a symlink Stat could not follow: not a directory.
+		fi, err := d.root.Stat(dir)
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s: %w", dir, syscall.ENOTDIR)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return d.root.Chmod(dir, 0o755)
 }
 
 func (d *disk) dir(name string, mode fs.FileMode, h *tar.Header) error {

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/wispfaas/wisp/containerrt/image"
@@ -192,6 +193,9 @@ func (f format) write(t *testing.T, files *it.Files) string {
 }
 
 func TestImportFormats(t *testing.T) {
+	// A strict umask must not make the rootfs unreadable to the
+	// container's user (new/ is made for new/file, unlisted).
+	defer syscall.Umask(syscall.Umask(0o077))
 	ctx := context.Background()
 	comps := map[string]it.Compression{"uncompressed": it.Uncompressed, "gzip": it.Gzip, "zstd": it.Zstd}
 	for _, f := range formats {
@@ -389,6 +393,7 @@ func TestBadImages(t *testing.T) {
 			want: `entry "a/up/x"`},
 		{name: "directory through symlink out", img: withLayer(it.Symlink("up", "../"), it.Dir("up/d")), want: `entry "up/d"`},
 		{name: "whiteout through symlink out", img: withLayer(it.Symlink("up", "/"), it.Whiteout("up/etc")), want: `entry "up/.wh.etc"`},
+		{name: "file inside a file", img: withLayer(it.File("etc/keep/x", "x")), want: `entry "etc/keep/x" && not a directory`},
 		{name: "unsupported entry type", img: withLayer(it.Entry{Name: "x", Type: 'V'}), want: `unsupported tar entry type`},
 		{name: "layer digest mismatch", img: threeLayers(it.Gzip), alter: func(t *testing.T, f *it.Files) {
 			n := layerName(t, f, 1)

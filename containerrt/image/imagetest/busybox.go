@@ -97,4 +97,3 @@ func WriteBusyboxDockerSave(w io.Writer) error {
 	}
 	return f.WriteTar(w)
 }
-

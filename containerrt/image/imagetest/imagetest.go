@@ -75,6 +75,9 @@ func Opaque(dir string) Entry { return File(dir+"/.wh..wh..opq", "") }
 type Layer struct {
 	Entries     []Entry
 	Compression Compression
+	// Raw, if set, is the layer's uncompressed tar, instead of Entries
+	// (for tests that craft or fuzz tar streams).
+	Raw []byte
 }
 
 // Image describes an image to build.
@@ -166,7 +169,10 @@ type built struct {
 func (img Image) build() (*built, error) {
 	b := &built{}
 	for i, l := range img.Layers {
-		raw, err := Tar(l.Entries)
+		raw, err := l.Raw, error(nil)
+		if raw == nil {
+			raw, err = Tar(l.Entries)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", i+1, err)
 		}
