@@ -158,7 +158,11 @@ func buildOne(ctx context.Context, dir, name string, progress io.Writer) error {
 	}
 	size, files := du(rootfs)
 	took := time.Since(start).Round(time.Millisecond)
-	stamp := fmt.Sprintf("%s\nbuilt %s in %s: %d files, %.1f MB\n", hash, time.Now().UTC().Format(time.RFC3339), took, files, float64(size)/1e6)
+	stamp := hash + "\n"
+	if p.version != "" {
+		stamp += "version " + p.version + "\n"
+	}
+	stamp += fmt.Sprintf("built %s in %s: %d files, %.1f MB\n", time.Now().UTC().Format(time.RFC3339), took, files, float64(size)/1e6)
 	if err := os.WriteFile(filepath.Join(tmp, stampFile), []byte(stamp), 0o644); err != nil {
 		return err
 	}

@@ -43,6 +43,8 @@ type plan struct {
 	post []postStep
 	// summary says where the files come from, for the progress output.
 	summary string
+	// version is the interpreter's version, for the stamp.
+	version string
 }
 
 // postStep is one step run on the written root filesystem.
@@ -259,12 +261,12 @@ func planPython(ctx context.Context) (*plan, error) {
 	return &plan{
 		name: Python3,
 		spec: Spec{
-			Kind:    "python:3",
-			Args:    []string{"/usr/bin/python3", "-u", "/wisp/launcher.py"},
-			Env:     []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1"},
-			Cwd:     "/action",
-			Version: strings.TrimSpace(string(version)),
+			Kind: "python:3",
+			Args: []string{"/usr/bin/python3", "-u", "/wisp/launcher.py"},
+			Env:  []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1"},
+			Cwd:  "/action",
 		},
+		version: strings.TrimSpace(string(version)),
 		tree:    t,
 		summary: fmt.Sprintf("Python %s from the Debian packages %s and %d shared libraries", strings.TrimSpace(string(version)), strings.Join(pkgs, ", "), nlibs),
 		post: []postStep{{
@@ -342,12 +344,12 @@ func planNode(ctx context.Context) (*plan, error) {
 	return &plan{
 		name: NodeJS20,
 		spec: Spec{
-			Kind:    "nodejs:20",
-			Args:    []string{"/usr/bin/node", "/wisp/launcher.js"},
-			Env:     []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "NODE_ENV=production"},
-			Cwd:     "/action",
-			Version: version,
+			Kind: "nodejs:20",
+			Args: []string{"/usr/bin/node", "/wisp/launcher.js"},
+			Env:  []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "NODE_ENV=production"},
+			Cwd:  "/action",
 		},
+		version: version,
 		tree:    t,
 		summary: fmt.Sprintf("Node.js %s from %s and %d shared libraries", version, node, nlibs),
 	}, nil

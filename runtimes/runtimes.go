@@ -66,9 +66,6 @@ type Spec struct {
 	Env []string `json:"env"`
 	// Cwd is the action loop's working directory inside the container.
 	Cwd string `json:"cwd"`
-	// Version is the interpreter's version ("3.11.2", "v20.20.2"), for
-	// people; empty for native.
-	Version string `json:"version,omitempty"`
 }
 
 // validate checks what a container needs of a spec.
@@ -103,6 +100,9 @@ type Runtime struct {
 	// everything it was built from (for a blackbox image, whatever its
 	// importer writes).
 	Stamp string
+	// Version is the interpreter's version ("3.11.2", "v20.20.2") from
+	// the stamp's "version" line; empty when it has none.
+	Version string
 }
 
 // DefaultDir returns the runtimes directory: $WISP_RUNTIMES, else
@@ -158,7 +158,13 @@ func Open(dir, name string) (*Runtime, error) {
 	if fi, err := os.Stat(r.RootFS); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("open runtime %s: %s is not a directory", name, r.RootFS)
 	}
-	r.Stamp, _, _ = strings.Cut(string(stamp), "\n")
+	lines := strings.Split(string(stamp), "\n")
+	r.Stamp = lines[0]
+	for _, l := range lines[1:] {
+		if v, ok := strings.CutPrefix(l, "version "); ok {
+			r.Version = v
+		}
+	}
 	return r, nil
 }
 

@@ -70,7 +70,7 @@ have not changed is not built again.`,
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAME\tKIND\tVERSION\tSTAMP\tROOTFS")
 			for _, r := range rts {
-				v := r.Spec.Version
+				v := r.Version
 				if v == "" {
 					v = "-"
 				}

@@ -139,17 +139,17 @@ class Launcher {
       // The loader works with absolute paths; the working directory is a courtesy.
     }
 
-    let fn;
+    let found;
     let file;
     try {
       if (msg.binary || !msg.entry) {
         file = this.zipEntry();
         if (typeof file === 'object') return file;
-        fn = await this.loadModule(file, name);
+        found = await this.loadModule(file, name);
       } else {
         file = msg.entry;
         if (!fs.existsSync(file)) return { error: `the action's code is missing: ${file} does not exist` };
-        fn = this.loadScript(file, name);
+        found = this.loadScript(file, name);
       }
     } catch (e) {
       const rel = path.relative(this.actionDir, file);
@@ -162,11 +162,15 @@ class Launcher {
       return { error: `loading ${rel} failed: ${errorMessage(e)}` };
     }
     const rel = path.relative(this.actionDir, file);
+    const fn = found.fn;
     if (fn === undefined) {
       return { error: `${rel} has no function ${name}: define function ${name}(params) or set exports.${name}` };
     }
     if (typeof fn !== 'function') return { error: `${rel}'s ${name} is a ${typeof fn}, not a function` };
     this.main = fn;
+    // main is called as a method of what exported it (so that `this` in
+    // module.exports = { main() { this.helper() } } works), else plainly.
+    this.mainThis = found.self;
     return { ok: true };
   }
 
@@ -195,7 +199,7 @@ class Launcher {
   }
 
   // loadModule requires (or, for an ES module, imports) a zip's entry and
-  // returns its export called name.
+  // returns its export called name ({fn, self}: the function and its owner).
   async loadModule(file, name) {
     let exp;
     try {
@@ -205,9 +209,9 @@ class Launcher {
       const ns = await import(pathToFileURL(file).href);
       exp = ns[name] !== undefined ? ns : ns.default;
     }
-    if (exp && exp[name] !== undefined) return exp[name];
-    if (typeof exp === 'function' && name === 'main') return exp; // module.exports = function main(...)
-    return undefined;
+    if (exp && exp[name] !== undefined) return { fn: exp[name], self: exp };
+    if (typeof exp === 'function' && name === 'main') return { fn: exp }; // module.exports = function main(...)
+    return { fn: undefined };
   }
 
   // loadScript runs plain code as OpenWhisk does: a script whose top-level
@@ -229,8 +233,8 @@ class Launcher {
       file,
     );
     const exp = m.exports;
-    if (exp && exp[name] !== undefined) return exp[name];
-    return lookup ? lookup() : undefined;
+    if (exp && exp[name] !== undefined) return { fn: exp[name], self: exp };
+    return { fn: lookup ? lookup() : undefined };
   }
 
   setEnv(msg) {
@@ -251,7 +255,7 @@ class Launcher {
     const value = msg.value === undefined || msg.value === null ? {} : msg.value;
     let result;
     try {
-      result = await this.main(value);
+      result = await this.main.call(this.mainThis, value);
     } catch (e) {
       if (e && typeof e.wispResult === 'function') {
         // The SDK's ActionError: the action's own answer, not a crash.

@@ -12,6 +12,7 @@ overrides it for Wisp's own tests, which run this file on the host.
 
 import glob
 import importlib.util
+import io
 import json
 import os
 import site
@@ -234,7 +235,11 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     stdin = open(0, "r", encoding="utf-8", errors="surrogateescape", closefd=False)
-    sys.stdin = open(os.devnull, "r")  # the action's stdin is not the message stream
+    # The action's stdin is not the message stream.
+    try:
+        sys.stdin = open(os.devnull, "r")
+    except OSError:  # no /dev/null (a bare chroot): an empty stream will do
+        sys.stdin = io.StringIO("")
     Launcher(reply_fd, action_dir).serve(stdin)
 
 
