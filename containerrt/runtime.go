@@ -375,3 +375,38 @@ func (r *Runtime) enter() bool {
 	r.runs.Add(1)
 	return true
 }
+
+// ContainerUsage describes one pooled container, for operators and the
+// benchmark.
+type ContainerUsage struct {
+	ID       string
+	Kind     string
+	Status   Status
+	Owner    string // "" for a stem cell
+	MemoryMB int    // its memory limit
+	// MemoryBytes is what its memory cgroup is charged now (processes,
+	// page cache, /tmp); -1 when it could not be read.
+	MemoryBytes int64
+}
+
+// Usage lists the pool's containers with the memory each uses now. The
+// list is a snapshot: containers may change status meanwhile.
+func (r *Runtime) Usage() []ContainerUsage {
+	r.mu.Lock()
+	ms := make([]*member, 0, len(r.p.members))
+	out := make([]ContainerUsage, 0, len(r.p.members))
+	for m := range r.p.members {
+		ms = append(ms, m)
+		out = append(out, ContainerUsage{ID: m.id, Kind: m.key.kind, Status: m.status, Owner: m.owner, MemoryMB: m.key.memMB})
+	}
+	r.mu.Unlock()
+	for i, m := range ms {
+		n, err := m.c.MemoryUsage()
+		if err != nil {
+			n = -1
+		}
+		out[i].MemoryBytes = n
+	}
+	slices.SortFunc(out, func(a, b ContainerUsage) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}

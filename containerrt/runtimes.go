@@ -58,13 +58,12 @@ func readRuntime(dir string) (*runtimeImage, error) {
 		return nil, fmt.Errorf("read %s: %d bytes, more than the %d a runtime.json may have", path, st.Size(), maxRuntimeFile)
 	}
 	var rf runtimeFile
-	dec := json.NewDecoder(f)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rf); err != nil {
+	// Other fields (a builder's "version") are information for people.
+	if err := json.NewDecoder(f).Decode(&rf); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
-	if len(rf.Args) == 0 || rf.Args[0] == "" {
-		return nil, fmt.Errorf("%s: args must name the action loop's program", path)
+	if len(rf.Args) == 0 || !strings.HasPrefix(rf.Args[0], "/") {
+		return nil, fmt.Errorf("%s: args must name the action loop's program by its absolute path", path)
 	}
 	for _, e := range rf.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {

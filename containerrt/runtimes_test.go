@@ -16,12 +16,12 @@ func TestReadRuntime(t *testing.T) {
 		rootfs  bool
 		wantErr string
 	}{
-		{"ok", `{"kind":"python:3","args":["/usr/bin/python3","-u","/wisp/launcher.py"],"env":["PATH=/usr/bin:/bin"],"cwd":"/action"}`, true, ""},
+		{"ok", `{"kind":"python:3","args":["/usr/bin/python3","-u","/wisp/launcher.py"],"env":["PATH=/usr/bin:/bin"],"cwd":"/action","version":"3.11.2"}`, true, ""},
+		{"relative program", `{"kind":"python:3","args":["python3"]}`, true, "absolute path"},
 		{"no args", `{"kind":"python:3","args":[]}`, true, "args must name"},
 		{"empty program", `{"kind":"python:3","args":[""]}`, true, "args must name"},
 		{"bad env", `{"kind":"python:3","args":["/x"],"env":["NOEQUALS"]}`, true, "not KEY=value"},
 		{"relative cwd", `{"kind":"python:3","args":["/x"],"cwd":"action"}`, true, "not an absolute path"},
-		{"unknown field", `{"kind":"python:3","args":["/x"],"entrypoint":["/y"]}`, true, "unknown field"},
 		{"not json", `kind: python`, true, "parse"},
 		{"no rootfs", `{"kind":"python:3","args":["/x"]}`, false, "rootfs"},
 		{"too large", `{"kind":"python:3","args":["/x"],"env":["A=` + strings.Repeat("a", maxRuntimeFile) + `"]}`, true, "more than"},
