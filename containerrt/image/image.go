@@ -73,7 +73,8 @@ func (l Limits) withDefaults() Limits {
 // (with their digests), and every layer's tar headers — names, types,
 // links, whiteouts and sizes, replayed on an in-memory tree — and digests.
 // It returns the runtime configuration Import would write. Errors say what
-// is wrong, naming the layer and the entry.
+// is wrong, naming the layer and the entry, and wrap ErrInvalid when the
+// image is at fault.
 func Inspect(ctx context.Context, r io.ReaderAt, size int64) (*Config, error) {
 	return DefaultLimits.Inspect(ctx, r, size)
 }
@@ -81,7 +82,9 @@ func Inspect(ctx context.Context, r io.ReaderAt, size int64) (*Config, error) {
 // Import unpacks an image tarball into dst, a directory that must not
 // exist: dst/rootfs, dst/runtime.json and dst/stamp (written last, holding
 // the image's config digest). It builds in a temporary sibling of dst and
-// renames it into place, so on error nothing is left at dst.
+// renames it into place, so on error nothing is left at dst. Errors that
+// are the image's fault wrap ErrInvalid. Import is safe for concurrent use
+// with distinct dsts; of two imports racing for one dst, one fails.
 func Import(ctx context.Context, r io.ReaderAt, size int64, dst string) (*Config, error) {
 	return DefaultLimits.Import(ctx, r, size, dst)
 }
@@ -103,10 +106,11 @@ func (l Limits) Inspect(ctx context.Context, r io.ReaderAt, size int64) (*Config
 	l = l.withDefaults()
 	src, err := openTar(r, size, l.MaxBytes)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer src.close()
-	return l.inspect(ctx, src)
+	cfg, err := l.inspect(ctx, src)
+	return cfg, classify(err)
 }
 
 // Import is the package's Import under limits l.
@@ -114,10 +118,11 @@ func (l Limits) Import(ctx context.Context, r io.ReaderAt, size int64, dst strin
 	l = l.withDefaults()
 	src, err := openTar(r, size, l.MaxBytes)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer src.close()
-	return l.importTo(ctx, src, dst)
+	cfg, err := l.importTo(ctx, src, dst)
+	return cfg, classify(err)
 }
 
 // InspectPath is the package's InspectPath under limits l.
@@ -125,10 +130,11 @@ func (l Limits) InspectPath(ctx context.Context, image string) (*Config, error) 
 	l = l.withDefaults()
 	src, err := openPath(image, l.MaxBytes)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer src.close()
-	return l.inspect(ctx, src)
+	cfg, err := l.inspect(ctx, src)
+	return cfg, classify(err)
 }
 
 // ImportPath is the package's ImportPath under limits l.
@@ -136,10 +142,11 @@ func (l Limits) ImportPath(ctx context.Context, image, dst string) (*Config, err
 	l = l.withDefaults()
 	src, err := openPath(image, l.MaxBytes)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer src.close()
-	return l.importTo(ctx, src, dst)
+	cfg, err := l.importTo(ctx, src, dst)
+	return cfg, classify(err)
 }
 
 func openPath(image string, maxBytes int64) (source, error) {
@@ -192,23 +199,23 @@ type runtimeJSON struct {
 func (l Limits) importTo(ctx context.Context, src source, dst string) (cfg *Config, err error) {
 	dst, err = filepath.Abs(dst)
 	if err != nil {
-		return nil, fmt.Errorf("import image: %w", err)
+		return nil, &hostError{fmt.Errorf("import image: %w", err)}
 	}
 	if _, err := os.Lstat(dst); err == nil {
-		return nil, fmt.Errorf("import image: %s already exists", dst)
+		return nil, &hostError{fmt.Errorf("import image: %s already exists", dst)}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("import image: %w", err)
+		return nil, &hostError{fmt.Errorf("import image: %w", err)}
 	}
 	img, err := resolve(src)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return nil, fmt.Errorf("import image: %w", err)
+		return nil, &hostError{fmt.Errorf("import image: %w", err)}
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".import-")
 	if err != nil {
-		return nil, fmt.Errorf("import image: %w", err)
+		return nil, &hostError{fmt.Errorf("import image: %w", err)}
 	}
 	defer func() {
 		if err != nil {
@@ -216,18 +223,18 @@ func (l Limits) importTo(ctx context.Context, src source, dst string) (cfg *Conf
 		}
 	}()
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, fmt.Errorf("import image: %w", err)
+		return nil, &hostError{fmt.Errorf("import image: %w", err)}
 	}
 	rootfs := filepath.Join(tmp, "rootfs")
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
-		return nil, fmt.Errorf("import image: %w", err)
+		return nil, &hostError{fmt.Errorf("import image: %w", err)}
 	}
 	if err := os.Chmod(rootfs, 0o755); err != nil {
-		return nil, fmt.Errorf("import image: %w", err)
+		return nil, &hostError{fmt.Errorf("import image: %w", err)}
 	}
 	disk, err := newDisk(rootfs)
 	if err != nil {
-		return nil, err
+		return nil, &hostError{err}
 	}
 	defer disk.close()
 	w := &walker{limits: l}
@@ -237,16 +244,16 @@ func (l Limits) importTo(ctx context.Context, src source, dst string) (cfg *Conf
 	cfg = img.runtimeConfig()
 	rj, err := json.MarshalIndent(runtimeJSON{Kind: Kind, Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd}, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("import image: %w", err)
+		return nil, &hostError{fmt.Errorf("import image: %w", err)}
 	}
 	if err := writeSynced(filepath.Join(tmp, "runtime.json"), append(rj, '\n')); err != nil {
-		return nil, err
+		return nil, &hostError{err}
 	}
 	if err := writeSynced(filepath.Join(tmp, "stamp"), []byte(img.configDigest+"\n")); err != nil {
-		return nil, err
+		return nil, &hostError{err}
 	}
 	if err := os.Rename(tmp, dst); err != nil {
-		return nil, fmt.Errorf("import image: %w", err)
+		return nil, &hostError{fmt.Errorf("import image: %w", err)}
 	}
 	return cfg, nil
 }

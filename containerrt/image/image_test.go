@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -295,8 +296,8 @@ func TestImportReaderAt(t *testing.T) {
 	if got := listTree(t, filepath.Join(dst, "rootfs")); !reflect.DeepEqual(got, threeLayersTree) {
 		t.Errorf("rootfs:\n%s", show(got))
 	}
-	if _, err := image.Import(ctx, bytes.NewReader(b), int64(len(b)), dst); err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Errorf("second Import into the same dst: %v", err)
+	if _, err := image.Import(ctx, bytes.NewReader(b), int64(len(b)), dst); err == nil || !strings.Contains(err.Error(), "already exists") || errors.Is(err, image.ErrInvalid) {
+		t.Errorf("second Import into the same dst: %v (want a host error, not ErrInvalid)", err)
 	}
 }
 
@@ -475,6 +476,9 @@ func TestBadImages(t *testing.T) {
 				if !errorSays(err, c.want) {
 					t.Errorf("Import: %v\nwant an error with %q", err, c.want)
 				}
+				if !errors.Is(err, image.ErrInvalid) {
+					t.Errorf("Import: %v does not wrap ErrInvalid", err)
+				}
 				if ents, _ := os.ReadDir(parent); len(ents) != 0 {
 					t.Errorf("left behind after a failed import: %v", ents)
 				}
@@ -540,7 +544,7 @@ func TestCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	parent := t.TempDir()
-	if _, err := image.Import(ctx, bytes.NewReader(b), int64(len(b)), filepath.Join(parent, "img")); err != context.Canceled {
+	if _, err := image.Import(ctx, bytes.NewReader(b), int64(len(b)), filepath.Join(parent, "img")); !errors.Is(err, context.Canceled) || errors.Is(err, image.ErrInvalid) {
 		t.Errorf("Import with a canceled context: %v", err)
 	}
 	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
