@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -77,6 +78,16 @@ func (s *Spec) validate() error {
 	}
 	if len(s.Args) == 0 || s.Args[0] == "" {
 		return fmt.Errorf("container %s: no action loop command (args)", s.ID)
+	}
+	for _, a := range s.Args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return fmt.Errorf("container %s: argument %q holds a NUL byte", s.ID, a)
+		}
+	}
+	for _, e := range s.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" || strings.IndexByte(e, 0) >= 0 {
+			return fmt.Errorf("container %s: environment entry %q is not KEY=value", s.ID, e)
+		}
 	}
 	if s.Cwd == "" {
 		s.Cwd = "/"
