@@ -47,6 +47,9 @@ directly on its store and on the blob store --blobs names.`,
 			if err != nil {
 				return err
 			}
+			if grace == 0 {
+				grace = time.Nanosecond // "no grace" (0 means the default below wispd)
+			}
 			rep, err := daemon.BlobsGC(cmd.Context(), cfg, daemon.GCRequest{Grace: grace, DryRun: dryRun})
 			if err != nil {
 				return err
@@ -79,7 +82,7 @@ directly on its store and on the blob store --blobs names.`,
 		},
 	}
 	gc.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be deleted; delete nothing")
-	gc.Flags().DurationVar(&grace, "grace", time.Hour, "keep blobs written or used more recently than this")
+	gc.Flags().DurationVar(&grace, "grace", time.Hour, "keep blobs written or used more recently than this (0: keep none for being new)")
 	gc.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.AddCommand(gc)
 	return cmd
