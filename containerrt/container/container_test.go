@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/manager"
 )
 
 var logLineRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (stdout|stderr): (.*)$`)
@@ -489,5 +494,72 @@ func TestCloseRemovesParent(t *testing.T) {
 	}
 	if _, err := m.Start(t.Context(), testSpec(t, "after")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("start after close: %v", err)
+	}
+}
+
+func TestCleanupInterruptedStart(t *testing.T) {
+	// What a crash between creating a container's cgroup and saving its
+	// state leaves: a state directory without state.json, and a cgroup
+	// with a process in it.
+	stateDir := t.TempDir() + "/state"
+	parent := "wisp-test-" + randomHex(4)
+	if err := os.MkdirAll(stateDir+"/broken", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cg, err := manager.New(&cgroups.Cgroup{Path: "/" + parent + "/broken", Resources: &cgroups.Resources{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := exec.Command("/bin/busybox", "sleep", "1000")
+	if err := stray.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- stray.Wait() }()
+	if err := cg.Apply(stray.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	paths := cg.GetPaths()
+
+	m, err := NewManager(t.Context(), ManagerConfig{StateDir: stateDir, CgroupParent: parent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CleanupLeftovers(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stray process still runs")
+	}
+	if _, err := os.Stat(stateDir + "/broken"); !os.IsNotExist(err) {
+		t.Fatalf("state directory remains: %v", err)
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s remains: %v", p, err)
+		}
+	}
+}
+
+func TestDestroyDuringRun(t *testing.T) {
+	m := newTestManager(t)
+	c := startInit(t, m, testSpec(t, "busy"))
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.Run(t.Context(), RunMessage{Value: []byte(`{"do":"sleep"}`)}, 0)
+		errc <- err
+	}()
+	// Destroy as soon as the activation is under way.
+	for c.stdout.snapshot().lines == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := c.Destroy(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var ee *ExitError
+	if err := <-errc; !errors.As(err, &ee) || ee.Signal != syscall.SIGKILL {
+		t.Fatalf("run during destroy: %v", err)
 	}
 }
