@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -568,4 +569,44 @@ func errorSays(err error, want string) bool {
 		}
 	}
 	return false
+}
+
+// TestDockerSaveLinkedLayers covers classic docker save's way of storing a
+// layer twice: the second <id>/layer.tar is a symlink to the first.
+func TestDockerSaveLinkedLayers(t *testing.T) {
+	layer := it.Layer{Entries: []it.Entry{it.File("same", "same bytes")}}
+	files, err := it.Image{Layers: []it.Layer{layer, layer}, Entrypoint: []string{"/x"}}.DockerSave()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m []struct{ Layers []string }
+	json.Unmarshal(files.Get("manifest.json"), &m)
+	first, second := m[0].Layers[0], m[0].Layers[1]
+	files.Delete(second)
+	tarball, err := files.Tar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Append the symlink entry by rewriting the tarball's end.
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tr := tar.NewReader(bytes.NewReader(tarball))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		tw.WriteHeader(h)
+		io.Copy(tw, tr)
+	}
+	tw.WriteHeader(&tar.Header{Name: second, Typeflag: tar.TypeSymlink, Linkname: "../" + first})
+	tw.Close()
+	b := buf.Bytes()
+	dst := filepath.Join(t.TempDir(), "img")
+	if _, err := image.Import(context.Background(), bytes.NewReader(b), int64(len(b)), dst); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "rootfs/same")); string(got) != "same bytes" {
+		t.Errorf("rootfs/same = %q", got)
+	}
 }

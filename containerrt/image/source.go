@@ -98,7 +98,7 @@ func openTar(r io.ReaderAt, size int64, maxBytes int64) (*tarSource, error) {
 			s.files[name] = tarEntry{off: off, size: h.Size}
 		case tar.TypeSymlink, tar.TypeLink:
 			target := h.Linkname
-			if h.Typeflag == tar.TypeSymlink {
+			if h.Typeflag == tar.TypeSymlink && !strings.HasPrefix(target, "/") {
 				target = path.Join(path.Dir(name), target)
 			}
 			s.links[name] = outerName(target)
