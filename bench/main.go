@@ -46,6 +46,8 @@ type config struct {
 	noRestart      bool
 	wispd          string
 	jsonPath       string
+	blobs          bool
+	blobRuns       int
 }
 
 func main() {
@@ -75,6 +77,8 @@ func parseFlags() config {
 	fs.BoolVar(&cfg.noWorkerd, "no-workerd", false, "do not install or measure workerd (its row is marked skipped)")
 	fs.BoolVar(&cfg.noRestart, "no-restart", false, "do not restart wispd to time the first invokes after a restart")
 	fs.StringVar(&cfg.wispd, "wispd", "", "use this prebuilt wispd binary instead of building ./cmd/wispd")
+	fs.BoolVar(&cfg.blobs, "blobs", false, "measure only the code store's rows (bench/blobs.go): cold and cached fetches of a 50 MB blob from MinIO, warm invokes with either store")
+	fs.IntVar(&cfg.blobRuns, "blob-runs", 7, "with -blobs: runs of each cold fetch")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results, machine-readable, to this file")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: go run ./bench [flags]
@@ -190,6 +194,13 @@ func realMain() int {
 		<-ctx.Done()
 		stop() // a second interrupt kills at once; children get SIGTERM from the kernel
 	}()
+	if cfg.blobs {
+		if err := runBlobsBench(ctx, max(cfg.blobRuns, 1)); err != nil {
+			fmt.Fprintln(os.Stderr, "bench -blobs:", err)
+			return 1
+		}
+		return 0
+	}
 	res := &results{
 		Machine: machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version(), LoadBefore: loadAverage()},
 		Settings: map[string]any{

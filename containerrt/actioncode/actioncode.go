@@ -32,17 +32,16 @@ const MountPoint = "/action"
 // the init message's entry: the container path of the file written
 // ("/action/__main__.py", "/action/index.js", "/action/exec"), or "" for a
 // zip and for blackbox (whose code is its image). A zip is validated for the
-// kind (CheckZip) before anything is written. Errors say what is wrong with
+// kind as CheckZip does (names, types, links, sizes and entry point before
+// anything is written; CRCs and real sizes as it is unpacked, a failure
+// removing what was written). Errors say what is wrong with
 // the code; on error dir may hold part of the code and should be removed by
 // the caller. Place is safe for concurrent use on different directories.
 func Place(dir, kind string, code []byte, binary bool) (entry string, err error) {
 	switch kind {
 	case KindPython, KindNodeJS:
 		if binary {
-			if err := CheckZip(kind, code); err != nil {
-				return "", err
-			}
-			if err := UnpackZip(code, dir); err != nil {
+			if err := unpackZip(code, dir, kind); err != nil {
 				return "", err
 			}
 			return "", nil

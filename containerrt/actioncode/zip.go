@@ -284,6 +284,11 @@ func CheckZip(kind string, code []byte) error {
 			return err
 		}
 	}
+	return s.checkEntryPoint(kind)
+}
+
+// checkEntryPoint finds the file the kind's launcher loads.
+func (s *scanned) checkEntryPoint(kind string) error {
 	switch kind {
 	case KindPython:
 		if !s.isFile("__main__.py") {
@@ -363,10 +368,21 @@ func inflate(f *zip.File, w io.Writer, limit int64) (int64, error) {
 // whatever the zip holds. Files get mode 0644, or 0755 if the zip marks them
 // executable; directories 0755; symlinks are kept as symlinks. On error dst
 // may hold part of the zip and should be removed by the caller.
-func UnpackZip(code []byte, dst string) (err error) {
+func UnpackZip(code []byte, dst string) error {
+	return unpackZip(code, dst, "")
+}
+
+// unpackZip is UnpackZip, checking kind's entry point first if kind is set
+// (Place: one pass over the data, which unpacking verifies as it goes).
+func unpackZip(code []byte, dst, kind string) (err error) {
 	s, err := scanZip(code)
 	if err != nil {
 		return err
+	}
+	if kind != "" {
+		if err := s.checkEntryPoint(kind); err != nil {
+			return err
+		}
 	}
 	_, statErr := os.Lstat(dst)
 	made := errors.Is(statErr, fs.ErrNotExist)
