@@ -31,7 +31,7 @@ const keep = 1 << 20
 
 // loop is a launcher process under test.
 type loop struct {
-	t        *testing.T
+	t        testing.TB
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
 	replies  chan string
@@ -40,7 +40,7 @@ type loop struct {
 }
 
 // startLoop starts args with fd 3 as the reply pipe.
-func startLoop(t *testing.T, args []string, env []string, opts ...func(*exec.Cmd)) *loop {
+func startLoop(t testing.TB, args []string, env []string, opts ...func(*exec.Cmd)) *loop {
 	t.Helper()
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = env
@@ -205,7 +205,7 @@ type loopCase struct {
 	env   []string
 }
 
-func writeFiles(t *testing.T, dir string, files map[string]string) {
+func writeFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(dir, name)

@@ -13,7 +13,7 @@ const nodeHello = `function main(params) {
 }
 `
 
-func nodeArgs(t *testing.T) []string {
+func nodeArgs(t testing.TB) []string {
 	t.Helper()
 	abs, err := filepath.Abs("nodejs/launcher.js")
 	if err != nil {

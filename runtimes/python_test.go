@@ -16,7 +16,7 @@ const pythonHello = `def main(args):
     return {"greeting": greeting}
 `
 
-func pythonArgs(t *testing.T) []string {
+func pythonArgs(t testing.TB) []string {
 	t.Helper()
 	abs, err := filepath.Abs("python/launcher.py")
 	if err != nil {

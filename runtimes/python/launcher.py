@@ -10,14 +10,14 @@ Standard library only. The action directory is /action; WISP_ACTION_DIR
 overrides it for Wisp's own tests, which run this file on the host.
 """
 
-import glob
 import importlib.util
 import io
 import json
 import os
-import site
 import sys
-import traceback
+
+# glob, site and traceback are imported where used: a cold start pays for
+# every module the launcher imports, and most activations need none of them.
 
 SENTINEL = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
 
@@ -119,6 +119,9 @@ class Launcher:
             entry = os.path.join(self.action_dir, "__main__.py")
             if not os.path.isfile(entry):
                 return {"error": "the zip file has no __main__.py at its top level"}
+            import glob
+            import site
+
             for sp in sorted(glob.glob(os.path.join(self.action_dir, "virtualenv", "lib", "python3*", "site-packages"))):
                 # addsitedir also reads the .pth files that packages install.
                 before = list(sys.path)
@@ -144,11 +147,11 @@ class Launcher:
             sys.modules["main__"] = module
             spec.loader.exec_module(module)
         except SyntaxError as e:
-            traceback.print_exc()
+            _print_exc()
             where = os.path.relpath(e.filename, self.action_dir) if e.filename else rel
             return {"error": "syntax error in %s line %s: %s" % (where, e.lineno, e.msg)}
         except Exception as e:
-            traceback.print_exc()
+            _print_exc()
             return {"error": "loading %s failed: %s: %s" % (rel, type(e).__name__, e)}
         fn = getattr(module, name, None)
         if fn is None:
@@ -191,7 +194,7 @@ class Launcher:
                         return result
                 except Exception:
                     pass
-            traceback.print_exc()
+            _print_exc()
             return {"error": "%s: %s" % (type(e).__name__, e) if str(e) else type(e).__name__}
         if not isinstance(result, dict):
             return {"error": "the action's %s returned %s, not a dict: an action's result must be a JSON object"
@@ -216,6 +219,12 @@ class Launcher:
                 self.reply(self.init(init) if isinstance(init, dict) else {"error": "init is not an object"})
             else:
                 self.reply(self.run(msg))
+
+
+def _print_exc():
+    import traceback
+
+    traceback.print_exc()
 
 
 def _describe(v):
