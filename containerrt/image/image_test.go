@@ -610,3 +610,53 @@ func TestDockerSaveLinkedLayers(t *testing.T) {
 		t.Errorf("rootfs/same = %q", got)
 	}
 }
+
+// TestLayoutDirSymlinkOut checks an OCI layout directory cannot make the
+// import read a host file through a symlink.
+func TestLayoutDirSymlinkOut(t *testing.T) {
+	files, err := threeLayers(it.Uncompressed).OCI(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "layout")
+	if err := files.WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(t.TempDir(), "secret.json")
+	os.WriteFile(secret, files.Get("index.json"), 0o644)
+	os.Remove(filepath.Join(dir, "index.json"))
+	if err := os.Symlink(secret, filepath.Join(dir, "index.json")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = image.InspectPath(context.Background(), dir)
+	if err == nil || !strings.Contains(err.Error(), "escapes") {
+		t.Errorf("InspectPath through a symlink out of the layout: %v", err)
+	}
+}
+
+// TestSeveralTags checks that an index listing one image under two names
+// imports it, and that two different images are refused.
+func TestSeveralTags(t *testing.T) {
+	files, err := threeLayers(it.Uncompressed).OCI(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx map[string]any
+	json.Unmarshal(files.Get("index.json"), &idx)
+	m := idx["manifests"].([]any)
+	idx["manifests"] = []any{m[0], m[0]}
+	b, _ := json.Marshal(idx)
+	files.Set("index.json", b)
+	tarball, _ := files.Tar()
+	if _, err := image.Inspect(context.Background(), bytes.NewReader(tarball), int64(len(tarball))); err != nil {
+		t.Errorf("one image under two names: %v", err)
+	}
+	other := map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + strings.Repeat("ab", 32), "size": 10}
+	idx["manifests"] = []any{m[0], other}
+	b, _ = json.Marshal(idx)
+	files.Set("index.json", b)
+	tarball, _ = files.Tar()
+	if _, err := image.Inspect(context.Background(), bytes.NewReader(tarball), int64(len(tarball))); err == nil || !strings.Contains(err.Error(), "lists 2 images") {
+		t.Errorf("two images: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"path"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -126,11 +127,17 @@ func readDoc(src source, name, what, digest string, size int64) ([]byte, error) 
 // layout (index.json) is preferred to docker's manifest.json when both are
 // there (Docker 25 and later write both), since it carries more digests.
 func resolve(src source) (*image, error) {
-	if sr, err := src.open("index.json"); err == nil && sr != nil {
-		return resolveOCI(src)
-	}
-	if sr, err := src.open("manifest.json"); err == nil && sr != nil {
-		return resolveDockerSave(src)
+	for _, f := range []struct {
+		name    string
+		resolve func(source) (*image, error)
+	}{{"index.json", resolveOCI}, {"manifest.json", resolveDockerSave}} {
+		_, err := src.open(f.name)
+		if err == nil {
+			return f.resolve(src)
+		}
+		if !errors.Is(err, errMissing) {
+			return nil, fmt.Errorf("the image's %s: %w", f.name, err)
+		}
 	}
 	return nil, errors.New("the image holds neither index.json (an OCI image layout) nor manifest.json (a docker save tarball)")
 }
@@ -222,7 +229,10 @@ func pickManifest(src source, b []byte, name string, depth int) (descriptor, err
 		}
 		switch d.MediaType {
 		case mtOCIManifest, mtDockerManifest, mtOCIIndex, mtDockerList, "":
-			fit = append(fit, d)
+			// One image under several names (tags) is listed once each.
+			if !slices.ContainsFunc(fit, func(f descriptor) bool { return f.Digest == d.Digest }) {
+				fit = append(fit, d)
+			}
 		}
 	}
 	switch {
