@@ -28,7 +28,9 @@
 // 1024; hostname "wisp"; and a seccomp deny-list (EPERM) of the system
 // calls an action has no use for: mount, namespaces (unshare, setns, clone
 // with namespace flags), ptrace, modules, kexec, BPF, perf, keyrings,
-// io_uring, reboot and more (see deniedSyscalls). Without Spec.Network the
+// reboot and more (see deniedSyscalls); io_uring and clone3 answer ENOSYS,
+// so that software falls back to what it would use on an older kernel.
+// Without Spec.Network the
 // network namespace holds only lo; with it, see network.go.
 //
 // # Building

@@ -31,19 +31,24 @@ const (
 // it removes the kernel surface an unprivileged process has no business
 // with: mounting and namespaces, module and kexec loading, tracing other
 // processes, BPF and perf, the kernel keyring, swap, reboot, clock setting,
-// io_uring, and handle-based opens that bypass path permissions.
+// and handle-based opens that bypass path permissions.
 var deniedSyscalls = []string{
 	"acct", "add_key", "bpf", "chroot", "clock_adjtime", "clock_settime", "create_module",
 	"delete_module", "fanotify_init", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
-	"get_kernel_syms", "init_module", "io_uring_enter", "io_uring_register", "io_uring_setup",
-	"ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie",
-	"mount", "mount_setattr", "move_mount", "name_to_handle_at", "nfsservctl", "open_by_handle_at",
-	"open_tree", "perf_event_open", "personality", "pidfd_getfd", "pivot_root", "process_vm_readv",
-	"process_vm_writev", "ptrace", "query_module", "quotactl", "quotactl_fd", "reboot",
-	"request_key", "setdomainname", "sethostname", "setns", "settimeofday", "stime", "swapoff",
-	"swapon", "_sysctl", "syslog", "umount", "umount2", "unshare", "uselib", "userfaultfd",
-	"ustat", "vhangup", "vm86", "vm86old",
+	"get_kernel_syms", "init_module", "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load",
+	"keyctl", "lookup_dcookie", "mount", "mount_setattr", "move_mount", "name_to_handle_at",
+	"nfsservctl", "open_by_handle_at", "open_tree", "perf_event_open", "pidfd_getfd", "pivot_root",
+	"process_vm_readv", "process_vm_writev", "ptrace", "query_module", "quotactl", "quotactl_fd",
+	"reboot", "request_key", "setdomainname", "sethostname", "setns", "settimeofday", "stime",
+	"swapoff", "swapon", "_sysctl", "syslog", "umount", "umount2", "unshare", "uselib",
+	"userfaultfd", "ustat", "vhangup", "vm86", "vm86old",
 }
+
+// unsupportedSyscalls answer ENOSYS rather than EPERM: software probes
+// them and falls back when the kernel "lacks" them (libuv, which Node.js
+// uses, for io_uring; libcs for clone3, whose flags live in memory that
+// seccomp cannot read, so clone's checked flags stay the only way).
+var unsupportedSyscalls = []string{"clone3", "io_uring_enter", "io_uring_register", "io_uring_setup"}
 
 // newNamespaceFlags are the clone flags that create namespaces; clone with
 // any of them is refused (unshare and setns already are), so that the
@@ -62,9 +67,7 @@ func seccompProfile() *specs.LinuxSeccomp {
 		Architectures: seccompArchitectures(),
 		Syscalls: []specs.LinuxSyscall{
 			{Names: deniedSyscalls, Action: specs.ActErrno, ErrnoRet: &eperm},
-			// clone3 passes its flags in memory, which seccomp cannot read:
-			// ENOSYS makes libcs fall back to clone, whose flags it can.
-			{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: &enosys},
+			{Names: unsupportedSyscalls, Action: specs.ActErrno, ErrnoRet: &enosys},
 		},
 	}
 	for _, f := range newNamespaceFlags {
