@@ -384,7 +384,7 @@ func (s *S3) Get(ctx context.Context, digest string) (io.ReadCloser, error) {
 		}
 		return nil, fmt.Errorf("fetch blob %s: %w", digest, s.wrap(err))
 	}
-	return newVerifyingReader(obj, digest), nil
+	return newPipelinedVerifier(obj, digest), nil
 }
 
 // Stat implements Store.
