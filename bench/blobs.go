@@ -38,7 +38,7 @@ import (
 
 // Targets of the blob rows (issue 5).
 const (
-	targetColdRatio  = 1.2         // Wisp's cold fetch ≤ 1.2 × GetObject's
+	targetColdRatio  = 1.2 // Wisp's cold fetch ≤ 1.2 × GetObject's
 	targetCachedPath = time.Millisecond
 	blobBenchSize    = 50 << 20
 )
