@@ -284,6 +284,46 @@ func TestNamesAndKinds(t *testing.T) {
 	}
 }
 
+// TestConcurrentBuilds: two Builds of one directory at once (two test
+// packages, say) wait for each other; one builds, the other finds it built.
+func TestConcurrentBuilds(t *testing.T) {
+	dir := t.TempDir()
+	var outs [2]bytes.Buffer
+	errs := make(chan error, 2)
+	for i := range outs {
+		go func() { errs <- Build(context.Background(), dir, []string{Native}, &outs[i]) }()
+	}
+	for range outs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := outs[0].String() + outs[1].String()
+	if strings.Count(all, "native: built in ") != 1 || strings.Count(all, "native: up to date") != 1 {
+		t.Errorf("two concurrent Builds said:\n%s", all)
+	}
+	if _, err := Open(dir, Native); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestBuildStopped: a Build whose context ends leaves no runtime and no
+// temporary directory behind.
+func TestBuildStopped(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Build(ctx, dir, []string{Python3}, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Build with a cancelled context = %v", err)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.Name() != ".lock" {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
 func TestBuildRefusesUnknownNames(t *testing.T) {
 	dir := t.TempDir()
 	err := Build(context.Background(), dir, []string{"python3", "ruby"}, nil)

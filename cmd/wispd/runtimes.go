@@ -74,7 +74,11 @@ have not changed is not built again.`,
 				if v == "" {
 					v = "-"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Spec.Kind, v, r.Stamp, r.RootFS)
+				stamp := r.Stamp
+				if len(stamp) > len("sha256:")+12 {
+					stamp = stamp[:len("sha256:")+12]
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Spec.Kind, v, stamp, r.RootFS)
 			}
 			return w.Flush()
 		},
