@@ -263,4 +263,3 @@ func newUploadKey() []byte {
 	_, _ = rand.Read(k)
 	return k
 }
-
