@@ -106,7 +106,9 @@ func TestNodeLauncher(t *testing.T) {
 		{
 			name: "results that are not objects",
 			files: map[string]string{"index.js": `function main(p) {
-  return { array: [1], nul: null, str: 'x', num: 3, undef: undefined, promise: Promise.resolve(7), big: { n: 10n } }[p.kind];
+  let deep = {};
+  for (let i = 0; i < 100000; i++) deep = { d: deep };
+  return { array: [1], nul: null, str: 'x', num: 3, undef: undefined, promise: Promise.resolve(7), big: { n: 10n }, deep }[p.kind];
 }
 `},
 			steps: []step{
@@ -117,6 +119,8 @@ func TestNodeLauncher(t *testing.T) {
 				// As in OpenWhisk, no result is the empty one.
 				{msg: run(`{"kind":"undef"}`), reply: `{}`},
 				{msg: run(`{"kind":"big"}`), replyHas: `the action's result cannot be encoded as JSON: Do not know how to serialize a BigInt`},
+				{msg: run(`{"kind":"deep"}`), replyHas: `the action's result cannot be encoded as JSON: Maximum call stack size exceeded`},
+				{msg: run(`{"kind":"array"}`), replyHas: `returned an array`}, // and the loop goes on
 			},
 		},
 		{

@@ -73,7 +73,11 @@ func TestPythonLauncher(t *testing.T) {
 		{
 			name: "results that are not dicts",
 			files: map[string]string{"__main__.py": `def main(args):
-    return {"list": [1], "none": None, "str": "x", "nan": {"x": float("nan")}, "set": {"x": {1}}}[args["kind"]]
+    deep = {}
+    for _ in range(5000):
+        deep = {"d": deep}
+    return {"list": [1], "none": None, "str": "x", "nan": {"x": float("nan")}, "set": {"x": {1}},
+            "surrogate": {"s": "\ud800 \u00e9"}, "deep": deep}[args["kind"]]
 `},
 			steps: []step{
 				{msg: run(`{"kind":"list"}`), reply: `{"error":"the action's main returned list [1], not a dict: an action's result must be a JSON object"}`},
@@ -82,6 +86,8 @@ func TestPythonLauncher(t *testing.T) {
 				{msg: run(`{"kind":"nan"}`), replyHas: `the action's result cannot be encoded as JSON: Out of range float values are not JSON compliant`},
 				{msg: run(`{"kind":"set"}`), replyHas: `the action's result cannot be encoded as JSON: Object of type set is not JSON serializable`},
 				{msg: run(`{"kind":"nan"}`), replyHas: `cannot be encoded`}, // and the loop goes on
+				{msg: run(`{"kind":"surrogate"}`), reply: `{"s":"\ud800 é"}`},
+				{msg: run(`{"kind":"deep"}`), replyHas: `cannot be encoded as JSON: maximum recursion depth exceeded`},
 			},
 		},
 		{
@@ -91,6 +97,15 @@ func TestPythonLauncher(t *testing.T) {
 				{msg: run(`{"d":0}`), reply: `{"error":"ZeroDivisionError: division by zero"}`, out: "before\n", errs: "Traceback (most recent call last)"},
 				{msg: run(`{}`), reply: `{"error":"KeyError: 'd'"}`},
 				{msg: run(`{"d":2}`), reply: `{"x":0.5}`},
+			},
+		},
+		{
+			name:  "async def main is run to its end",
+			files: map[string]string{"__main__.py": "import asyncio\nasync def main(args):\n    await asyncio.sleep(0.01)\n    if args.get('fail'):\n        raise ValueError('no')\n    return {'async': True}\n"},
+			steps: []step{
+				{msg: run(`{}`), reply: `{"async":true}`},
+				{msg: run(`{"fail":true}`), reply: `{"error":"ValueError: no"}`},
+				{msg: run(`{}`), reply: `{"async":true}`},
 			},
 		},
 		{

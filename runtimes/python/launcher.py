@@ -83,9 +83,15 @@ class Launcher:
         """Writes obj as one line on the reply pipe, then the sentinels."""
         try:
             line = json.dumps(obj, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, RecursionError) as e:
             line = json.dumps({"error": "the action's result cannot be encoded as JSON: %s" % e})
-        _write_all(self.reply_fd, line.encode("utf-8", "surrogateescape") + b"\n")
+        try:
+            data = line.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate ("\ud800") has no UTF-8 form: escape it, as
+            # JSON allows, and everything else with it.
+            data = json.dumps(json.loads(line)).encode("ascii")
+        _write_all(self.reply_fd, data + b"\n")
         self.end_logs()
 
     def end_logs(self):
@@ -184,6 +190,11 @@ class Launcher:
             value = {}
         try:
             result = self.main(value)
+            if hasattr(result, "__await__") and hasattr(result, "send"):
+                # async def main: run the coroutine to its end.
+                import asyncio
+
+                result = asyncio.run(result)
         except Exception as e:
             to_result = getattr(e, "wisp_result", None)
             if callable(to_result):

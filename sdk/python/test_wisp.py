@@ -143,6 +143,20 @@ class ActionTest(unittest.TestCase):
         self.assertEqual(echo(None), {})
         self.assertEqual(const({"a": 1}), {"k": 1})
 
+    def test_async(self):
+        import asyncio
+
+        @wisp.action
+        async def main(p: Order):
+            await asyncio.sleep(0)
+            if p["count"] < 0:
+                raise wisp.ActionError("negative")
+            return {"n": p["count"]}
+
+        self.assertEqual(asyncio.run(main({"item": "a", "count": 2})), {"n": 2})
+        self.assertEqual(asyncio.run(main({"item": "a", "count": -1})), {"error": "negative"})
+        self.assertEqual(asyncio.run(main({"item": "a"})), {"error": "parameter 'count' is missing (int)"})
+
     def test_bad_result(self):
         @wisp.action
         def main(p):

@@ -337,7 +337,9 @@ def action(fn=None, *, params: typing.Any = None):
     result, a dict or a dataclass (turned into a dict). Parameters that do
     not fit are answered with ``{"error": "parameter 'x' must be ..."}``
     without calling ``fn``; an ActionError raised by ``fn`` becomes its
-    result. Use it bare (``@wisp.action``) or with ``params=``.
+    result. Use it bare (``@wisp.action``) or with ``params=``. An
+    ``async def`` function makes an async main, which Wisp's launcher
+    awaits.
     """
 
     def wrap(f):
@@ -353,18 +355,31 @@ def action(fn=None, *, params: typing.Any = None):
             else:
                 t = None  # fn takes no parameters
 
-        @functools.wraps(f)
-        def main(args: typing.Any = None) -> dict:
+        def call(args):
             if args is None:
                 args = {}
-            try:
-                if t is None:
-                    r = f()
-                else:
-                    r = f(decode(t, args) if t not in (dict, typing.Any) else args)
-            except ActionError as e:
-                return e.wisp_result()
-            return _to_result(r, f.__name__)
+            if t is None:
+                return f()
+            return f(decode(t, args) if t not in (dict, typing.Any) else args)
+
+        if inspect.iscoroutinefunction(f):
+            # async def: main is a coroutine function too; Wisp's launcher
+            # runs it to its end.
+            @functools.wraps(f)
+            async def main(args: typing.Any = None) -> dict:
+                try:
+                    r = await call(args)
+                except ActionError as e:
+                    return e.wisp_result()
+                return _to_result(r, f.__name__)
+        else:
+            @functools.wraps(f)
+            def main(args: typing.Any = None) -> dict:
+                try:
+                    r = call(args)
+                except ActionError as e:
+                    return e.wisp_result()
+                return _to_result(r, f.__name__)
 
         main.__wisp_params__ = t  # type: ignore[attr-defined]
         return main
