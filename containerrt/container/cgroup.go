@@ -154,3 +154,51 @@ func removeCgroupTree(ctx context.Context, path string) error {
 	}
 	return nil
 }
+
+// freeze freezes the cgroup and waits until the kernel reports every task
+// frozen. libcontainer's own freeze (cgroup v1) thaws and sleeps 10 ms
+// whenever 50 quick polls have not seen the cgroup frozen, and its v2 wait
+// sleeps 10 ms between reads: on a busy host, where the tasks wait for a
+// CPU to reach the refrigerator, a pause then cost 40–60 ms. Here the state
+// is written once (again from time to time under v1, where tasks forked
+// meanwhile may need it) and polled with a short, growing delay, never
+// thawing in between. If ctx ends first, the cgroup is thawed.
+func (c cgroupFiles) freeze(ctx context.Context) error {
+	file, on, off := "freezer.state", "FROZEN", "THAWED"
+	if c.v2 {
+		file, on, off = "cgroup.freeze", "1", "0"
+	}
+	path := filepath.Join(c.freezer, file)
+	write := func(v string) error {
+		if err := os.WriteFile(path, []byte(v), 0); err != nil {
+			return fmt.Errorf("write %s: %w", file, err)
+		}
+		return nil
+	}
+	if err := write(on); err != nil {
+		return err
+	}
+	delay := 20 * time.Microsecond
+	for i := 1; ; i++ {
+		frozen, err := c.frozen()
+		if err != nil {
+			_ = write(off)
+			return err
+		}
+		if frozen {
+			return nil
+		}
+		if !c.v2 && i%32 == 0 {
+			if err := write(on); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			_ = write(off)
+			return fmt.Errorf("wait for the cgroup to freeze: %w", ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Millisecond)
+	}
+}

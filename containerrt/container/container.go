@@ -648,7 +648,11 @@ func (c *Container) writeLine(ctx context.Context, line []byte) error {
 	return err
 }
 
-// Pause freezes every process of the container (the freezer cgroup).
+// Pause freezes every process of the container (the freezer cgroup) and
+// returns once the kernel reports them all frozen. Pausing a paused
+// container does nothing; a stopped one is a *StateError. If ctx ends
+// before the freeze completes, the container is thawed and the error says
+// so.
 func (c *Container) Pause(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -656,10 +660,17 @@ func (c *Container) Pause(ctx context.Context) error {
 	if c.isDestroyed() {
 		return ErrDestroyed
 	}
-	if err := c.lc.Pause(); err != nil {
-		if errors.Is(err, libcontainer.ErrNotRunning) {
-			return &StateError{Op: "pause", State: Stopped}
-		}
+	// The state is read from the kernel; libcontainer reads it again on
+	// its next call, so freezing the cgroup directly keeps it consistent.
+	switch st, err := c.State(ctx); {
+	case err != nil:
+		return fmt.Errorf("pause %s: %w", c.id, err)
+	case st == Paused:
+		return nil
+	case st == Stopped:
+		return &StateError{Op: "pause", State: Stopped}
+	}
+	if err := c.cg.freeze(ctx); err != nil {
 		return fmt.Errorf("pause %s: %w", c.id, err)
 	}
 	return nil

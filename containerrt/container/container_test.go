@@ -321,6 +321,15 @@ func TestForkBomb(t *testing.T) {
 	if maxSeen > 32 || maxSeen < 2 {
 		t.Fatalf("tasks seen in the cgroup: up to %d, limit 32", maxSeen)
 	}
+	// Even a container that forks all the time freezes.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := c.Pause(ctx); err != nil {
+		t.Fatalf("pause a fork bomb: %v", err)
+	}
+	if st, err := c.State(ctx); err != nil || st != Paused {
+		t.Fatalf("state %v, %v", st, err)
+	}
 	memDir := c.cg.memory
 	if err := c.Destroy(t.Context()); err != nil {
 		t.Fatal(err)
