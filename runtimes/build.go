@@ -153,6 +153,9 @@ func buildOne(ctx context.Context, dir, name string, progress io.Writer) error {
 			return fmt.Errorf("%s: %w", s.what, err)
 		}
 	}
+	if err := worldReadable(rootfs); err != nil {
+		return fmt.Errorf("set the root filesystem's modes: %w", err)
+	}
 	if err := os.WriteFile(filepath.Join(tmp, specFile), specJSON, 0o644); err != nil {
 		return err
 	}
@@ -174,6 +177,35 @@ func buildOne(ctx context.Context, dir, name string, progress io.Writer) error {
 	}
 	fmt.Fprintf(progress, "%s: built in %s: %d files, %.1f MB (%s)\n", name, took, files, float64(size)/1e6, short(hash))
 	return nil
+}
+
+// worldReadable makes every file under root readable and every directory
+// searchable by all: actions run as an unprivileged uid, and a umask such
+// as 077 (on the parents MkdirAll made, on the bytecode compileall wrote)
+// would otherwise hide the runtime from them. A root filesystem holds no
+// secrets. Symlinks are left alone.
+func worldReadable(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := fi.Mode()
+		want := mode.Perm() | 0o444
+		if d.IsDir() || mode.Perm()&0o111 != 0 {
+			want |= 0o111
+		}
+		if want == mode.Perm() {
+			return nil
+		}
+		return os.Chmod(p, want|mode&(fs.ModeSticky))
+	})
 }
 
 // swap puts the built tree tmp at final in one step: a rename when there is

@@ -307,6 +307,31 @@ func TestConcurrentBuilds(t *testing.T) {
 	}
 }
 
+// TestBuildUnderStrictUmask: a runtime built by someone with umask 077 is
+// still readable by the unprivileged uid actions run as.
+func TestBuildUnderStrictUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	if err := Build(context.Background(), dir, []string{Native}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir, Native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = filepath.WalkDir(r.RootFS, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink != 0 {
+			return err
+		}
+		fi, _ := d.Info()
+		if fi.Mode().Perm()&0o444 != 0o444 || (d.IsDir() && fi.Mode().Perm()&0o111 != 0o111) {
+			t.Errorf("%s: mode %v", p, fi.Mode())
+		}
+		return nil
+	})
+}
+
 // TestBuildStopped: a Build whose context ends leaves no runtime and no
 // temporary directory behind.
 func TestBuildStopped(t *testing.T) {
