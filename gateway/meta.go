@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -22,7 +23,7 @@ func (g *Gateway) makeInfoHandler() echo.HandlerFunc {
 		return c.JSON(http.StatusOK, map[string]any{
 			"description": "Wisp, an OpenWhisk-compatible functions platform",
 			"api_paths":   []string{"/api/v1"},
-			"runtimes":    map[string]any{"wasm": []map[string]any{{"kind": "wasm", "default": true}}},
+			"runtimes":    g.liveRuntimes(),
 			"limits": map[string]any{
 				"actions_per_minute":      nil,
 				"min_action_duration":     core.MinTimeoutMs,
@@ -38,6 +39,28 @@ func (g *Gateway) makeInfoHandler() echo.HandlerFunc {
 			},
 		})
 	}
+}
+
+// liveRuntimes lists the kinds the live invokers run, grouped by family
+// as OpenWhisk's info does ("python": [{"kind": "python:3", ...}]).
+func (g *Gateway) liveRuntimes() map[string][]map[string]any {
+	seen := map[string]bool{}
+	out := map[string][]map[string]any{}
+	for _, st := range g.deps.Invokers.Live() {
+		kinds := st.Kinds
+		if len(kinds) == 0 {
+			kinds = []string{"wasm"}
+		}
+		for _, k := range kinds {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			family, _, _ := strings.Cut(k, ":")
+			out[family] = append(out[family], map[string]any{"kind": k, "default": true})
+		}
+	}
+	return out
 }
 
 func (g *Gateway) makeAPIInfoHandler() echo.HandlerFunc {
