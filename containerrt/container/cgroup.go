@@ -178,7 +178,9 @@ func (c cgroupFiles) freeze(ctx context.Context) error {
 	if err := write(on); err != nil {
 		return err
 	}
-	delay := 20 * time.Microsecond
+	// Each read is a few µs; reading often costs less than seeing the
+	// freeze late.
+	delay := 10 * time.Microsecond
 	for i := 1; ; i++ {
 		frozen, err := c.frozen()
 		if err != nil {
@@ -188,7 +190,7 @@ func (c cgroupFiles) freeze(ctx context.Context) error {
 		if frozen {
 			return nil
 		}
-		if !c.v2 && i%32 == 0 {
+		if !c.v2 && i%64 == 0 {
 			if err := write(on); err != nil {
 				return err
 			}
@@ -199,6 +201,6 @@ func (c cgroupFiles) freeze(ctx context.Context) error {
 			return fmt.Errorf("wait for the cgroup to freeze: %w", ctx.Err())
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, time.Millisecond)
+		delay = min(delay*3/2, 200*time.Microsecond)
 	}
 }
