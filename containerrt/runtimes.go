@@ -76,7 +76,12 @@ func readRuntime(dir string) (*runtimeImage, error) {
 	if !strings.HasPrefix(rf.Cwd, "/") {
 		return nil, fmt.Errorf("%s: cwd %q is not an absolute path", path, rf.Cwd)
 	}
-	rootfs := filepath.Join(dir, "rootfs")
+	// The rootfs may be a link to a shared tree; containers get the
+	// real path.
+	rootfs, err := filepath.EvalSymlinks(filepath.Join(dir, "rootfs"))
+	if err != nil {
+		return nil, fmt.Errorf("runtime %s: %w", dir, err)
+	}
 	if st, err := os.Stat(rootfs); err != nil {
 		return nil, fmt.Errorf("runtime %s: %w", dir, err)
 	} else if !st.IsDir() {

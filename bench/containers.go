@@ -1,0 +1,718 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wispfaas/wisp/containerrt"
+	"github.com/wispfaas/wisp/containerrt/container"
+	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/invoker"
+	"github.com/wispfaas/wisp/runtimes"
+)
+
+// The container rows: what a container action costs, side by side with
+// its floors, in the benchmark's own process (libcontainer runs
+// in-process, as in wispd; no HTTP, no queue):
+//
+//   - pause + resume: the runc CLI (`runc pause`, `runc resume`, as
+//     OpenWhisk's invoker does it) against the pool's own calls on the
+//     same kind of container (container.State then Pause; State then
+//     Resume: the pool re-reads the kernel's state before each);
+//   - start from a stem cell: containerrt.Runtime.Run of an action never
+//     seen, its kind's stem cell waiting (code placed, init, run);
+//   - cold start with nothing warm: the same with no stem cell of that
+//     memory size, next to its floors (libcontainer create + start, and
+//     `runc run -d`, of a busybox sleep);
+//   - memory per paused container, from each one's memory cgroup;
+//   - warm invoke of OpenWhisk's Python hello world over HTTP through
+//     wispd, unpaused and resumed (measureContainerHTTP, once wispd runs
+//     python:3).
+//
+// The benchmark process must be root and built with -tags seccomp (see
+// package container); otherwise the rows say why they were skipped.
+
+func init() {
+	// libcontainer re-executes this binary as each container's init.
+	container.MaybeInit()
+}
+
+// Targets of the container rows (issue 4, DESIGN.md's budget).
+const (
+	targetPauseResumeRatio = 10.0 // pool pause + resume ≥ 10 × faster than the runc CLI's
+	targetStemStart        = 15 * time.Millisecond
+	targetColdStart        = 100 * time.Millisecond
+	targetHTTPUnpaused     = time.Millisecond
+	targetHTTPResumed      = 3 * time.Millisecond
+)
+
+// helloPython is OpenWhisk's canonical Python hello world, unchanged.
+const helloPython = `def main(args):
+    name = args.get("name", "stranger")
+    greeting = "Hello " + name + "!"
+    print(greeting)
+    return {"greeting": greeting}
+`
+
+// containerResults is everything the container rows measured.
+type containerResults struct {
+	Skipped string `json:"skipped,omitempty"`
+	N       int    `json:"n"`
+	// Pause and resume of a busybox `sleep` container.
+	CLIPause  summary `json:"runc_cli_pause"`
+	CLIResume summary `json:"runc_cli_resume"`
+	PoolPause summary `json:"pool_pause"`  // State + Pause
+	PoolWake  summary `json:"pool_resume"` // State + Resume
+	// Ratio is (CLI pause + resume) / (pool pause + resume), medians.
+	Ratio    float64 `json:"pause_resume_ratio"`
+	CLIError string  `json:"runc_cli_error,omitempty"`
+	// Floors of a cold start: a busybox sleep container.
+	CLIRun  summary `json:"runc_cli_run"`       // runc run -d
+	LibRun  summary `json:"libcontainer_start"` // Manager.Start
+	Starts  []*containerStart
+	Memory  []*pausedMemory
+	HTTP    *containerHTTP `json:"http,omitempty"`
+	Runtime string         `json:"runtimes_dir,omitempty"`
+}
+
+// containerStart is the start of a new action's container of one kind.
+type containerStart struct {
+	Kind       string        `json:"kind"`
+	From       string        `json:"from"` // "stem cell" or "nothing warm"
+	Latency    summary       `json:"latency"`
+	InitTime   summary       `json:"init_time"` // what the record's initTime says
+	Target     time.Duration `json:"target_ns"`
+	Errors     int           `json:"errors"`
+	FirstError string        `json:"first_error,omitempty"`
+}
+
+// pausedMemory is the memory charged to paused containers of one kind.
+type pausedMemory struct {
+	Kind       string `json:"kind"`
+	Containers int    `json:"containers"`
+	MeanBytes  int64  `json:"mean_bytes"`
+	LimitMB    int    `json:"limit_mb"`
+}
+
+// containerHTTP is the warm invoke of the Python hello world over HTTP.
+type containerHTTP struct {
+	Skipped  string        `json:"skipped,omitempty"`
+	Unpaused summary       `json:"unpaused"`
+	Resumed  summary       `json:"resumed"`
+	Grace    time.Duration `json:"pause_grace_ns"`
+	Errors   int           `json:"errors"`
+}
+
+// benchLauncher is the busybox native runtime's launcher: like the native
+// runtime's, it answers init and executes the action.
+const benchLauncher = `#!/bin/sh
+IFS= read -r line || exit 1
+echo '{"ok": true}' >&3
+echo XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX
+echo XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX >&2
+exec /action/exec
+`
+
+// measureContainers measures the container rows n times each, in tmp.
+// It fails only when ctx ends; anything that cannot be measured is
+// marked skipped with the reason.
+func measureContainers(ctx context.Context, src sources, tmp string, n int) (*containerResults, error) {
+	cr := &containerResults{N: n}
+	if os.Geteuid() != 0 {
+		cr.Skipped = "containers need root"
+		return cr, nil
+	}
+	dir := filepath.Join(tmp, "containers")
+	rtDir := filepath.Join(dir, "runtimes")
+	progress("containers: preparing a busybox runtime and the native test action…")
+	bbRoot, err := writeBenchBusybox(filepath.Join(rtDir, "native"))
+	if err != nil {
+		cr.Skipped = err.Error()
+		return cr, nil
+	}
+	action := filepath.Join(dir, "action")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", action, "./containerrt/testdata/action")
+	cmd.Dir, cmd.Env = src.repo, append(os.Environ(), "CGO_ENABLED=0")
+	if err := runCmd(cmd, "build the native test action"); err != nil {
+		cr.Skipped = err.Error()
+		return cr, ctx.Err()
+	}
+	nativeCode, err := os.ReadFile(action)
+	if err != nil {
+		return nil, err
+	}
+	python := linkPythonRuntime(ctx, rtDir)
+	cr.Runtime = rtDir
+
+	// Pause and resume: runc CLI, then in-process, on a busybox sleep.
+	mgr, err := container.NewManager(ctx, container.ManagerConfig{StateDir: filepath.Join(dir, "direct")})
+	if err != nil {
+		cr.Skipped = err.Error()
+		return cr, nil
+	}
+	defer mgr.Close(context.Background())
+	progress("containers: runc CLI run, pause and resume (%d each)…", n)
+	measureRuncCLI(ctx, cr, bbRoot, filepath.Join(dir, "bundle"), n)
+	progress("containers: in-process start, pause and resume (%d each)…", n)
+	if err := measureDirect(ctx, cr, mgr, bbRoot, n); err != nil {
+		cr.Skipped = "in-process containers: " + err.Error()
+		return cr, ctx.Err()
+	}
+	if cr.PoolPause.P50 > 0 && cr.CLIPause.P50 > 0 {
+		cr.Ratio = float64(cr.CLIPause.P50+cr.CLIResume.P50) / float64(cr.PoolPause.P50+cr.PoolWake.P50)
+	}
+
+	// Starts through the pool.
+	kinds := []benchKind{{kind: "native", memMB: 64, coldMB: 96, code: nativeCode, binary: true, params: `{"mode":"count"}`}}
+	if python == "" {
+		kinds = append(kinds, benchKind{kind: "python:3", skipped: "the python3 runtime could not be built"})
+	} else {
+		kinds = append(kinds, benchKind{kind: "python:3", memMB: 128, coldMB: 160, code: []byte(helloPython), params: `{"name":"wisp"}`})
+	}
+	if err := measureStarts(ctx, cr, filepath.Join(dir, "pool"), rtDir, kinds, n); err != nil {
+		return cr, err
+	}
+	progress("containers: memory of paused containers…")
+	if err := measurePausedMemory(ctx, cr, filepath.Join(dir, "paused"), rtDir, kinds, 5); err != nil {
+		return cr, err
+	}
+	return cr, ctx.Err()
+}
+
+// benchKind is one kind measured through the pool.
+type benchKind struct {
+	kind          string
+	memMB, coldMB int // stem cells are of memMB; coldMB has none
+	code          []byte
+	binary        bool
+	params        string
+	skipped       string
+}
+
+// writeBenchBusybox writes a runtime directory of kind native whose root
+// filesystem is Debian's static busybox and benchLauncher; it returns the
+// root filesystem.
+func writeBenchBusybox(dir string) (string, error) {
+	rootfs := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"bin", "wisp", "proc", "dev", "sys", "tmp", "action", "etc"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return "", fmt.Errorf("busybox-static is needed (scripts/deps.sh): %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), bb, 0o755); err != nil {
+		return "", err
+	}
+	for _, a := range []string{"sh", "sleep"} {
+		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", a)); err != nil {
+			return "", err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "wisp", "launcher.sh"), []byte(benchLauncher), 0o755); err != nil {
+		return "", err
+	}
+	rj := `{"kind":"native","args":["/bin/sh","/wisp/launcher.sh"],"env":["PATH=/bin"],"cwd":"/action"}`
+	if err := os.WriteFile(filepath.Join(dir, "runtime.json"), []byte(rj), 0o644); err != nil {
+		return "", err
+	}
+	return rootfs, os.WriteFile(filepath.Join(dir, "stamp"), []byte("bench\n"), 0o644)
+}
+
+// linkPythonRuntime makes sure the python3 runtime is built (in its
+// default directory, where a build is reused while its inputs are
+// unchanged) and links it into rtDir. It returns "" when it cannot.
+func linkPythonRuntime(ctx context.Context, rtDir string) string {
+	def, err := runtimes.DefaultDir()
+	if err != nil {
+		progress("containers: no python3 runtime: %v", err)
+		return ""
+	}
+	progress("containers: building the python3 runtime in %s if needed…", def)
+	if err := runtimes.Build(ctx, def, []string{runtimes.Python3}, nil); err != nil {
+		progress("containers: no python3 runtime: %v", err)
+		return ""
+	}
+	py, err := runtimes.Open(def, runtimes.Python3)
+	if err != nil {
+		progress("containers: no python3 runtime: %v", err)
+		return ""
+	}
+	dst := filepath.Join(rtDir, runtimes.Python3)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return ""
+	}
+	for _, f := range []string{"runtime.json", "stamp"} {
+		b, err := os.ReadFile(filepath.Join(py.Dir, f))
+		if err != nil || os.WriteFile(filepath.Join(dst, f), b, 0o644) != nil {
+			return ""
+		}
+	}
+	if err := os.Symlink(py.RootFS, filepath.Join(dst, "rootfs")); err != nil {
+		return ""
+	}
+	return dst
+}
+
+// measureRuncCLI times `runc run -d`, `runc pause` and `runc resume` of a
+// busybox sleep through Debian's runc, n times each.
+func measureRuncCLI(ctx context.Context, cr *containerResults, rootfs, bundle string, n int) {
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		cr.CLIError = "runc CLI not found (Debian's runc package; scripts/deps.sh)"
+		return
+	}
+	state := filepath.Join(bundle, "state")
+	if err := writeRuncBundle(bundle, rootfs); err != nil {
+		cr.CLIError = err.Error()
+		return
+	}
+	// Output goes to a file, not a pipe: a detached container keeps
+	// runc's stdout and stderr open, and a pipe would never end.
+	outPath := filepath.Join(bundle, "runc.out")
+	runcCmd := func(args ...string) (time.Duration, error) {
+		f, err := os.Create(outPath)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		c := exec.CommandContext(ctx, runc, append([]string{"--root", state}, args...)...)
+		c.Dir, c.Stdout, c.Stderr = bundle, f, f
+		start := time.Now()
+		err = c.Run()
+		d := time.Since(start)
+		if err != nil {
+			out, _ := os.ReadFile(outPath)
+			return d, fmt.Errorf("runc %s: %v: %s", args[0], err, bytes.TrimSpace(out))
+		}
+		return d, nil
+	}
+	var runs, pauses, resumes []time.Duration
+	for i := range n {
+		id := fmt.Sprintf("wisp-bench-%d", i)
+		d, err := runcCmd("run", "-d", "--bundle", bundle, id)
+		if err != nil {
+			cr.CLIError = err.Error()
+			_, _ = runcCmd("delete", "-f", id)
+			return
+		}
+		runs = append(runs, d)
+		if i == 0 { // pause and resume one container n times
+			for range n {
+				p, err := runcCmd("pause", id)
+				if err != nil {
+					cr.CLIError = err.Error()
+					break
+				}
+				r, err := runcCmd("resume", id)
+				if err != nil {
+					cr.CLIError = err.Error()
+					break
+				}
+				pauses, resumes = append(pauses, p), append(resumes, r)
+			}
+		}
+		if _, err := runcCmd("delete", "-f", id); err != nil {
+			cr.CLIError = err.Error()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+	cr.CLIRun, cr.CLIPause, cr.CLIResume = summarize(runs), summarize(pauses), summarize(resumes)
+}
+
+// writeRuncBundle writes an OCI bundle (config.json from `runc spec`)
+// running busybox's sleep in rootfs, read-only, without a terminal.
+func writeRuncBundle(bundle, rootfs string) error {
+	if err := os.MkdirAll(bundle, 0o755); err != nil {
+		return err
+	}
+	c := exec.Command("runc", "spec")
+	c.Dir = bundle
+	if out, err := c.CombinedOutput(); err != nil {
+		return fmt.Errorf("runc spec: %v: %s", err, out)
+	}
+	path := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return fmt.Errorf("runc spec wrote %s: %w", path, err)
+	}
+	proc, _ := spec["process"].(map[string]any)
+	if proc == nil {
+		return errors.New("runc spec: no process in config.json")
+	}
+	proc["args"] = []string{"/bin/sleep", "3600"}
+	proc["terminal"] = false
+	spec["root"] = map[string]any{"path": rootfs, "readonly": true}
+	b, _ = json.Marshal(spec)
+	return os.WriteFile(path, b, 0o644)
+}
+
+// measureDirect times what the pool does, in-process, on the same busybox
+// sleep: Manager.Start (create + start), State + Pause, State + Resume.
+func measureDirect(ctx context.Context, cr *containerResults, mgr *container.Manager, rootfs string, n int) error {
+	var starts, pauses, wakes []time.Duration
+	var first *container.Container
+	defer func() {
+		if first != nil {
+			_ = first.Destroy(context.Background())
+		}
+	}()
+	for i := range n {
+		spec := container.Spec{ID: fmt.Sprintf("wisp-bench-direct-%d", i), Rootfs: rootfs, Args: []string{"/bin/sleep", "3600"}, Cwd: "/", MemoryMB: 64}
+		start := time.Now()
+		c, err := mgr.Start(ctx, spec)
+		if err != nil {
+			return err
+		}
+		starts = append(starts, time.Since(start))
+		if i == 0 {
+			first = c
+			continue
+		}
+		if err := c.Destroy(ctx); err != nil {
+			return err
+		}
+	}
+	for range n {
+		start := time.Now()
+		if st, err := first.State(ctx); err != nil || st != container.Running {
+			return fmt.Errorf("state before pause: %v, %v", st, err)
+		}
+		if err := first.Pause(ctx); err != nil {
+			return err
+		}
+		pauses = append(pauses, time.Since(start))
+		start = time.Now()
+		if st, err := first.State(ctx); err != nil || st != container.Paused {
+			return fmt.Errorf("state before resume: %v, %v", st, err)
+		}
+		if err := first.Resume(ctx); err != nil {
+			return err
+		}
+		wakes = append(wakes, time.Since(start))
+	}
+	cr.LibRun, cr.PoolPause, cr.PoolWake = summarize(starts), summarize(pauses), summarize(wakes)
+	return nil
+}
+
+// benchRequest is an activation of a new action of kind k (owner).
+func benchRequest(k benchKind, owner string, memMB int) invoker.RunRequest {
+	return invoker.RunRequest{
+		Digest: "sha256/bench-" + k.kind,
+		Load:   func(context.Context) ([]byte, error) { return k.code, nil },
+		Params: json.RawMessage(k.params),
+		Env:    inProcessEnv(owner),
+		Limits: core.Limits{Timeout: 60_000, Memory: memMB, Logs: core.DefaultLogsMB, Concurrency: 1},
+		Owner:  "/guest/" + owner + "@0.0.1/1",
+		Kind:   k.kind,
+		Binary: k.binary,
+	}
+}
+
+// measureStarts runs n new actions of each kind from a stem cell, then n
+// with nothing warm, through one containerrt.Runtime.
+func measureStarts(ctx context.Context, cr *containerResults, state, rtDir string, kinds []benchKind, n int) error {
+	stems := map[string]int{}
+	budget := 0
+	for _, k := range kinds {
+		if k.skipped == "" {
+			stems[fmt.Sprintf("%s@%d", k.kind, k.memMB)] = 1
+			budget += (n+1)*k.memMB + n*k.coldMB
+		}
+	}
+	rt, err := containerrt.New(ctx, containerrt.Config{StateDir: state, RuntimesDir: rtDir, MemoryBudgetMB: budget, Stems: stems, PauseGrace: -1, IdleTimeout: -1})
+	if err != nil {
+		for _, k := range kinds {
+			cr.Starts = append(cr.Starts, &containerStart{Kind: k.kind, From: "stem cell", FirstError: err.Error()})
+		}
+		return nil
+	}
+	defer rt.Close(context.Background())
+	for _, k := range kinds {
+		stem := &containerStart{Kind: k.kind, From: "stem cell", Target: targetStemStart}
+		cold := &containerStart{Kind: k.kind, From: "nothing warm", Target: targetColdStart}
+		cr.Starts = append(cr.Starts, stem, cold)
+		if k.skipped != "" {
+			stem.FirstError, cold.FirstError = k.skipped, k.skipped
+			continue
+		}
+		progress("containers: %s: %d starts from a stem cell, %d with nothing warm…", k.kind, n, n)
+		key := fmt.Sprintf("%s@%d", k.kind, k.memMB)
+		for _, row := range []*containerStart{stem, cold} {
+			var lat, inits []time.Duration
+			for i := range n {
+				mem := k.coldMB
+				if row == stem {
+					mem = k.memMB
+					if err := waitStem(ctx, rt, key); err != nil {
+						return err
+					}
+				}
+				owner := fmt.Sprintf("bench-%s-%s-%d", strings.ReplaceAll(k.kind, ":", ""), strings.ReplaceAll(row.From, " ", "-"), i)
+				start := time.Now()
+				res := rt.Run(ctx, benchRequest(k, owner, mem))
+				d := time.Since(start)
+				if res.Err != nil {
+					row.Errors++
+					if row.FirstError == "" {
+						row.FirstError = fmt.Sprintf("%v: %s", res.Err, res.Result)
+					}
+					continue
+				}
+				lat, inits = append(lat, d), append(inits, res.InitTime)
+			}
+			row.Latency, row.InitTime = summarize(lat), summarize(inits)
+		}
+		if st := rt.Stats(); st.StemStarts < uint64(n-stem.Errors) {
+			stem.FirstError = fmt.Sprintf("only %d of the activations took a stem cell", st.StemStarts)
+		}
+	}
+	return ctx.Err()
+}
+
+// waitStem waits until the stem cell of key is ready (the refiller starts
+// one after each is taken), so that each measured start finds one.
+func waitStem(ctx context.Context, rt *containerrt.Runtime, key string) error {
+	deadline := time.Now().Add(time.Minute)
+	for rt.Stats().Stems[key] == 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("containers: no %s stem cell after a minute", key)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// measurePausedMemory starts k actions of each kind, lets them be paused,
+// and reads what their memory cgroups are charged.
+func measurePausedMemory(ctx context.Context, cr *containerResults, state, rtDir string, kinds []benchKind, k int) error {
+	rt, err := containerrt.New(ctx, containerrt.Config{StateDir: state, RuntimesDir: rtDir, MemoryBudgetMB: 1 << 16, PauseGrace: 10 * time.Millisecond, IdleTimeout: -1})
+	if err != nil {
+		return nil // the starts rows already say why
+	}
+	defer rt.Close(context.Background())
+	for _, bk := range kinds {
+		if bk.skipped != "" {
+			continue
+		}
+		for i := range k {
+			res := rt.Run(ctx, benchRequest(bk, fmt.Sprintf("bench-mem-%s-%d", strings.ReplaceAll(bk.kind, ":", ""), i), bk.memMB))
+			if res.Err != nil {
+				return nil
+			}
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for rt.Stats().ByStatus["paused"] < len(rt.Usage()) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	byKind := map[string]*pausedMemory{}
+	for _, u := range rt.Usage() {
+		if u.Status != containerrt.StatusPaused || u.MemoryBytes < 0 {
+			continue
+		}
+		pm := byKind[u.Kind]
+		if pm == nil {
+			pm = &pausedMemory{Kind: u.Kind, LimitMB: u.MemoryMB}
+			byKind[u.Kind] = pm
+			cr.Memory = append(cr.Memory, pm)
+		}
+		pm.MeanBytes = (pm.MeanBytes*int64(pm.Containers) + u.MemoryBytes) / int64(pm.Containers+1)
+		pm.Containers++
+	}
+	return ctx.Err()
+}
+
+// measureContainerHTTP times warm blocking invokes of OpenWhisk's Python
+// hello world over HTTP through a running wispd that serves python:3:
+// n back to back (the container stays unpaused), then resumed ones, each
+// after waiting more than the pool's pause grace (wispd's setting). The
+// integrator calls it once wispd runs container kinds.
+func measureContainerHTTP(ctx context.Context, w *wispd, grace time.Duration, n, resumed int) *containerHTTP {
+	h := &containerHTTP{Grace: grace}
+	c := newClient()
+	defer c.CloseIdleConnections()
+	body, _ := json.Marshal(map[string]any{"exec": map[string]any{"kind": "python:3", "code": helloPython}})
+	u := w.base + "/api/v1/namespaces/_/actions/py-hello?overwrite=true"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(body))
+	if err != nil {
+		h.Skipped = err.Error()
+		return h
+	}
+	req.Header = w.authHeader()
+	resp, err := c.Do(req)
+	if err != nil {
+		h.Skipped = "create py-hello: " + err.Error()
+		return h
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.Skipped = fmt.Sprintf("create py-hello: %s: %s", resp.Status, bytes.TrimSpace(msg))
+		return h
+	}
+	inv := w.invokeRequest("py-hello")
+	for range 20 { // warm it up
+		if _, err := inv.do(ctx, c); err != nil {
+			h.Skipped = "invoke py-hello: " + err.Error()
+			return h
+		}
+	}
+	var lat []time.Duration
+	for range n {
+		start := time.Now()
+		if _, err := inv.do(ctx, c); err != nil {
+			h.Errors++
+			continue
+		}
+		lat = append(lat, time.Since(start))
+	}
+	h.Unpaused = summarize(lat)
+	lat = nil
+	for range resumed {
+		select {
+		case <-ctx.Done():
+			return h
+		case <-time.After(grace + grace/2 + 100*time.Millisecond):
+		}
+		start := time.Now()
+		if _, err := inv.do(ctx, c); err != nil {
+			h.Errors++
+			continue
+		}
+		lat = append(lat, time.Since(start))
+	}
+	h.Resumed = summarize(lat)
+	return h
+}
+
+// verdicts judges the container rows against their targets.
+func (cr *containerResults) verdicts() []rowVerdict {
+	if cr == nil || cr.Skipped != "" {
+		return nil
+	}
+	var out []rowVerdict
+	if cr.Ratio > 0 {
+		cs := []check{{"pause + resume ≥ 10 × faster than runc CLI", fmt.Sprintf("%.1f×", cr.Ratio), judge(cr.Ratio >= targetPauseResumeRatio)}}
+		out = append(out, rowVerdict{Target: "pause+resume", Checks: cs, Overall: overall(cs)})
+	}
+	for _, s := range cr.Starts {
+		if s.Latency.P50 == 0 {
+			continue
+		}
+		cs := []check{{"start p50 ≤ " + fmtDur(s.Target), fmtDur(s.Latency.P50), judge(s.Latency.P50 <= s.Target)}}
+		out = append(out, rowVerdict{Target: s.Kind + " from " + s.From, Checks: cs, Overall: overall(cs)})
+	}
+	if h := cr.HTTP; h != nil && h.Skipped == "" && h.Unpaused.P50 > 0 {
+		cs := []check{
+			{"unpaused p50 ≤ 1ms", fmtDur(h.Unpaused.P50), judge(h.Unpaused.P50 <= targetHTTPUnpaused)},
+			{"resumed p50 ≤ 3ms", fmtDur(h.Resumed.P50), judge(h.Resumed.P50 > 0 && h.Resumed.P50 <= targetHTTPResumed)},
+		}
+		out = append(out, rowVerdict{Target: "python hello over HTTP", Checks: cs, Overall: overall(cs)})
+	}
+	return out
+}
+
+// printContainers writes the container tables and their verdicts.
+func printContainers(out io.Writer, cr *containerResults) {
+	if cr == nil {
+		return
+	}
+	if cr.Skipped != "" {
+		fmt.Fprintf(out, "Containers: not measured: %s\n\n", cr.Skipped)
+		return
+	}
+	fmt.Fprintf(out, "Containers (in the benchmark's process, libcontainer in-process as in wispd; %d of each):\n", cr.N)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "busybox sleep container\tp50\tp90\tmax\t\n")
+	row := func(name string, s summary) {
+		if s.P50 == 0 {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t\n", name)
+			return
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", name, fmtDur(s.P50), fmtDur(s.P90), fmtDur(s.Max))
+	}
+	row("runc CLI: pause", cr.CLIPause)
+	row("runc CLI: resume", cr.CLIResume)
+	row("pool: State + Pause", cr.PoolPause)
+	row("pool: State + Resume", cr.PoolWake)
+	row("runc CLI: run -d", cr.CLIRun)
+	row("libcontainer: create + start", cr.LibRun)
+	tw.Flush()
+	if cr.CLIError != "" {
+		fmt.Fprintf(out, "runc CLI: %s\n", firstLine(cr.CLIError))
+	}
+	if cr.Ratio > 0 {
+		fmt.Fprintf(out, "Pause + resume, medians: runc CLI %s, pool %s: %.1f× faster.\n",
+			fmtDur(cr.CLIPause.P50+cr.CLIResume.P50), fmtDur(cr.PoolPause.P50+cr.PoolWake.P50), cr.Ratio)
+	}
+	fmt.Fprintln(out)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "new action's container\tfrom\tp50\tp90\tmax\tinitTime p50\terrors\ttarget p50\t\n")
+	for _, s := range cr.Starts {
+		if s.Latency.P50 == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t%d\t≤ %s\t  (%s)\n", s.Kind, s.From, s.Errors, fmtDur(s.Target), firstLine(s.FirstError))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t≤ %s\t\n", s.Kind, s.From, fmtDur(s.Latency.P50), fmtDur(s.Latency.P90), fmtDur(s.Latency.Max), fmtDur(s.InitTime.P50), s.Errors, fmtDur(s.Target))
+	}
+	tw.Flush()
+	fmt.Fprintln(out, "(containerrt.Runtime.Run of an action never seen: code placed, init, one run. native: busybox sh launcher + a static Go action; python:3: OpenWhisk's hello world.)")
+	for _, s := range cr.Starts {
+		if s.Errors > 0 && s.Latency.P50 > 0 {
+			fmt.Fprintf(out, "  %s from %s: %s\n", s.Kind, s.From, firstLine(s.FirstError))
+		}
+	}
+	if len(cr.Memory) > 0 {
+		var parts []string
+		for _, m := range cr.Memory {
+			parts = append(parts, fmt.Sprintf("%s %.1f MiB (mean of %d, limit %d MB)", m.Kind, float64(m.MeanBytes)/(1<<20), m.Containers, m.LimitMB))
+		}
+		fmt.Fprintf(out, "Memory per paused container (its memory cgroup): %s.\n", strings.Join(parts, "; "))
+	}
+	if h := cr.HTTP; h != nil {
+		if h.Skipped != "" {
+			fmt.Fprintf(out, "Python hello world over HTTP: not measured: %s\n", firstLine(h.Skipped))
+		} else {
+			fmt.Fprintf(out, "Python hello world over HTTP (blocking, warm): unpaused p50 %s p99 %s; resumed (after %s idle) p50 %s max %s; %d errors.\n",
+				fmtDur(h.Unpaused.P50), fmtDur(h.Unpaused.P99), fmtDur(h.Grace+h.Grace/2+100*time.Millisecond), fmtDur(h.Resumed.P50), fmtDur(h.Resumed.Max), h.Errors)
+		}
+	}
+	fmt.Fprintln(out)
+	vs := cr.verdicts()
+	if len(vs) == 0 {
+		return
+	}
+	fmt.Fprintln(out, "Verdicts, containers (issue 4: pause + resume ≥ 10 × the runc CLI; stem cell start ≤ 15 ms; cold start ≤ 100 ms; Python over HTTP ≤ 1 ms unpaused, ≤ 3 ms resumed):")
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, v := range vs {
+		for _, c := range v.Checks {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", v.Target, c.Criterion, c.Observed, c.Status)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
+}
