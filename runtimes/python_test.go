@@ -130,9 +130,9 @@ def main(args):
 			steps: []step{{msg: run(`{}`), replyHas: `"child": 2`}},
 		},
 		{
-			name:  "stdin is not the action's",
-			files: map[string]string{"__main__.py": "import sys\ndef main(args):\n    return {'read': sys.stdin.read()}\n"},
-			steps: []step{{msg: run(`{}`), reply: `{"read":""}`}, {msg: run(`{}`), reply: `{"read":""}`}},
+			name:  "stdin is not the action's, nor its processes'",
+			files: map[string]string{"__main__.py": "import os, subprocess, sys\ndef main(args):\n    cat = subprocess.run(['cat'], capture_output=True, timeout=60)\n    return {'read': sys.stdin.read(), 'fd0': os.read(0, 100).decode(), 'cat': cat.stdout.decode()}\n"},
+			steps: []step{{msg: run(`{}`), reply: `{"read":"","fd0":"","cat":""}`}, {msg: run(`{}`), reply: `{"read":"","fd0":"","cat":""}`}},
 		},
 		{
 			name: "a zip with a virtualenv and modules of its own",

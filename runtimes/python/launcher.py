@@ -254,13 +254,18 @@ def main():
     # module named like one of ours must be the action's.
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    stdin = open(0, "r", encoding="utf-8", errors="surrogateescape", closefd=False)
-    # The action's stdin is not the message stream.
+    # The message stream moves off fd 0 too, to a descriptor that is not
+    # inherited, and fd 0 becomes /dev/null: neither the action nor a
+    # process it starts (subprocess passes fd 0 on by default) can read a
+    # message meant for the launcher.
+    messages = open(os.dup(0), "r", encoding="utf-8", errors="surrogateescape")
     try:
-        sys.stdin = open(os.devnull, "r")
-    except OSError:  # no /dev/null (a bare chroot): an empty stream will do
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    except OSError:  # no /dev/null (a bare chroot): the action's stdin is empty
         sys.stdin = io.StringIO("")
-    Launcher(reply_fd, action_dir).serve(stdin)
+    Launcher(reply_fd, action_dir).serve(messages)
 
 
 if __name__ == "__main__":
