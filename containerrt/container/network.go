@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -34,6 +35,12 @@ const (
 	// BridgeSubnet is their private subnet; the bridge is its .1.
 	BridgeSubnet = "10.88.0.0/24"
 
+	// leaseDir holds one lock file per address of the subnet: a process
+	// holds an address while it holds the file's flock, which the kernel
+	// releases when the process dies, so daemons (and test binaries) on
+	// one host share the subnet and a crash leaks nothing.
+	leaseDir = "/run/wisp/net"
+
 	chainInput   = "WISP-INPUT"
 	chainForward = "WISP-FORWARD"
 	chainNAT     = "WISP-POSTROUTING"
@@ -46,7 +53,6 @@ type hostNet struct {
 	ready  bool
 	bridge netlink.Link
 	subnet *net.IPNet
-	used   [256]bool // host parts in use; 0, 1 and 255 are never handed out
 }
 
 // netLink is one container's share of the host network.
@@ -71,17 +77,10 @@ func (m *Manager) network(ctx context.Context, id string, cfg *configs.Config) (
 		}
 		h.ready = true
 	}
-	n := 0
-	for i := 2; i < 255; i++ {
-		if !h.used[i] {
-			n = i
-			break
-		}
+	n, lease, err := leaseAddress()
+	if err != nil {
+		return nil, err
 	}
-	if n == 0 {
-		return nil, fmt.Errorf("no free address in %s: too many containers with network", BridgeSubnet)
-	}
-	h.used[n] = true
 	ip := make(net.IP, 4)
 	copy(ip, h.subnet.IP.To4())
 	ip[3] = byte(n)
@@ -94,9 +93,7 @@ func (m *Manager) network(ctx context.Context, id string, cfg *configs.Config) (
 			if link, err := netlink.LinkByName(l.host); err == nil {
 				_ = netlink.LinkDel(link) // deletes both ends
 			}
-			h.mu.Lock()
-			h.used[n] = false
-			h.mu.Unlock()
+			_ = lease.Close() // releases the flock
 		})
 	}
 	if conf, err := m.resolvConf(); err != nil {
@@ -189,9 +186,49 @@ func bridgeIP(subnet *net.IPNet) net.IP {
 	return ip
 }
 
+// leaseAddress takes the first free host part (2–254) of the subnet.
+func leaseAddress() (int, *os.File, error) {
+	if err := os.MkdirAll(leaseDir, 0o700); err != nil {
+		return 0, nil, fmt.Errorf("address leases: %w", err)
+	}
+	for n := 2; n < 255; n++ {
+		f, err := os.OpenFile(filepath.Join(leaseDir, fmt.Sprintf("%d.lease", n)), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return 0, nil, fmt.Errorf("address lease: %w", err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+			return n, f, nil
+		}
+		_ = f.Close()
+	}
+	return 0, nil, fmt.Errorf("no free address in %s: too many containers with network", BridgeSubnet)
+}
+
+// hostLock serialises the host setup between processes.
+func hostLock() (func(), error) {
+	if err := os.MkdirAll(leaseDir, 0o700); err != nil {
+		return nil, fmt.Errorf("host network lock: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(leaseDir, "setup.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("host network lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("host network lock: %w", err)
+	}
+	return func() { _ = f.Close() }, nil
+}
+
 // setup makes the bridge, turns on forwarding and installs the rules.
-// Everything is idempotent, so a restarted daemon finds it in place.
+// Everything is idempotent, so a restarted daemon finds it in place, and
+// serialised between processes.
 func (h *hostNet) setup(ctx context.Context) error {
+	unlock, err := hostLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	_, subnet, err := net.ParseCIDR(BridgeSubnet)
 	if err != nil {
 		return err
@@ -233,8 +270,10 @@ func (h *hostNet) setup(ctx context.Context) error {
 }
 
 // installRules puts Wisp's rules in chains of their own, jumped to first
-// from INPUT, FORWARD and nat POSTROUTING; the chains are flushed and
-// refilled, so the rules are always exactly these.
+// from INPUT, FORWARD and nat POSTROUTING. When every rule is in place
+// nothing changes (other daemons' containers keep their protection); when
+// one is missing (a first start, an older version), the chains are flushed
+// and refilled, so that the rules are exactly these, in this order.
 func installRules(ctx context.Context) error {
 	if _, err := exec.LookPath("iptables"); err != nil {
 		return fmt.Errorf("network for containers needs iptables (Debian package iptables; scripts/deps.sh installs it): %w", err)
@@ -246,9 +285,6 @@ func installRules(ctx context.Context) error {
 			if err := iptables(ctx, "-t", c.table, "-N", c.chain); err != nil {
 				return err
 			}
-		}
-		if err := iptables(ctx, "-t", c.table, "-F", c.chain); err != nil {
-			return err
 		}
 		if iptables(ctx, "-t", c.table, "-C", c.parent, "-j", c.chain) != nil {
 			if err := iptables(ctx, "-t", c.table, "-I", c.parent, "1", "-j", c.chain); err != nil {
@@ -274,6 +310,23 @@ func installRules(ctx context.Context) error {
 		{"-t", "filter", "-A", chainForward, "-o", BridgeName, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
 		{"-t", "filter", "-A", chainForward, "-o", BridgeName, "-j", "DROP"},
 		{"-t", "nat", "-A", chainNAT, "-s", BridgeSubnet, "!", "-o", BridgeName, "-j", "MASQUERADE"},
+	}
+	complete := true
+	for _, r := range rules {
+		check := slices.Clone(r)
+		check[2] = "-C" // "-t", table, "-A", chain, ...
+		if iptables(ctx, check...) != nil {
+			complete = false
+			break
+		}
+	}
+	if complete {
+		return nil
+	}
+	for _, c := range [][2]string{{"filter", chainInput}, {"filter", chainForward}, {"nat", chainNAT}} {
+		if err := iptables(ctx, "-t", c[0], "-F", c[1]); err != nil {
+			return err
+		}
 	}
 	for _, r := range rules {
 		if err := iptables(ctx, r...); err != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,8 @@ func newOutside(t *testing.T) *outside {
 	t.Helper()
 	tag := randomHex(3)
 	name := "wisp-out-" + tag
-	n := 100 + int(tag[0])%100
+	v, _ := strconv.ParseUint(tag, 16, 32)
+	n := 20 + int(v%200)
 	hostIf, nsIf := "wo"+tag+"h", "wo"+tag+"n"
 	o := &outside{hostA: fmt.Sprintf("10.99.%d.1", n), peers: make(chan string, 4)}
 	sh := func(args ...string) {
