@@ -152,7 +152,7 @@ class Launcher {
         found = this.loadScript(file, name);
       }
     } catch (e) {
-      const rel = path.relative(this.actionDir, file);
+      const rel = typeof file === 'string' ? path.relative(this.actionDir, file) : 'the action';
       if (e instanceof SyntaxError) {
         const where = syntaxErrorWhere(e, this.actionDir) || rel;
         process.stderr.write(String(e.stack) + '\n');
