@@ -660,3 +660,22 @@ func TestSeveralTags(t *testing.T) {
 		t.Errorf("two images: %v", err)
 	}
 }
+
+// TestTrailingBomb checks a layer cannot make the import inflate
+// unbounded data hidden after its tar's end.
+func TestTrailingBomb(t *testing.T) {
+	raw, err := it.Tar([]it.Entry{it.File("a", "a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = append(raw, make([]byte, 4<<20)...)
+	files, err := it.Image{Layers: []it.Layer{{Raw: raw, Compression: it.Gzip}}, Entrypoint: []string{"/a"}}.OCI(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := files.Tar()
+	_, err = image.Inspect(context.Background(), bytes.NewReader(b), int64(len(b)))
+	if err == nil || !strings.Contains(err.Error(), "follow the tar's end") {
+		t.Errorf("Inspect: %v", err)
+	}
+}

@@ -30,6 +30,9 @@ var (
 const (
 	// maxLinkTarget bounds a symlink's target (Linux's PATH_MAX).
 	maxLinkTarget = 4096
+	// maxTrailing bounds what may follow a layer's tar end blocks (tar
+	// pads to its record size, 10 KiB by default).
+	maxTrailing = 1 << 20
 	// zstdMaxMemory bounds what a zstd layer's decoder may allocate.
 	zstdMaxMemory  = 256 << 20
 	whiteoutPrefix = ".wh."
@@ -147,8 +150,11 @@ func (w *walker) layer(ctx context.Context, src source, l layerRef, label string
 	}
 	// The tar's end blocks and any padding count in the diff_id; the
 	// whole blob counts in its digest.
-	if _, err := io.Copy(io.Discard, inflated); err != nil {
+	// Bounded, or a layer could hide a bomb after its end blocks.
+	if n, err := io.Copy(io.Discard, io.LimitReader(inflated, maxTrailing+1)); err != nil {
 		return fmt.Errorf("%s: %w", label, tarErr(err))
+	} else if n > maxTrailing {
+		return fmt.Errorf("%s: more than %d bytes follow the tar's end", label, maxTrailing)
 	}
 	if raw != io.Reader(br) {
 		if _, err := io.Copy(io.Discard, br); err != nil {
