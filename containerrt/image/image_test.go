@@ -679,3 +679,31 @@ func TestTrailingBomb(t *testing.T) {
 		t.Errorf("Inspect: %v", err)
 	}
 }
+
+// TestLongNames checks files of an image tarball found by offset behind
+// PAX long-name headers.
+func TestLongNames(t *testing.T) {
+	files, err := threeLayers(it.Uncompressed).DockerSave()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m []map[string]any
+	json.Unmarshal(files.Get("manifest.json"), &m)
+	layers := m[0]["Layers"].([]any)
+	for i, l := range layers {
+		long := strings.Repeat("long-directory-name/", 8) + fmt.Sprintf("layer-%d.tar", i)
+		files.Set(long, files.Get(l.(string)))
+		files.Delete(l.(string))
+		layers[i] = long
+	}
+	b, _ := json.Marshal(m)
+	files.Set("manifest.json", b)
+	tarball, _ := files.Tar()
+	dst := filepath.Join(t.TempDir(), "img")
+	if _, err := image.Import(context.Background(), bytes.NewReader(tarball), int64(len(tarball)), dst); err != nil {
+		t.Fatal(err)
+	}
+	if got := listTree(t, filepath.Join(dst, "rootfs")); !reflect.DeepEqual(got, threeLayersTree) {
+		t.Errorf("rootfs:\n%s", show(got))
+	}
+}
