@@ -243,11 +243,14 @@ func (r *Runtime) pauseIdle(m *member, gen uint64) {
 	case err != nil:
 		problem = fmt.Errorf("read state: %w", err)
 	case st == container.Paused:
+		m.frozen = true
 	case st != container.Running:
 		problem = fmt.Errorf("its process is %s", st)
 	default:
 		if err := m.c.Pause(ctx); err != nil {
 			problem = fmt.Errorf("pause: %w", err)
+		} else {
+			m.frozen = true
 		}
 	}
 	cancel()
@@ -292,14 +295,26 @@ func (r *Runtime) expire(m *member, gen uint64) {
 	r.destroy(m)
 }
 
-// wake makes a claimed idle container ready to run: it re-reads its state
-// from the kernel and resumes it if paused. It fails when the container
-// is gone or cannot be resumed; the caller removes it.
+// wake makes a claimed idle container ready to run. One that pauseIdle
+// froze has its state re-read from the kernel and is resumed (or found
+// dead); one never frozen since its last activation only has its process
+// checked (the reaper's exit notice): the state read costs more than a
+// warm activation should. It fails when the container is gone or cannot
+// be resumed; the caller removes it.
 func (r *Runtime) wake(ctx context.Context, m *member) error {
 	m.op.Lock()
 	defer m.op.Unlock()
 	if m.broken {
 		return fmt.Errorf("container %s is unusable", m.id)
+	}
+	if !m.frozen {
+		select {
+		case <-m.c.Done():
+			m.broken = true
+			return fmt.Errorf("container %s: its action loop has exited", m.id)
+		default:
+			return nil
+		}
 	}
 	st, err := m.c.State(ctx)
 	if err != nil {
@@ -307,12 +322,14 @@ func (r *Runtime) wake(ctx context.Context, m *member) error {
 	}
 	switch st {
 	case container.Running:
+		m.frozen = false
 		return nil
 	case container.Paused:
 		if err := m.c.Resume(ctx); err != nil {
 			m.broken = true
 			return fmt.Errorf("resume container %s: %w", m.id, err)
 		}
+		m.frozen = false
 		r.mu.Lock()
 		r.p.stats.Resumes++
 		r.mu.Unlock()

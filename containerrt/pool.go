@@ -45,6 +45,7 @@ type member struct {
 	// claimant waits for a pause under way before resuming.
 	op     sync.Mutex
 	broken bool // guarded by op: a pause failed, or the process is gone
+	frozen bool // guarded by op: paused in the kernel by pauseIdle, not resumed since
 }
 
 // setStatus moves m to status to, if the state machine allows it.
