@@ -451,16 +451,35 @@ func (c *Container) Init(ctx context.Context, msg InitMessage, logLimit int) ([]
 // With ErrTimeout and *ExitError the logs read so far are returned too.
 // After any error but a bad Value the container must be destroyed.
 func (c *Container) Run(ctx context.Context, msg RunMessage, logLimit int) (json.RawMessage, []string, error) {
+	ctxDeadline, _ := ctx.Deadline()
+	line, err := encodeRun(msg, ctxDeadline)
+	if err != nil {
+		return nil, nil, fmt.Errorf("run %s: %w", c.id, err)
+	}
+	rep, logs, err := c.call(ctx, line, logLimit)
+	if err != nil {
+		return nil, logs, err
+	}
+	if !isJSONObject(rep) {
+		return nil, logs, &ProtocolError{Reason: "the result is not a JSON object: " + truncate(rep, 200)}
+	}
+	return json.RawMessage(rep), logs, nil
+}
+
+// encodeRun makes the run line: the value (an empty one is {}), the
+// activation's fields, and the deadline in milliseconds since the epoch as
+// a string (msg.Deadline, else ctxDeadline, else empty).
+func encodeRun(msg RunMessage, ctxDeadline time.Time) ([]byte, error) {
 	value := msg.Value
 	if len(bytes.TrimSpace(value)) == 0 {
 		value = json.RawMessage("{}")
 	}
 	if !isJSONObject(value) {
-		return nil, nil, fmt.Errorf("run %s: the parameters are not a JSON object", c.id)
+		return nil, errors.New("the parameters are not a JSON object")
 	}
 	deadline := msg.Deadline
-	if d, ok := ctx.Deadline(); ok && deadline.IsZero() {
-		deadline = d
+	if deadline.IsZero() {
+		deadline = ctxDeadline
 	}
 	rl := runLine{
 		Value: value, Namespace: msg.Namespace, ActionName: msg.ActionName,
@@ -472,16 +491,9 @@ func (c *Container) Run(ctx context.Context, msg RunMessage, logLimit int) (json
 	}
 	line, err := json.Marshal(rl)
 	if err != nil {
-		return nil, nil, fmt.Errorf("run %s: encode: %w", c.id, err)
+		return nil, fmt.Errorf("encode the run line: %w", err)
 	}
-	rep, logs, err := c.call(ctx, line, logLimit)
-	if err != nil {
-		return nil, logs, err
-	}
-	if !isJSONObject(rep) {
-		return nil, logs, &ProtocolError{Reason: "the result is not a JSON object: " + truncate(rep, 200)}
-	}
-	return json.RawMessage(rep), logs, nil
+	return line, nil
 }
 
 // call writes one line to the action loop and waits for its reply and

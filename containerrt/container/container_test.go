@@ -572,3 +572,33 @@ func TestDestroyDuringRun(t *testing.T) {
 		t.Fatalf("run during destroy: %v", err)
 	}
 }
+
+func TestEncodeRun(t *testing.T) {
+	d := time.UnixMilli(1764093600000)
+	for _, tc := range []struct {
+		name   string
+		msg    RunMessage
+		ctxEnd time.Time
+		want   string
+	}{
+		{"all fields", RunMessage{Value: []byte(`{"name":"Ada"}`), Namespace: "guest", ActionName: "/guest/hello",
+			ActionVersion: "0.0.1", ActivationID: "abc", APIHost: "http://127.0.0.1:3233", APIKey: "k", Deadline: d}, time.Time{},
+			`{"value":{"name":"Ada"},"namespace":"guest","action_name":"/guest/hello","action_version":"0.0.1","activation_id":"abc","deadline":"1764093600000","api_host":"http://127.0.0.1:3233","api_key":"k"}`},
+		{"empty value, deadline from ctx", RunMessage{}, d,
+			`{"value":{},"namespace":"","action_name":"","action_version":"","activation_id":"","deadline":"1764093600000","api_host":"","api_key":""}`},
+		{"multi-line value", RunMessage{Value: []byte("{\n \"a\": 1\n}")}, time.Time{},
+			`{"value":{"a":1},"namespace":"","action_name":"","action_version":"","activation_id":"","deadline":"","api_host":"","api_key":""}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := encodeRun(tc.msg, tc.ctxEnd)
+			if err != nil || string(got) != tc.want {
+				t.Fatalf("got %s, %v\nwant %s", got, err, tc.want)
+			}
+		})
+	}
+	for _, v := range []string{`[1]`, `{"a":`, `"x"`, `null`} {
+		if _, err := encodeRun(RunMessage{Value: []byte(v)}, time.Time{}); err == nil {
+			t.Errorf("value %s accepted", v)
+		}
+	}
+}
