@@ -414,6 +414,21 @@ func TestUploadURLs(t *testing.T) {
 			r, _ = g.createByDigest("intime", digestOf(code), int64(len(code)))
 			r.want(t, http.StatusOK)
 			g.invoke(t, "intime", "blocking=true", nil).want(t, http.StatusOK)
+
+			// The CLI takes the same way for a large module: the gateway's
+			// own URL on the local store, MinIO's on S3.
+			big := filepath.Join(t.TempDir(), "big.wasm")
+			if err := os.WriteFile(big, bigWasm(t, hello, 5<<20), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cl := newCLI(t)
+			cl.ok(t, "property", "set", "--apihost", c.d.url, "--auth", g.auth)
+			if _, stderr, code := cl.run(t, "action", "create", "big", big); code != 0 || !strings.Contains(stderr, "uploading") {
+				t.Fatalf("wisp action create of a 5 MiB module: exit %d: %s", code, stderr)
+			}
+			if res := g.invoke(t, "big", "blocking=true&result=true", map[string]any{"name": "CLI"}).want(t, http.StatusOK).object(t); res["greeting"] != "Hello, CLI!" {
+				t.Fatalf("invoke of the uploaded action: %v", res)
+			}
 		})
 	}
 }
