@@ -208,8 +208,7 @@ func mergeLogs(limit int64, segs ...segment) []string {
 	return out
 }
 
-// replyReader reads fd 3 one line at a time, refusing lines over maxReply
-// bytes.
+// reply is one line read from fd 3, or why reading stopped.
 type reply struct {
 	line []byte
 	err  error
@@ -219,6 +218,8 @@ type reply struct {
 // newline) is a ProtocolError.
 const MaxReply = 1 << 20
 
+// readReplies reads fd 3 one line at a time into out, refusing a line
+// longer than MaxReply (and stopping there), until EOF or quit.
 func readReplies(f *os.File, out chan<- reply, quit <-chan struct{}) {
 	defer close(out)
 	send := func(r reply) bool {
