@@ -20,7 +20,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultMemoryBudgetMB = 2048
-	DefaultPauseGrace     = 2 * time.Second
+	DefaultPauseGrace     = time.Second
 	DefaultIdleTimeout    = 10 * time.Minute
 	DefaultPidsLimit      = 128
 )
