@@ -66,7 +66,7 @@ the command line wins over the variable.`,
 	opts.bind(root)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newNamespaceCommand(opts), newBlobsCommand(opts))
-	root.AddCommand(newRuntimesCommand())
+	root.AddCommand(newRuntimesCommand(opts))
 	for _, role := range []daemon.Role{daemon.RoleGateway, daemon.RoleInvoker} {
 		root.AddCommand(newRoleCommand(opts, role))
 	}

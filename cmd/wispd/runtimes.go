@@ -12,8 +12,7 @@ import (
 
 // newRuntimesCommand is `wispd runtimes build|list`: the root filesystems
 // container actions run in.
-func newRuntimesCommand() *cobra.Command {
-	var dir string
+func newRuntimesCommand(opts *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "runtimes",
 		Short: "Build and list the container runtimes (python:3, nodejs:20, native)",
@@ -24,10 +23,10 @@ executable, the Go toolchain for the native launcher), in --runtimes
 (default $WISP_RUNTIMES, else ~/.cache/wisp/runtimes). A runtime whose inputs
 have not changed is not built again.`,
 	}
-	cmd.PersistentFlags().StringVar(&dir, "runtimes", "", "runtimes directory (default $WISP_RUNTIMES, else ~/.cache/wisp/runtimes)")
+	// --runtimes is wispd's own flag (the daemon reads the same directory).
 	resolve := func() (string, error) {
-		if dir != "" {
-			return dir, nil
+		if opts.runtimesDir != "" {
+			return opts.runtimesDir, nil
 		}
 		return runtimes.DefaultDir()
 	}
