@@ -22,6 +22,7 @@ command -v npm >/dev/null || need+=(npm)
 command -v runc >/dev/null || need+=(runc)
 command -v iptables >/dev/null || need+=(iptables)
 command -v ip >/dev/null || need+=(iproute2) # the container network test's stand-in for the internet
+command -v umoci >/dev/null || need+=(umoci) # a real OCI image producer for the image import test
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing Debian packages: ${need[*]}"
