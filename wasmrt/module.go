@@ -104,16 +104,31 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte) (*compiledModule, er
 			}
 		}
 	}
-	cm, err := r.rt.CompileModule(ctx, wasm)
+	if shapeErr != nil {
+		// Let wazero say what is wrong, if it can; if it accepts what our reader did not
+		// understand, better safe than sorry.
+		if cm, err := r.rt.CompileModule(ctx, wasm); err != nil {
+			if ctx.Err() != nil || r.closed.Load() {
+				return nil, err
+			}
+			return nil, invalidModule("not a valid WebAssembly module: " + firstLine(err.Error()))
+		} else {
+			_ = cm.Close(ctx)
+		}
+		return nil, invalidModule("not a valid WebAssembly module: " + shapeErr.Error())
+	}
+	// What is compiled is the module rewritten with fuel checks and coalesced data (stop.go);
+	// the stored module, and its digest, stay as the user gave them.
+	prepared, err := r.prepare(ctx, wasm)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := r.rt.CompileModule(ctx, prepared)
 	if err != nil {
 		if ctx.Err() != nil || r.closed.Load() {
 			return nil, err
 		}
 		return nil, invalidModule("not a valid WebAssembly module: " + firstLine(err.Error()))
-	}
-	if shapeErr != nil { // wazero accepted what our reader did not understand: better safe than sorry
-		_ = cm.Close(ctx)
-		return nil, invalidModule("not a valid WebAssembly module: " + shapeErr.Error())
 	}
 	if err := checkCompiled(cm, r.wasiFuncs); err != nil {
 		_ = cm.Close(ctx)
@@ -175,6 +190,9 @@ func checkStartShape(exports map[string]byte) error {
 func checkCompiled(cm wazero.CompiledModule, wasiFuncs map[string]api.FunctionDefinition) error {
 	for _, fn := range cm.ImportedFunctions() {
 		mod, name, _ := fn.Import()
+		if mod == yieldModule && name == yieldName { // added by prepare
+			continue
+		}
 		want, ok := wasiFuncs[name]
 		if mod != wasiModule || !ok {
 			return invalidModule(fmt.Sprintf("module imports %q.%q, which Wisp does not provide: Wisp provides only the functions of %s (WASI preview 1)", mod, name, wasiModule))

@@ -277,11 +277,13 @@ func (r *Runtime) newInstance(ctx context.Context, mod *compiledModule, logs *lo
 	in.stdout.reset(logs, "stdout")
 	in.stderr.reset(logs, "stderr")
 	in.done = ctx.Done()
+	// _initialize is called here rather than as a start function of
+	// InstantiateModule, so that a failure is told apart from one to
+	// instantiate.
 	cfg := r.base.
 		WithStdout(&in.stdout).
 		WithStderr(&in.stderr).
-		WithNanosleep(in.nanosleep).
-		WithStartFunctions(exportInitialize)
+		WithNanosleep(in.nanosleep)
 	m, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, in), mod.cm, cfg)
 	if err != nil {
 		in.mod = closedModule{}
@@ -289,6 +291,11 @@ func (r *Runtime) newInstance(ctx context.Context, mod *compiledModule, logs *lo
 	}
 	in.mod = m
 	in.alloc, in.invoke = m.ExportedFunction(exportAlloc), m.ExportedFunction(exportInvoke)
+	if init := m.ExportedFunction(exportInitialize); init != nil {
+		if _, err = init.Call(ctx); err != nil {
+			return in, err
+		}
+	}
 	return in, nil
 }
 

@@ -142,7 +142,7 @@ func (r *Runtime) Run(ctx context.Context, code Code, inv Invocation) Outcome {
 		} else {
 			err = errors.New("the module has no _start function")
 		}
-		_ = inst.Close(ctx) // idempotent (proc_exit and timeouts close it first); the memory is recycled by release
+		_ = inst.Close(ctx) // idempotent (proc_exit closes it first); the memory is recycled by release
 	}
 	a.stderr.flush()
 	out.Logs = a.logs.lines

@@ -84,9 +84,11 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
+	// A runaway guest is stopped at its deadline by the fuel checks the module is compiled with
+	// (see stop.go), not by wazero's WithCloseOnContextDone, which leaves the guest's code for Go on
+	// every loop iteration (ten times the cost of a warm SDK activation).
 	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true). // a runaway guest is stopped at its deadline
-		WithDebugInfoEnabled(false)   // traps are reported by their first line only; DWARF costs compile time
+		WithDebugInfoEnabled(false) // traps are reported by their first line only; DWARF costs compile time
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
@@ -99,6 +101,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := instantiateWASI(ctx, r.rt); err != nil {
 		_ = r.Close(ctx)
 		return nil, fmt.Errorf("wasmrt: instantiate %s: %w", wasiModule, err)
+	}
+	if err := r.instantiateYield(ctx); err != nil {
+		_ = r.Close(ctx)
+		return nil, fmt.Errorf("wasmrt: instantiate %s: %w", yieldModule, err)
 	}
 	r.wasiFuncs = r.rt.Module(wasiModule).ExportedFunctionDefinitions()
 	r.base = wazero.NewModuleConfig().
