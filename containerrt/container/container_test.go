@@ -346,7 +346,7 @@ func TestIsolation(t *testing.T) {
 	}
 	want := map[string]any{
 		"uid": "65534", "gid": "65534", "capeff": "0000000000000000", "capbnd": "0000000000000000",
-		"nnp": "1", "seccomp": "2", "host": "wisp", "userns": "no", "ifaces": "0", "pid": "1",
+		"nnp": "1", "seccomp": "2", "host": "wisp", "userns": "no", "ifaces": "0", "pid": "1", "nofile": "1024",
 	}
 	for k, v := range want {
 		if who[k] != v {

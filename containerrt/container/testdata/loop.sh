@@ -36,7 +36,7 @@ while read -r line; do
     st() { awk -v k="$1:" '$1 == k {print $2}' /proc/self/status; }
     if unshare -U true 2>/dev/null; then us=yes; else us=no; fi
     ifs=$(tail -n +3 /proc/net/dev | grep -vc ' lo:')
-    echo "{\"uid\":\"$(id -u)\",\"gid\":\"$(id -g)\",\"capeff\":\"$(st CapEff)\",\"capbnd\":\"$(st CapBnd)\",\"nnp\":\"$(st NoNewPrivs)\",\"seccomp\":\"$(st Seccomp)\",\"host\":\"$(hostname)\",\"userns\":\"$us\",\"ifaces\":\"$ifs\",\"pid\":\"$$\"}" >&3 ;;
+    echo "{\"uid\":\"$(id -u)\",\"gid\":\"$(id -g)\",\"capeff\":\"$(st CapEff)\",\"capbnd\":\"$(st CapBnd)\",\"nnp\":\"$(st NoNewPrivs)\",\"seccomp\":\"$(st Seccomp)\",\"host\":\"$(hostname)\",\"userns\":\"$us\",\"ifaces\":\"$ifs\",\"pid\":\"$$\",\"nofile\":\"$(ulimit -n)\"}" >&3 ;;
   *'"do":"connect"'*)
     to=$(echo "$line" | sed -n 's/.*"to":"\([^"]*\)".*/\1/p')
     got=$(echo ping | nc -w 2 $to 2>/dev/null | tr -cd 'a-z')
