@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/wispfaas/wisp/containerrt/image"
 	it "github.com/wispfaas/wisp/containerrt/image/imagetest"
 )
@@ -139,6 +140,7 @@ type format struct {
 	files func(it.Image) (*it.Files, error)
 	dir   bool // an OCI layout directory rather than a tarball
 	gzip  bool // the tarball gzip-compressed
+	zstd  bool // the tarball zstd-compressed
 }
 
 func dockerSave(img it.Image) (*it.Files, error) { return img.DockerSave() }
@@ -159,6 +161,7 @@ func dockerOCIManifestOnly(img it.Image) (*it.Files, error) {
 var formats = []format{
 	{name: "docker save", files: dockerSave},
 	{name: "docker save gzipped", files: dockerSave, gzip: true},
+	{name: "OCI layout tar zstd", files: ociLayout, zstd: true},
 	{name: "docker 25 save", files: dockerOCI},
 	{name: "docker 25 save by manifest.json", files: dockerOCIManifestOnly},
 	{name: "OCI layout tar", files: ociLayout},
@@ -183,6 +186,13 @@ func (f format) write(t *testing.T, files *it.Files) string {
 	if f.gzip {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
+		zw.Write(b)
+		zw.Close()
+		b = buf.Bytes()
+	}
+	if f.zstd {
+		var buf bytes.Buffer
+		zw, _ := zstd.NewWriter(&buf)
 		zw.Write(b)
 		zw.Close()
 		b = buf.Bytes()
@@ -492,7 +502,7 @@ func TestBadImages(t *testing.T) {
 // refused, by Inspect and Import alike, and leaves nothing.
 func TestTruncated(t *testing.T) {
 	ctx := context.Background()
-	for _, f := range []format{formats[0], formats[2], formats[4]} {
+	for _, f := range []format{{name: "docker save", files: dockerSave}, {name: "docker 25 save", files: dockerOCI}, {name: "OCI layout", files: ociLayout}} {
 		files, err := f.files(threeLayers(it.Uncompressed))
 		if err != nil {
 			t.Fatal(err)

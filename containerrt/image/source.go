@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,9 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 )
 
 // maxOuterEntries bounds the entries of an image tarball (not of its
@@ -55,9 +57,9 @@ func openTar(r io.ReaderAt, size int64, maxBytes int64) (*tarSource, error) {
 	n, _ := r.ReadAt(magic[:], 0)
 	switch {
 	case n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		return openGzipTar(r, size, maxBytes)
+		return openCompressedTar(r, size, maxBytes, "gzip")
 	case n >= 4 && bytes.Equal(magic[:4], zstdMagic):
-		return nil, errors.New("the image tarball is zstd-compressed: decompress it first (unzstd)")
+		return openCompressedTar(r, size, maxBytes, "zstd")
 	case n >= 6 && bytes.Equal(magic[:6], xzMagic):
 		return nil, errors.New("the image tarball is xz-compressed: decompress it first (unxz)")
 	case n >= 4 && string(magic[:4]) == "PK\x03\x04":
@@ -134,12 +136,24 @@ func (s *tarSource) close() error {
 	return nil
 }
 
-// openGzipTar inflates a gzip-compressed image tarball into an unlinked
-// temporary file and indexes that.
-func openGzipTar(r io.ReaderAt, size, maxBytes int64) (*tarSource, error) {
-	zr, err := gzip.NewReader(bufio.NewReader(io.NewSectionReader(r, 0, size)))
-	if err != nil {
-		return nil, fmt.Errorf("the image is gzip-compressed but unreadable: %w", err)
+// openCompressedTar inflates a gzip- or zstd-compressed image tarball
+// (docker save | gzip) into an unlinked temporary file and indexes that.
+func openCompressedTar(r io.ReaderAt, size, maxBytes int64, format string) (*tarSource, error) {
+	var zr io.Reader
+	in := bufio.NewReader(io.NewSectionReader(r, 0, size))
+	if format == "gzip" {
+		gz, err := gzip.NewReader(in)
+		if err != nil {
+			return nil, fmt.Errorf("the image is gzip-compressed but unreadable: %w", err)
+		}
+		zr = gz
+	} else {
+		zd, err := zstd.NewReader(in, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(zstdMaxMemory))
+		if err != nil {
+			return nil, fmt.Errorf("the image is zstd-compressed but unreadable: %w", err)
+		}
+		defer zd.Close()
+		zr = zd
 	}
 	f, err := os.CreateTemp("", "wisp-image-*.tar")
 	if err != nil {
