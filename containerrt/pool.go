@@ -141,6 +141,14 @@ func (r *Runtime) takeStemLocked(key stemKey) *member {
 	return m
 }
 
+// stemFor claims a stem cell for w, if it may take one and one is ready.
+func (r *Runtime) stemFor(w *waiter) *member {
+	if !w.useStem {
+		return nil
+	}
+	return r.takeStemLocked(w.key)
+}
+
 // tryLocked serves w at once if it can: its owner's idle container, a
 // stem cell of its kind, or, when fifo is false or nobody queues, memory
 // for a new container (evicting idle containers, least recently used
@@ -150,11 +158,9 @@ func (r *Runtime) tryLocked(w *waiter, fifo bool) (grant, bool) {
 		r.p.stats.WarmStarts++
 		return grant{m: m}, true
 	}
-	if w.useStem {
-		if m := r.takeStemLocked(w.key); m != nil {
-			r.p.stats.StemStarts++
-			return grant{m: m}, true
-		}
+	if m := r.stemFor(w); m != nil {
+		r.p.stats.StemStarts++
+		return grant{m: m}, true
 	}
 	if fifo && len(r.p.queue) > 0 {
 		return grant{}, false
@@ -247,7 +253,7 @@ func (r *Runtime) dispatchLocked() {
 		if m := r.takeIdleLocked(w.owner); m != nil {
 			r.p.stats.WarmStarts++
 			g = grant{m: m}
-		} else if m := r.takeStemLocked(w.key); w.useStem && m != nil {
+		} else if m := r.stemFor(w); m != nil {
 			r.p.stats.StemStarts++
 			g = grant{m: m}
 		} else {

@@ -63,6 +63,14 @@ func TestStemCellStart(t *testing.T) {
 	if st := r.Stats(); st.ColdStarts != 1 || st.StemStarts != 1 {
 		t.Errorf("a 48 MB activation: stem starts %d, cold starts %d; want 1 and 1", st.StemStarts, st.ColdStarts)
 	}
+	// Nor does an action granted network access (its network namespace
+	// is made with the container).
+	netReq := request("network", 32, `{"mode":"count"}`)
+	netReq.Network = true
+	mustCount(t, r, netReq)
+	if st := r.Stats(); st.ColdStarts != 2 || st.StemStarts != 1 || st.Stems["native@32"] != 2 {
+		t.Errorf("an action with network: stem starts %d, cold starts %d, stems %v; want 1, 2 and 2 left", st.StemStarts, st.ColdStarts, st.Stems)
+	}
 }
 
 func TestWarmReuse(t *testing.T) {
@@ -184,11 +192,13 @@ func TestIdleContainersRemovedAfterTimeout(t *testing.T) {
 }
 
 func TestEvictionUnderSmallBudget(t *testing.T) {
-	r := newRuntime(t, Config{MemoryBudgetMB: 64, PauseGrace: -1})
+	// Idle containers are paused quickly: eviction removes paused ones.
+	r := newRuntime(t, Config{MemoryBudgetMB: 64, PauseGrace: 10 * time.Millisecond})
 	a, b, c := request("ev-a", 32, `{}`), request("ev-b", 32, `{}`), request("ev-c", 32, `{}`)
 	mustCount(t, r, a)
 	mustCount(t, r, b)
 	mustCount(t, r, b) // b is now the most recently used
+	waitFor(t, "both idle containers paused", func() bool { return r.Stats().ByStatus["paused"] == 2 })
 	if n, _ := mustCount(t, r, c); n != 1 {
 		t.Fatalf("c counted %d", n)
 	}
