@@ -68,7 +68,7 @@ func (l Limits) withDefaults() Limits {
 }
 
 // Inspect validates an image tarball (an OCI layout in a tar, or a docker
-// save tarball, either possibly gzip-compressed) without writing it
+// save tarball, either possibly gzip- or zstd-compressed) without writing it
 // anywhere, as action create does: the index or manifest and the config
 // (with their digests), and every layer's tar headers — names, types,
 // links, whiteouts and sizes, replayed on an in-memory tree — and digests.
