@@ -215,6 +215,9 @@ func (r *Runtime) obtain(ctx context.Context, j *job) (m *member, initTime time.
 			return m, 0, logs, nil
 		}
 		logs, f := r.specialise(ctx, j, m)
+		if !g.cold {
+			r.kickRefill() // a stem cell was taken: replace it now that its init is over
+		}
 		if f != nil {
 			r.remove(m)
 			return nil, 0, logs, f

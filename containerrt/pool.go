@@ -137,7 +137,9 @@ func (r *Runtime) takeStemLocked(key stemKey) *member {
 		r.p.stems[key] = slices.Delete(list, 0, 1)
 	}
 	r.claimLocked(m, StatusInitialising)
-	r.kickRefill()
+	// The refill is asked for once this stem cell's init is over
+	// (obtain): starting a container takes tens of milliseconds of CPU,
+	// which on a small machine would slow the very init it replaces.
 	return m
 }
 
