@@ -115,10 +115,12 @@ func (s *Store) importImage(ctx context.Context, digest, dst string, load func(c
 		return fmt.Errorf("import image %s: %w", digest, err)
 	}
 	cfg, err := image.Import(ctx, bytes.NewReader(code), int64(len(code)), dst)
-	if err != nil {
-		// The image was inspected when its action was created, so this is
-		// rare; still, it is the image's fault when it does not unpack.
+	if errors.Is(err, image.ErrInvalid) {
+		// Rare, as the image was inspected when its action was created
+		// (limits may have changed since); a developer error.
 		return fmt.Errorf("%w: import %s: %w", containerrt.ErrInvalidImage, digest, err)
+	} else if err != nil {
+		return fmt.Errorf("import image %s: %w", digest, err) // a full disk, a cancelled import: ours
 	}
 	s.log.Info("blackbox image imported", "digest", digest, "args", cfg.Args, "bytes", len(code))
 	return nil
