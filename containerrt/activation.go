@@ -25,6 +25,10 @@ type job struct {
 	timeout  time.Duration
 	logLimit int
 	code     []byte // loaded once, on the first specialisation
+	// queued is how long the activation waited in the pool's queue for
+	// memory. The invoker's waitTime does not include it yet: RunResult
+	// has no field for it.
+	queued time.Duration
 }
 
 // Run implements the invoker's Runtime: it runs one activation in a
@@ -45,6 +49,9 @@ func (r *Runtime) Run(ctx context.Context, req invoker.RunRequest) invoker.RunRe
 		return failResult(f, nil)
 	}
 	m, initTime, initLogs, f := r.obtain(ctx, j)
+	if j.queued > 0 && r.log.Enabled(ctx, slog.LevelDebug) {
+		r.log.Debug("activation queued for a container", "owner", req.Owner, "activation", req.Env["__OW_ACTIVATION_ID"], "queued", j.queued)
+	}
 	if f != nil {
 		return failResult(f, initLogs)
 	}
@@ -172,9 +179,7 @@ func (r *Runtime) obtain(ctx context.Context, j *job) (m *member, initTime time.
 	w := &waiter{owner: j.req.Owner, key: j.key, useStem: j.useStem}
 	for {
 		g, waited, err := r.acquire(ctx, w)
-		if waited > 0 && r.log.Enabled(ctx, slog.LevelDebug) {
-			r.log.Debug("activation queued for a container", "owner", j.req.Owner, "waited", waited)
-		}
+		j.queued += waited
 		if err != nil {
 			if errors.Is(err, errClosed) {
 				return nil, 0, nil, &failure{msg: "The container runtime is shutting down.", err: err}
