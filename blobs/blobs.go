@@ -68,17 +68,17 @@ type Store interface {
 
 // Info names a stored blob.
 type Info struct {
-	Digest string // "sha256:<hex>"
-	Size   int64
+	Digest string `json:"digest"` // "sha256:<hex>"
+	Size   int64  `json:"size"`
 }
 
 // Object is a blob as Walk lists it.
 type Object struct {
 	Info
-	Modified time.Time
+	Modified time.Time `json:"modified"`
 	// Staged is the key of an upload's leftover ("" for a blob): a
 	// temporary file or staging object no blob owns.
-	Staged string
+	Staged string `json:"staged,omitempty"`
 }
 
 // Digest returns the digest string of data.

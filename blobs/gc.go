@@ -21,7 +21,7 @@ type GCOptions struct {
 // GCReport is what a collection found and did.
 type GCReport struct {
 	DryRun bool          `json:"dryRun"`
-	Grace  time.Duration `json:"grace"`
+	Grace  time.Duration `json:"graceNs"`
 	// Blobs is how many blobs the store holds; Referenced and Young how
 	// many were kept because an action uses them or they are new.
 	Blobs      int `json:"blobs"`
