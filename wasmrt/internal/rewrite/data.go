@@ -3,6 +3,7 @@ package rewrite
 import (
 	"fmt"
 	"math"
+	"sort"
 )
 
 // segment is one data segment of the data section.
@@ -117,45 +118,38 @@ func coalescible(segs []segment, usesDataIdx bool, dataCount int) string {
 // Instantiation applies active segments in order, later ones over earlier
 // ones, into a memory that starts as zeros. Merging two segments that touch
 // changes nothing. Filling a gap with zeros changes nothing either, as long
-// as no earlier segment wrote into the gap: that holds when the segments are
-// sorted and do not overlap (Go's and clang's output), so gaps are filled
-// only then; otherwise only touching segments are merged. A segment out of
-// bounds makes the merged one out of bounds too, so instantiation fails
-// where it failed before.
+// as no earlier segment wrote into the gap: a gap is filled only if it does
+// not meet what the segments before the run cover (Go's linker, for one,
+// emits its sections out of address order). A segment out of bounds makes
+// the merged one out of bounds too, so instantiation fails where it failed
+// before.
 func coalesce(segs []segment, gap int) []segment {
 	if len(segs) < 2 {
 		return segs
 	}
-	sorted := true
-	for i := 1; i < len(segs); i++ {
-		if uint64(segs[i].offset) < segs[i-1].end() {
-			sorted = false
-			break
-		}
-	}
-	maxGap := uint64(0)
-	if sorted && gap > 0 {
-		maxGap = uint64(gap)
-	}
+	maxGap := uint64(max(gap, 0))
+	var covered intervals // what the segments before the current run write
 	var out []segment
 	for i := 0; i < len(segs); {
+		start, end := uint64(segs[i].offset), segs[i].end()
 		j := i + 1
-		end := segs[i].end()
-		size := uint64(len(segs[i].init))
-		for j < len(segs) && uint64(segs[j].offset) >= end && uint64(segs[j].offset)-end <= maxGap &&
-			segs[j].end()-uint64(segs[i].offset) <= math.MaxInt32 {
+		for ; j < len(segs); j++ {
+			off := uint64(segs[j].offset)
+			if off < end || off-end > maxGap || segs[j].end()-start > math.MaxInt32 ||
+				(off > end && covered.meets(end, off)) {
+				break
+			}
 			end = segs[j].end()
-			size = end - uint64(segs[i].offset)
-			j++
 		}
+		covered.add(start, end)
 		if j == i+1 {
 			out = append(out, segs[i])
 			i = j
 			continue
 		}
-		buf := make([]byte, size)
+		buf := make([]byte, end-start)
 		for _, s := range segs[i:j] {
-			copy(buf[uint64(s.offset)-uint64(segs[i].offset):], s.init)
+			copy(buf[uint64(s.offset)-start:], s.init)
 		}
 		m := segs[i]
 		m.init = buf
@@ -164,6 +158,36 @@ func coalesce(segs []segment, gap int) []segment {
 		i = j
 	}
 	return out
+}
+
+// intervals is a set of byte ranges [start, end), kept sorted and disjoint.
+type intervals []interval
+
+type interval struct{ start, end uint64 }
+
+// meets reports whether [start, end) shares a byte with the set.
+func (s intervals) meets(start, end uint64) bool {
+	k := sort.Search(len(s), func(k int) bool { return s[k].end > start })
+	return k < len(s) && s[k].start < end
+}
+
+// add puts [start, end) in the set, merging what it touches.
+func (s *intervals) add(start, end uint64) {
+	if start >= end {
+		return
+	}
+	v := *s
+	if n := len(v); n == 0 || v[n-1].end < start { // the common case: past the end
+		*s = append(v, interval{start, end})
+		return
+	}
+	lo := sort.Search(len(v), func(k int) bool { return v[k].end >= start })
+	hi := lo
+	for hi < len(v) && v[hi].start <= end {
+		start, end = min(start, v[hi].start), max(end, v[hi].end)
+		hi++
+	}
+	*s = append(v[:lo], append([]interval{{start, end}}, v[hi:]...)...)
 }
 
 // encodeData writes a data section of segs.
