@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -504,11 +505,20 @@ func (s *S3) PresignUpload(ctx context.Context, want Info, ttl time.Duration) (U
 	}
 	key := s.cfg.Prefix + "uploads/" + h + "/" + randomName()
 	expires := time.Now().Add(ttl)
-	u, err := s.presign.PresignedPutObject(ctx, s.cfg.Bucket, key, ttl)
+	// The URL is signed with the blob's SHA-256 as S3's checksum header:
+	// the server refuses bytes that do not match it (400) before storing
+	// them, so a tampered or truncated upload fails at once, for the
+	// client that sent it. CommitUpload checks again (any S3 server).
+	sum, _ := hex.DecodeString(h)
+	headers := http.Header{"X-Amz-Checksum-Sha256": {base64.StdEncoding.EncodeToString(sum)}}
+	u, err := s.presign.PresignHeader(ctx, http.MethodPut, s.cfg.Bucket, key, ttl, nil, headers)
 	if err != nil {
 		return Upload{}, fmt.Errorf("sign an upload URL for %s: %w", want.Digest, s.wrap(err))
 	}
-	return Upload{URL: u.String(), Method: http.MethodPut, Headers: map[string]string{"Content-Type": "application/octet-stream"}, Expires: expires}, nil
+	return Upload{URL: u.String(), Method: http.MethodPut, Expires: expires, Headers: map[string]string{
+		"Content-Type":          "application/octet-stream",
+		"X-Amz-Checksum-Sha256": headers.Get("X-Amz-Checksum-Sha256"),
+	}}, nil
 }
 
 // CommitUpload implements Presigner.

@@ -232,36 +232,46 @@ func TestS3PresignedUploads(t *testing.T) {
 			t.Fatalf("CommitUpload before any upload: %v", err)
 		}
 	})
-	t.Run("a tampered upload is refused and removed", func(t *testing.T) {
-		up, err := s.PresignUpload(ctx, want, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tampered := append([]byte{}, data...)
-		tampered[12345] ^= 1
-		if code, msg := putURL(t, up, tampered); code != http.StatusOK {
-			t.Fatalf("PUT: %d %s", code, msg)
-		}
-		if _, err := s.CommitUpload(ctx, want); !errors.Is(err, ErrMismatch) {
-			t.Fatalf("CommitUpload of tampered bytes: %v", err)
-		}
-		if _, err := s.Stat(ctx, want.Digest); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("a tampered upload became the blob: %v", err)
+	t.Run("the server refuses tampered and truncated uploads", func(t *testing.T) {
+		for _, body := range [][]byte{flipByte(data, 12345), data[:len(data)-1], append(append([]byte{}, data...), 'x')} {
+			up, err := s.PresignUpload(ctx, want, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code, msg := putURL(t, up, body); code != http.StatusBadRequest {
+				t.Fatalf("PUT of %d bytes that are not the digest: %d %s", len(body), code, msg)
+			}
 		}
 		if _, err := s.CommitUpload(ctx, want); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("the tampered upload was not removed: %v", err)
+			t.Fatalf("CommitUpload after refused uploads: %v", err)
 		}
-	})
-	t.Run("a truncated upload is refused", func(t *testing.T) {
+		// Without the checksum header the signature does not match.
 		up, err := s.PresignUpload(ctx, want, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code, msg := putURL(t, up, data[:len(data)-1]); code != http.StatusOK {
-			t.Fatalf("PUT: %d %s", code, msg)
+		delete(up.Headers, "X-Amz-Checksum-Sha256")
+		if code, msg := putURL(t, up, data); code < 400 {
+			t.Fatalf("PUT without the checksum header: %d %s", code, msg)
 		}
-		if _, err := s.CommitUpload(ctx, want); !errors.Is(err, ErrMismatch) {
-			t.Fatalf("CommitUpload of a truncated upload: %v", err)
+	})
+	t.Run("commit checks staged bytes again", func(t *testing.T) {
+		// As if the server did not check checksums: bytes written to the
+		// staging area behind the URL's back.
+		h, _ := hexOf(want.Digest)
+		for _, body := range [][]byte{flipByte(data, 7), data[:len(data)/2]} {
+			if _, err := s.Client().PutObject(ctx, s.Bucket(), s.Prefix()+"uploads/"+h+"/forged", bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.CommitUpload(ctx, want); !errors.Is(err, ErrMismatch) {
+				t.Fatalf("CommitUpload of forged bytes: %v", err)
+			}
+			if _, err := s.Stat(ctx, want.Digest); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("forged bytes became the blob: %v", err)
+			}
+			if _, err := s.CommitUpload(ctx, want); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("the forged upload was not removed: %v", err)
+			}
 		}
 	})
 	t.Run("an expired URL is refused by the server", func(t *testing.T) {
@@ -339,3 +349,10 @@ func TestS3ServerDown(t *testing.T) {
 }
 
 func minioPutOptions() minio.PutObjectOptions { return minio.PutObjectOptions{} }
+
+// flipByte returns a copy of b with one bit of byte i flipped.
+func flipByte(b []byte, i int) []byte {
+	c := append([]byte{}, b...)
+	c[i] ^= 1
+	return c
+}

@@ -183,25 +183,42 @@ func TestS3Blobs(t *testing.T) {
 	}
 
 	t.Run("bad uploads", func(t *testing.T) {
-		// Tampered bytes: MinIO takes them, the create refuses them, and
-		// they never become the blob.
+		// Tampered and truncated bytes: MinIO refuses them (the URL is
+		// signed with the digest as S3's checksum), nothing is staged, and
+		// the create finds no code.
 		tampered := append([]byte{}, other...)
 		tampered[len(tampered)-10] ^= 0xff
-		if code, msg := putUpload(t, up, tampered); code != http.StatusOK {
-			t.Fatalf("PUT to MinIO: %d %s", code, msg)
+		for _, body := range [][]byte{tampered, other[:len(other)/2]} {
+			code, msg := putUpload(t, up, body)
+			if code != http.StatusBadRequest || !strings.Contains(msg, "<Code>") {
+				t.Fatalf("PUT of %d wrong bytes to MinIO: %d %s", len(body), code, msg)
+			}
+			if _, after, ok := strings.Cut(msg, "<Code>"); ok {
+				code, _, _ := strings.Cut(after, "</Code>")
+				t.Logf("MinIO refused %d wrong bytes: %s", len(body), code)
+			}
 		}
 		r, err := g.createByDigest("tampered", digestOf(other), int64(len(other)))
 		if err != nil {
 			t.Fatal(err)
 		}
+		r.wantError(t, http.StatusBadRequest, "no code", "uploaded")
+		if s3.has(t, digestOf(other)) {
+			t.Fatal("refused bytes became the blob")
+		}
+		// Forged bytes in the staging area (an S3 server that does not
+		// check checksums): the create hashes them and refuses them.
+		h := strings.TrimPrefix(digestOf(other), "sha256:")
+		if _, err := s3.mc.PutObject(context.Background(), s3.bucket, s3.prefix+"/uploads/"+h+"/forged", bytes.NewReader(tampered), int64(len(tampered)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r, _ = g.createByDigest("forged", digestOf(other), int64(len(other)))
 		r.wantError(t, http.StatusBadRequest, "refused", "hash")
 		if s3.has(t, digestOf(other)) {
-			t.Fatal("tampered bytes became the blob")
+			t.Fatal("forged bytes became the blob")
 		}
-		// Truncated.
-		up := g.startUpload(t, digestOf(other), int64(len(other)))
-		if code, msg := putUpload(t, up, other[:len(other)/2]); code != http.StatusOK {
-			t.Fatalf("PUT to MinIO: %d %s", code, msg)
+		if _, err := s3.mc.PutObject(context.Background(), s3.bucket, s3.prefix+"/uploads/"+h+"/forged", bytes.NewReader(other[:100]), 100, minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
 		}
 		r, _ = g.createByDigest("truncated", digestOf(other), int64(len(other)))
 		r.wantError(t, http.StatusBadRequest, "refused", "bytes")
@@ -214,7 +231,7 @@ func TestS3Blobs(t *testing.T) {
 		r.wantError(t, http.StatusBadRequest, "digest")
 		g.do(t, "POST", "/api/v1/namespaces/_/blobs", map[string]any{"digest": digestOf(other), "size": 2 << 30}).wantError(t, http.StatusRequestEntityTooLarge, "limit")
 		g.do(t, "POST", "/api/v1/namespaces/_/blobs", map[string]any{"digest": digestOf(other)}).wantError(t, http.StatusBadRequest, "size")
-		for _, name := range []string{"tampered", "truncated", "missing", "wrongsize", "baddigest"} {
+		for _, name := range []string{"tampered", "forged", "truncated", "missing", "wrongsize", "baddigest"} {
 			g.get(t, actionsPath+"/"+name).want(t, http.StatusNotFound)
 		}
 		// Then the right bytes work.
