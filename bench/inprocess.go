@@ -137,3 +137,30 @@ func measureInProcess(ctx context.Context, mods []*wasmModule, calls, warmup int
 	}
 	return out, ctx.Err()
 }
+
+// runInProcessOnly builds the Wasm modules and prints only the in-process
+// table (-inprocess): the part of the benchmark that the Wasm runtime's own
+// work changes, in a minute instead of several, with no server started.
+func runInProcessOnly(ctx context.Context, cfg config, res *results) int {
+	src, err := findSources()
+	if err == nil {
+		var tmp string
+		if tmp, err = os.MkdirTemp("", "wisp-bench-"); err == nil {
+			defer os.RemoveAll(tmp)
+			mods := wasmModules()
+			res.Modules = mods
+			if err = buildModules(ctx, src, tmp, mods); err == nil {
+				res.InProcess, err = measureInProcess(ctx, mods, cfg.inprocCalls, cfg.warmup, cfg.inprocMax)
+			}
+		}
+	}
+	res.Machine.LoadAfter = loadAverage()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench -inprocess:", err)
+		return 1
+	}
+	fmt.Printf("Machine: %d CPUs, %s; load average %s before, %s after\n", res.Machine.CPUs, res.Machine.Go, res.Machine.LoadBefore, res.Machine.LoadAfter)
+	res.evaluate()
+	printInProcess(os.Stdout, cfg, res)
+	return 0
+}

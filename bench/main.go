@@ -47,6 +47,7 @@ type config struct {
 	wispd          string
 	jsonPath       string
 	blobs          bool
+	inprocessOnly  bool // -inprocess: only the in-process table
 	blobRuns       int
 }
 
@@ -77,6 +78,7 @@ func parseFlags() config {
 	fs.BoolVar(&cfg.noWorkerd, "no-workerd", false, "do not install or measure workerd (its row is marked skipped)")
 	fs.BoolVar(&cfg.noRestart, "no-restart", false, "do not restart wispd to time the first invokes after a restart")
 	fs.StringVar(&cfg.wispd, "wispd", "", "use this prebuilt wispd binary instead of building ./cmd/wispd")
+	fs.BoolVar(&cfg.inprocessOnly, "inprocess", false, "measure only the in-process table (wasmrt Run of each module, no server): quick, and what the Wasm runtime's work changes")
 	fs.BoolVar(&cfg.blobs, "blobs", false, "measure only the code store's rows (bench/blobs.go): cold and cached fetches of a 50 MB blob from MinIO, warm invokes with either store")
 	fs.IntVar(&cfg.blobRuns, "blob-runs", 7, "with -blobs: runs of each cold fetch")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results, machine-readable, to this file")
@@ -208,6 +210,9 @@ func realMain() int {
 			"inproc_calls": cfg.inprocCalls, "inproc_max_ns": cfg.inprocMax, "wait_workers": cfg.waitWorkers,
 			"body": invokeBody,
 		},
+	}
+	if cfg.inprocessOnly {
+		return runInProcessOnly(ctx, cfg, res)
 	}
 	err := runBench(ctx, cfg, res)
 	res.Machine.LoadAfter = loadAverage()

@@ -207,12 +207,12 @@ func (g *Gateway) makeGetActionHandler() echo.HandlerFunc {
 		if withCode && a.Exec.Digest != "" {
 			rc, err := g.deps.Blobs.Get(ctx, a.Exec.Digest)
 			if err != nil {
-				return fmt.Errorf("read code of %s: %w", p, err)
+				return blobStoreError("read the code of "+p.String(), err)
 			}
 			defer rc.Close()
 			code, err := io.ReadAll(rc)
 			if err != nil {
-				return fmt.Errorf("read code of %s: %w", p, err)
+				return blobStoreError("read the code of "+p.String(), err)
 			}
 			if a.Exec.Binary {
 				out.Exec.Code = base64.StdEncoding.EncodeToString(code)
