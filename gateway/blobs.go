@@ -147,10 +147,15 @@ func checkBlobInfo(digest string, size int64, what string) (blobs.Info, error) {
 	return blobs.Info{Digest: d, Size: size}, nil
 }
 
-// blobStoreError turns a store failure into the error the caller sees.
+// blobStoreError turns a store failure into the error the caller sees:
+// 503 when the store cannot be reached, a clear 500 when stored code is
+// corrupt, else an internal error (logged, not shown).
 func blobStoreError(doing string, err error) error {
-	if errors.Is(err, blobs.ErrUnavailable) {
+	switch {
+	case errors.Is(err, blobs.ErrUnavailable):
 		return &core.Error{Code: core.CodeUnavailable, Message: fmt.Sprintf("Could not %s: the code store is unavailable; try again later.", doing), Err: err}
+	case errors.Is(err, blobs.ErrCorrupt):
+		return &core.Error{Code: core.CodeUnavailable, Message: fmt.Sprintf("Could not %s: the stored code does not match its digest (it is corrupt); update the action with its code again.", doing), Err: err}
 	}
 	return fmt.Errorf("%s: %w", doing, err)
 }
