@@ -282,6 +282,8 @@ func TestS3Blobs(t *testing.T) {
 	if !strings.Contains(string(stored.Body), "unavailable") {
 		t.Fatalf("the stored record does not say why: %s", stored.Body)
 	}
+	g.get(t, actionsPath+"/hello?code=true").wantError(t, http.StatusServiceUnavailable, "code store is unavailable")
+	g.get(t, actionsPath+"/hello?code=false").want(t, http.StatusOK)
 	if err := s3.minio.Start(); err != nil {
 		t.Fatal(err)
 	}
