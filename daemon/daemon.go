@@ -162,8 +162,11 @@ func (d *Daemon) start(ctx context.Context) error {
 	}
 	// One Wasm runtime serves both the gateway (which compiles a module
 	// when it is created) and the invoker, so the first invoke finds the
-	// module compiled; the directory cache carries it across restarts.
-	if d.wasm, err = wasmrt.New(ctx, wasmrt.Config{CacheDir: filepath.Join(c.Data, "wasm-cache"), Logger: d.log}); err != nil {
+	// module compiled; the directory cache carries it across restarts, and
+	// the modules used in the last day are compiled again in the background
+	// at start, so a busy action's first invoke after a restart finds its
+	// module ready or being compiled.
+	if d.wasm, err = wasmrt.New(ctx, wasmrt.Config{CacheDir: filepath.Join(c.Data, "wasm-cache"), WarmRecent: 24 * time.Hour, Logger: d.log}); err != nil {
 		return err
 	}
 	// The API port is bound before anything runs so that actions learn

@@ -85,22 +85,23 @@ func isReactorShape(exports map[string]byte) bool {
 	return !start && okA && okI && a == externFunc && i == externFunc
 }
 
-// compile checks that wasm is a runnable Wisp command module and compiles it.
-// Errors that are the module's fault match ErrInvalidModule; others are platform failures.
-func (r *Runtime) compile(ctx context.Context, wasm []byte) (*compiledModule, error) {
+// compile checks that wasm is a runnable Wisp command module and compiles it, rewritten (stop.go);
+// it returns the rewritten bytes too. Errors that are the module's fault match ErrInvalidModule;
+// others are platform failures.
+func (r *Runtime) compile(ctx context.Context, wasm []byte) (*compiledModule, []byte, error) {
 	if err := checkHeader(wasm); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Reading the sections is cheap: do it before compiling, so a module with the wrong imports
 	// or no _start fails in microseconds rather than after a compile that can take a second.
 	shape, shapeErr := parseShape(wasm)
 	if shapeErr == nil {
 		if err := checkImportsShape(shape.imports, r.wasiFuncs); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !isReactorShape(shape.exports) {
 			if err := checkStartShape(shape.exports); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
@@ -109,20 +110,39 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte) (*compiledModule, er
 		// understand, better safe than sorry.
 		if cm, err := r.rt.CompileModule(ctx, wasm); err != nil {
 			if ctx.Err() != nil || r.closed.Load() {
-				return nil, err
+				return nil, nil, err
 			}
-			return nil, invalidModule("not a valid WebAssembly module: " + firstLine(err.Error()))
+			return nil, nil, invalidModule("not a valid WebAssembly module: " + firstLine(err.Error()))
 		} else {
 			_ = cm.Close(ctx)
 		}
-		return nil, invalidModule("not a valid WebAssembly module: " + shapeErr.Error())
+		return nil, nil, invalidModule("not a valid WebAssembly module: " + shapeErr.Error())
 	}
 	// What is compiled is the module rewritten with fuel checks and coalesced data (stop.go);
 	// the stored module, and its digest, stay as the user gave them.
 	prepared, err := r.prepare(ctx, wasm)
 	if err != nil {
+		return nil, nil, err
+	}
+	mod, err := r.compileShaped(ctx, prepared, shape)
+	return mod, prepared, err
+}
+
+// compilePrepared compiles a module compile rewrote earlier (prepared.go):
+// its imports were checked then; the rest is checked again.
+func (r *Runtime) compilePrepared(ctx context.Context, prepared []byte) (*compiledModule, error) {
+	if err := checkHeader(prepared); err != nil {
 		return nil, err
 	}
+	shape, err := parseShape(prepared)
+	if err != nil {
+		return nil, invalidModule("not a valid WebAssembly module: " + err.Error())
+	}
+	return r.compileShaped(ctx, prepared, shape)
+}
+
+// compileShaped compiles a rewritten module and checks its signatures.
+func (r *Runtime) compileShaped(ctx context.Context, prepared []byte, shape moduleShape) (*compiledModule, error) {
 	cm, err := r.rt.CompileModule(ctx, prepared)
 	if err != nil {
 		if ctx.Err() != nil || r.closed.Load() {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,11 @@ type Config struct {
 	// CompiledMemory bounds the (estimated) memory of the compiled modules kept; the least recently
 	// used are dropped past it. 0 means 512 MiB.
 	CompiledMemory int64
+	// WarmRecent, with a CacheDir, makes New start compiling in the background the modules used
+	// within this long before (most recent first, within half of CompiledMemory), so that after a
+	// restart the first activation of a recently busy action does not wait for its compilation
+	// (prepared.go). 0 means no warming.
+	WarmRecent time.Duration
 	// Logger receives debug records (compilations). nil means slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 }
@@ -50,6 +57,10 @@ type Runtime struct {
 	acts      sync.Pool                         // of *activation, each with its ModuleConfig
 	pools     *pools                            // idle reactor instances
 	closed    atomic.Bool
+	// preparedDir keeps rewritten modules for restarts (prepared.go); "" without a CacheDir.
+	preparedDir string
+	stopWarm    context.CancelFunc // ends warmRecent; nil if it was not started
+	warmDone    chan struct{}      // closed when warmRecent returns
 
 	mu      sync.Mutex
 	modules map[string]*moduleEntry
@@ -66,6 +77,8 @@ type moduleEntry struct {
 	digest string
 	cost   int64         // estimated bytes of compiled code
 	elem   *list.Element // in Runtime.lru once compiled
+	// touched is when the prepared module's file was last marked used (Unix seconds).
+	touched atomic.Int64
 }
 
 // compiledCostFactor estimates the memory of a compiled module from the size of its binary:
@@ -96,6 +109,11 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		}
 		r.cache = cache
 		rc = rc.WithCompilationCache(cache)
+		dir := filepath.Join(cfg.CacheDir, preparedDirName)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("wasmrt: prepared-module cache in %s: %w", dir, err)
+		}
+		r.preparedDir = dir
 	}
 	r.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	if err := instantiateWASI(ctx, r.rt); err != nil {
@@ -122,6 +140,14 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cfg.IdleExpiry = 60 * time.Second
 	}
 	r.pools = newPools(cfg.MaxIdleInstances, cfg.IdleExpiry)
+	if r.preparedDir != "" && cfg.WarmRecent > 0 {
+		wctx, cancel := context.WithCancel(context.Background())
+		r.stopWarm, r.warmDone = cancel, make(chan struct{})
+		go func() {
+			defer close(r.warmDone)
+			r.warmRecent(wctx, cfg.WarmRecent)
+		}()
+	}
 	return r, nil
 }
 
@@ -133,6 +159,10 @@ func (r *Runtime) Close(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	if r.stopWarm != nil {
+		r.stopWarm()
+		<-r.warmDone // it may be compiling: let it finish before the runtime goes
+	}
 	if r.pools != nil {
 		r.pools.closeAll()
 	}
@@ -203,6 +233,9 @@ func (r *Runtime) module(ctx context.Context, digest string, load func(context.C
 				r.lru.MoveToFront(e.elem)
 			}
 			r.mu.Unlock()
+			if r.preparedDir != "" {
+				r.touchPrepared(e)
+			}
 			return e.mod, compiled, nil
 		}
 		// The compilation we waited for failed. If it failed because its caller went away, and
@@ -217,15 +250,20 @@ func (r *Runtime) module(ctx context.Context, digest string, load func(context.C
 func (r *Runtime) fill(ctx context.Context, digest string, e *moduleEntry, load func(context.Context) ([]byte, error)) {
 	defer close(e.done)
 	start := time.Now()
-	wasm, err := load(ctx)
-	if err != nil {
+	var size int
+	if mod, n, ok := r.loadPrepared(ctx, digest); ok {
+		e.mod, size = mod, n
+	} else if wasm, err := load(ctx); err != nil {
 		e.err = fmt.Errorf("wasmrt: load module %s: %w", digest, err)
-	} else if e.mod, err = r.compile(ctx, wasm); err != nil {
+	} else if mod, prepared, err := r.compile(ctx, wasm); err != nil {
 		if errors.Is(err, ErrInvalidModule) {
 			e.err = err
 		} else {
 			e.err = fmt.Errorf("wasmrt: compile module %s: %w", digest, err)
 		}
+	} else {
+		e.mod, size = mod, len(wasm)
+		r.savePrepared(ctx, digest, prepared)
 	}
 	if e.err != nil {
 		r.mu.Lock()
@@ -240,7 +278,8 @@ func (r *Runtime) fill(ctx context.Context, digest string, e *moduleEntry, load 
 		e.mod, e.err = nil, errClosed
 		return
 	}
-	e.digest, e.cost = digest, int64(len(wasm))*compiledCostFactor
+	e.digest, e.cost = digest, int64(size)*compiledCostFactor
+	e.touched.Store(time.Now().Unix())
 	var evicted []*moduleEntry
 	r.mu.Lock()
 	e.elem = r.lru.PushFront(e)
@@ -261,7 +300,7 @@ func (r *Runtime) fill(ctx context.Context, digest string, e *moduleEntry, load 
 		r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module evicted", slog.String("digest", old.digest), slog.Int64("estimated_bytes", old.cost))
 	}
 	r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module compiled",
-		slog.String("digest", digest), slog.Int("bytes", len(wasm)), slog.Duration("took", time.Since(start)))
+		slog.String("digest", digest), slog.Int("bytes", size), slog.Duration("took", time.Since(start)))
 }
 
 func isContextErr(err error) bool {

@@ -1,0 +1,168 @@
+package wasmrt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The prepared-module cache: what a restarted process does not redo.
+//
+// wazero's directory cache keeps compiled code, keyed by a hash of the bytes
+// compiled; a cache hit still costs decoding and validating the module
+// (~100 ms for a Go module here). Wisp compiles a rewritten module
+// (stop.go), so a restart would also fetch the original from the code store
+// and rewrite it (~20–40 ms). With a CacheDir, wasmrt therefore keeps the
+// rewritten module beside wazero's cache, under the original's digest, and
+// compiles that on the next start without loading or rewriting. With
+// Config.WarmRecent it also compiles, in the background as soon as the
+// Runtime is built, the modules used within that window before, so that
+// the first activation of a recently busy action after a restart finds its
+// module compiled (or joins the compilation already under way).
+
+// preparedDirName is the directory, under Config.CacheDir, of the prepared
+// modules: <algorithm>-<hex>.wasm, touched at most every touchEvery while
+// the module is used.
+const preparedDirName = "wisp-prepared"
+
+const touchEvery = 10 * time.Minute
+
+// digestForm is the shape of the digests whose prepared modules are kept:
+// they become file names.
+var digestForm = regexp.MustCompile(`^[a-z0-9]{1,16}:[0-9a-f]{16,128}$`)
+
+// preparedPath is the file of digest's prepared module, or "" when none is
+// kept (no cache directory, or a digest that is no file name).
+func (r *Runtime) preparedPath(digest string) string {
+	if r.preparedDir == "" || !digestForm.MatchString(digest) {
+		return ""
+	}
+	return filepath.Join(r.preparedDir, strings.Replace(digest, ":", "-", 1)+".wasm")
+}
+
+// loadPrepared compiles the prepared module of digest, if one is kept. ok is
+// false when there is none or it could not be used (it is then removed, and
+// the caller compiles from the original).
+func (r *Runtime) loadPrepared(ctx context.Context, digest string) (mod *compiledModule, size int, ok bool) {
+	path := r.preparedPath(digest)
+	if path == "" {
+		return nil, 0, false
+	}
+	prepared, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, false
+	}
+	mod, err = r.compilePrepared(ctx, prepared)
+	if err != nil {
+		if ctx.Err() == nil && !r.closed.Load() {
+			r.log.LogAttrs(ctx, slog.LevelWarn, "wasm prepared module unusable, compiling the original",
+				slog.String("digest", digest), slog.String("error", err.Error()))
+			_ = os.Remove(path)
+		}
+		return nil, 0, false
+	}
+	now := time.Now()
+	_ = os.Chtimes(path, now, now)
+	return mod, len(prepared), true
+}
+
+// savePrepared keeps prepared as digest's prepared module. Failures only
+// cost the next restart some time: they are logged.
+func (r *Runtime) savePrepared(ctx context.Context, digest string, prepared []byte) {
+	path := r.preparedPath(digest)
+	if path == "" {
+		return
+	}
+	tmp := fmt.Sprintf("%s.%d.tmp", path, time.Now().UnixNano())
+	err := os.WriteFile(tmp, prepared, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		r.log.LogAttrs(ctx, slog.LevelWarn, "wasm prepared module not kept", slog.String("digest", digest), slog.String("error", err.Error()))
+	}
+}
+
+// touchPrepared marks digest's prepared module as used now, at most every
+// touchEvery, so that WarmRecent sees what a long-running process used.
+func (r *Runtime) touchPrepared(e *moduleEntry) {
+	now := time.Now().Unix()
+	last := e.touched.Load()
+	if now-last < int64(touchEvery/time.Second) || !e.touched.CompareAndSwap(last, now) {
+		return
+	}
+	if path := r.preparedPath(e.digest); path != "" {
+		t := time.Unix(now, 0)
+		go func() { _ = os.Chtimes(path, t, t) }()
+	}
+}
+
+// warmRecent compiles, most recently used first, the prepared modules used
+// within window, while they fit in half the compiled-module budget. It
+// runs in the background from New until done or the Runtime closes.
+func (r *Runtime) warmRecent(ctx context.Context, window time.Duration) {
+	entries, err := os.ReadDir(r.preparedDir)
+	if err != nil {
+		return
+	}
+	type recent struct {
+		digest string
+		used   time.Time
+		size   int64
+	}
+	var list []recent
+	cutoff := time.Now().Add(-window)
+	for _, de := range entries {
+		name, ok := strings.CutSuffix(de.Name(), ".wasm")
+		if !ok || !de.Type().IsRegular() {
+			continue
+		}
+		digest := strings.Replace(name, "-", ":", 1)
+		info, err := de.Info()
+		if err != nil || !digestForm.MatchString(digest) || info.ModTime().Before(cutoff) {
+			continue
+		}
+		list = append(list, recent{digest, info.ModTime(), info.Size()})
+	}
+	slices.SortFunc(list, func(a, b recent) int { return b.used.Compare(a.used) })
+	var total int64
+	noLoad := func(context.Context) ([]byte, error) {
+		return nil, errors.New("warming: only prepared modules are compiled")
+	}
+	for _, m := range list {
+		total += m.size * compiledCostFactor
+		if total > r.budget/2 || ctx.Err() != nil {
+			break
+		}
+		start := time.Now()
+		_, compiled, err := r.module(ctx, m.digest, noLoad)
+		if compiled {
+			r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module warmed after start", slog.String("digest", m.digest),
+				slog.Duration("took", time.Since(start)), slog.Any("error", err))
+		}
+	}
+}
+
+// isCompiled reports whether digest's module is compiled and in memory.
+func (r *Runtime) isCompiled(digest string) bool {
+	r.mu.Lock()
+	e := r.modules[digest]
+	r.mu.Unlock()
+	if e == nil {
+		return false
+	}
+	select {
+	case <-e.done:
+		return e.err == nil
+	default:
+		return false
+	}
+}

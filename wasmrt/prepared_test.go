@@ -1,0 +1,135 @@
+package wasmrt
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// echoCommand is a raw command that writes {"ok":true}.
+func echoCommand() []byte { return command(writeData, `{"ok":true}`).encode() }
+
+// countingCode is code whose loads are counted; with fail set, loading
+// fails.
+func countingCode(wasm []byte, loads *atomic.Int32, fail bool) Code {
+	return Code{Digest: digestOf(wasm), Load: func(context.Context) ([]byte, error) {
+		loads.Add(1)
+		if fail {
+			return nil, errors.New("the code store must not be asked")
+		}
+		return wasm, nil
+	}}
+}
+
+// TestPreparedModulesSurviveARestart: a restarted Runtime with the same
+// cache directory compiles the module it prepared before without loading
+// it again, and a damaged prepared file falls back to the original.
+func TestPreparedModulesSurviveARestart(t *testing.T) {
+	dir := t.TempDir()
+	wasm := echoCommand()
+	var loads atomic.Int32
+	ctx := context.Background()
+
+	r1 := newRuntime(t, Config{CacheDir: dir})
+	if out := r1.Run(ctx, countingCode(wasm, &loads, false), Invocation{}); out.Err != nil || string(out.Result) != `{"ok":true}` {
+		t.Fatalf("first runtime: %s, %v", out.Result, out.Err)
+	}
+	path := r1.preparedPath(digestOf(wasm))
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("no prepared module kept: %v", err)
+	}
+	_ = r1.Close(ctx)
+
+	r2 := newRuntime(t, Config{CacheDir: dir})
+	out := r2.Run(ctx, countingCode(wasm, &loads, true), Invocation{})
+	if out.Err != nil || string(out.Result) != `{"ok":true}` || !out.Compiled {
+		t.Fatalf("restarted runtime: %s, %v (compiled %v)", out.Result, out.Err, out.Compiled)
+	}
+	if n := loads.Load(); n != 1 {
+		t.Errorf("the module was loaded %d times, want once (before the restart)", n)
+	}
+	_ = r2.Close(ctx)
+
+	for name, damage := range map[string][]byte{"garbage": []byte("not wasm at all"), "truncated": wasm[:len(wasm)/2]} {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(path, damage, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := newRuntime(t, Config{CacheDir: dir})
+			loads.Store(0)
+			out := r.Run(ctx, countingCode(wasm, &loads, false), Invocation{})
+			if out.Err != nil || string(out.Result) != `{"ok":true}` || loads.Load() != 1 {
+				t.Fatalf("with a damaged prepared module: %s, %v, %d loads", out.Result, out.Err, loads.Load())
+			}
+			if b, err := os.ReadFile(path); err != nil || len(b) < 8 || string(b[:4]) != "\x00asm" {
+				t.Errorf("the damaged file was not replaced: %q, %v", b, err)
+			}
+		})
+	}
+}
+
+// TestWarmRecent: a Runtime built with WarmRecent compiles the modules
+// used recently before it, in the background, and leaves older ones.
+func TestWarmRecent(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	recent, old := echoCommand(), command(writeData, `{"old":true}`).encode()
+	r1 := newRuntime(t, Config{CacheDir: dir})
+	for _, wasm := range [][]byte{recent, old} {
+		if err := r1.Validate(ctx, digestOf(wasm), wasm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = r1.Close(ctx)
+	long := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(r1.preparedPath(digestOf(old)), long, long); err != nil {
+		t.Fatal(err)
+	}
+
+	r2 := newRuntime(t, Config{CacheDir: dir, WarmRecent: 24 * time.Hour})
+	checkFor(t, 30*time.Second, func() error {
+		if !r2.isCompiled(digestOf(recent)) {
+			return errors.New("the recent module is not compiled yet")
+		}
+		return nil
+	})
+	var loads atomic.Int32
+	out := r2.Run(ctx, countingCode(recent, &loads, true), Invocation{})
+	if out.Err != nil || out.Compiled {
+		t.Fatalf("first activation after the warming: %v, compiled %v (want it found compiled)", out.Err, out.Compiled)
+	}
+	<-r2.warmDone
+	if r2.isCompiled(digestOf(old)) {
+		t.Error("a module unused for 48 hours was warmed with a window of 24")
+	}
+}
+
+func TestWarmRecentStopsOnClose(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	r1 := newRuntime(t, Config{CacheDir: dir})
+	wasm := echoCommand()
+	if err := r1.Validate(ctx, digestOf(wasm), wasm); err != nil {
+		t.Fatal(err)
+	}
+	_ = r1.Close(ctx)
+	// Closed at once: Close waits for the warming, which must not outlive it.
+	r2, err := New(ctx, Config{CacheDir: dir, WarmRecent: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r2.warmDone:
+	default:
+		t.Fatal("the warming goroutine outlived Close")
+	}
+	if err := r2.Validate(ctx, digestOf(wasm), wasm); err == nil {
+		t.Error("Validate after Close succeeded")
+	}
+}
