@@ -32,11 +32,14 @@
 // zeroed over the length the guest could write (bytes beyond were never writable, hence still zero).
 // The pool is a sync.Pool, emptied by the garbage collector, so idle memory is returned.
 //
-// How are runaway guests stopped? wazero's WithCloseOnContextDone: compiled code checks for a closed
-// module at function entries and loop back-edges, and the activation's context is cancelled at the
-// time limit. A guest sleeping in poll_oneoff is woken at the deadline too (wasmrt's nanosleep
-// watches the context). Stdout past the result limit cancels the same context, so a guest writing
-// 100 MB is stopped after the first megabyte, and nothing past the limit is kept.
+// How are runaway guests stopped? Every module is rewritten before it is compiled (stop.go,
+// internal/rewrite): a fuel counter is counted down at function entries and loop headers, and every
+// 10,000 the guest calls the host's yield, which stops it (a trap) once the activation's context is
+// done or the Runtime is closing. The context is cancelled at the time limit. A guest sleeping in
+// poll_oneoff is woken at the deadline too (wasmrt's nanosleep watches the context). Stdout past the
+// result limit cancels the same context, so a guest writing 100 MB is stopped after the first
+// megabyte, and nothing past the limit is kept. wazero's WithCloseOnContextDone, used before, left the
+// guest for Go at every loop iteration: ten times the cost of a warm SDK activation.
 //
 // Known limit: unbounded recursion in Wasm code ends as a "stack overflow" trap when wazero's call
 // stack reaches its ceiling (about 50 MB, not configurable in wazero v1.12); that stack lives outside

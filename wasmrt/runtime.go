@@ -86,7 +86,7 @@ type moduleEntry struct {
 const compiledCostFactor = 4
 
 // New builds a Runtime: a wazero runtime (the compiler where supported, the interpreter elsewhere)
-// that stops a guest when its context is done, with WASI preview 1 instantiated.
+// that stops a guest when its context is done (stop.go), with WASI preview 1 instantiated.
 // It fails only if CacheDir cannot be used or WASI cannot be instantiated; the error says which.
 // The Runtime must be closed with Close.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
