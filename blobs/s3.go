@@ -372,20 +372,17 @@ func (s *S3) Get(ctx context.Context, digest string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	obj, err := s.client.GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
-	if err == nil {
-		_, err = obj.Stat() // sends the request
-	}
+	// minio.Core's GetObject hands out the response body itself: one
+	// request, no reader goroutine between the socket and the verifier
+	// (minio.Object's Read is a round trip through one).
+	body, _, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		if obj != nil {
-			obj.Close()
-		}
 		if isNoSuchKey(err) {
 			return nil, fmt.Errorf("%w: %s in %s", ErrNotFound, digest, s.where)
 		}
 		return nil, fmt.Errorf("fetch blob %s: %w", digest, s.wrap(err))
 	}
-	return newPipelinedVerifier(obj, digest), nil
+	return newPipelinedVerifier(body, digest), nil
 }
 
 // Stat implements Store.
