@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -145,9 +146,11 @@ func (g *Gateway) storeCode(c echo.Context, exec *core.Exec) (*storedCode, error
 		took = time.Since(start)
 		g.log.Debug("code validated", "kind", kind.Name, "digest", digest, "took", took)
 	}
-	info, err := blobs.PutBytes(c.Request().Context(), g.deps.Blobs, code)
+	// The digest is known: the store checks the bytes against it, and an
+	// S3 store does not send code it holds already.
+	info, err := g.deps.Blobs.PutVerified(c.Request().Context(), bytes.NewReader(code), blobs.Info{Digest: digest, Size: int64(len(code))})
 	if err != nil {
-		return nil, fmt.Errorf("store action code: %w", err)
+		return nil, blobStoreError("store the action's code", err)
 	}
 	return &storedCode{kind: kind, exec: *exec, binary: binary, digest: info.Digest, size: info.Size, compileTime: took}, nil
 }

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -105,9 +107,10 @@ func (r *Runtime) touchPrepared(e *moduleEntry) {
 	}
 }
 
-// warmRecent compiles, most recently used first, the prepared modules used
-// within window, while they fit in half the compiled-module budget. It
-// runs in the background from New until done or the Runtime closes.
+// warmRecent compiles, most recently used first and two at a time, the
+// prepared modules used within window, while they fit in half the
+// compiled-module budget. It runs in the background from New until done or
+// the Runtime closes.
 func (r *Runtime) warmRecent(ctx context.Context, window time.Duration) {
 	entries, err := os.ReadDir(r.preparedDir)
 	if err != nil {
@@ -137,18 +140,39 @@ func (r *Runtime) warmRecent(ctx context.Context, window time.Duration) {
 	noLoad := func(context.Context) ([]byte, error) {
 		return nil, errors.New("warming: only prepared modules are compiled")
 	}
+	// Two at a time: a restarted process is mostly waiting on its store as
+	// it starts, and the first invokes come while this runs.
+	work := make(chan recent)
+	var wg sync.WaitGroup
+	for range min(2, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range work {
+				start := time.Now()
+				_, compiled, err := r.module(ctx, m.digest, noLoad)
+				if compiled {
+					r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module warmed after start", slog.String("digest", m.digest),
+						slog.Duration("took", time.Since(start)), slog.Any("error", err))
+				}
+			}
+		}()
+	}
 	for _, m := range list {
 		total += m.size * compiledCostFactor
-		if total > r.budget/2 || ctx.Err() != nil {
+		if total > r.budget/2 {
 			break
 		}
-		start := time.Now()
-		_, compiled, err := r.module(ctx, m.digest, noLoad)
-		if compiled {
-			r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module warmed after start", slog.String("digest", m.digest),
-				slog.Duration("took", time.Since(start)), slog.Any("error", err))
+		select {
+		case work <- m:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
 		}
 	}
+	close(work)
+	wg.Wait()
 }
 
 // isCompiled reports whether digest's module is compiled and in memory.
