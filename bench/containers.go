@@ -81,6 +81,7 @@ type containerResults struct {
 	CLIRun  summary `json:"runc_cli_run"`       // runc run -d
 	LibRun  summary `json:"libcontainer_start"` // Manager.Start
 	Starts  []*containerStart
+	Warm    []*warmRun
 	Memory  []*pausedMemory
 	HTTP    *containerHTTP `json:"http,omitempty"`
 	Runtime string         `json:"runtimes_dir,omitempty"`
@@ -95,6 +96,15 @@ type containerStart struct {
 	Target     time.Duration `json:"target_ns"`
 	Errors     int           `json:"errors"`
 	FirstError string        `json:"first_error,omitempty"`
+}
+
+// warmRun is an activation in a warm container of one kind, in-process:
+// unpaused (back to back) and resumed (after the pool paused it).
+type warmRun struct {
+	Kind     string  `json:"kind"`
+	Unpaused summary `json:"unpaused"`
+	Resumed  summary `json:"resumed"`
+	Errors   int     `json:"errors"`
 }
 
 // pausedMemory is the memory charged to paused containers of one kind.
@@ -184,7 +194,7 @@ func measureContainers(ctx context.Context, src sources, tmp string, n int) (*co
 		return cr, err
 	}
 	progress("containers: memory of paused containers…")
-	if err := measurePausedMemory(ctx, cr, filepath.Join(dir, "paused"), rtDir, kinds, 5); err != nil {
+	if err := measurePausedMemory(ctx, cr, filepath.Join(dir, "paused"), rtDir, kinds, 5, n); err != nil {
 		return cr, err
 	}
 	return cr, ctx.Err()
@@ -466,6 +476,9 @@ func measureStarts(ctx context.Context, cr *containerResults, state, rtDir strin
 					if err := waitStem(ctx, rt, key); err != nil {
 						return err
 					}
+					// A stem cell is measured as it is found between
+					// activations: its interpreter done starting.
+					time.Sleep(stemSettle)
 				}
 				owner := fmt.Sprintf("bench-%s-%s-%d", strings.ReplaceAll(k.kind, ":", ""), strings.ReplaceAll(row.From, " ", "-"), i)
 				start := time.Now()
@@ -489,6 +502,12 @@ func measureStarts(ctx context.Context, cr *containerResults, state, rtDir strin
 	return ctx.Err()
 }
 
+// stemSettle is how long a new stem cell is left before it is used: its
+// process is started when the pool counts it, but an interpreter still
+// loads for tens of milliseconds, which an activation finding a stem cell
+// that waited since the last one never sees.
+const stemSettle = 500 * time.Millisecond
+
 // waitStem waits until the stem cell of key is ready (the refiller starts
 // one after each is taken), so that each measured start finds one.
 func waitStem(ctx context.Context, rt *containerrt.Runtime, key string) error {
@@ -507,8 +526,9 @@ func waitStem(ctx context.Context, rt *containerrt.Runtime, key string) error {
 }
 
 // measurePausedMemory starts k actions of each kind, lets them be paused,
-// and reads what their memory cgroups are charged.
-func measurePausedMemory(ctx context.Context, cr *containerResults, state, rtDir string, kinds []benchKind, k int) error {
+// and reads what their memory cgroups are charged; then it times n warm
+// activations of each kind unpaused and n resumed.
+func measurePausedMemory(ctx context.Context, cr *containerResults, state, rtDir string, kinds []benchKind, k, n int) error {
 	rt, err := containerrt.New(ctx, containerrt.Config{StateDir: state, RuntimesDir: rtDir, MemoryBudgetMB: 1 << 16, PauseGrace: 10 * time.Millisecond, IdleTimeout: -1})
 	if err != nil {
 		return nil // the starts rows already say why
@@ -543,7 +563,46 @@ func measurePausedMemory(ctx context.Context, cr *containerResults, state, rtDir
 		pm.MeanBytes = (pm.MeanBytes*int64(pm.Containers) + u.MemoryBytes) / int64(pm.Containers+1)
 		pm.Containers++
 	}
+	// Warm activations of the first of them: back to back, then each
+	// after the pool has paused the container again.
+	for _, bk := range kinds {
+		if bk.skipped != "" {
+			continue
+		}
+		progress("containers: %s: warm activations in-process, unpaused and resumed (%d each)…", bk.kind, n)
+		req := benchRequest(bk, fmt.Sprintf("bench-mem-%s-0", strings.ReplaceAll(bk.kind, ":", "")), bk.memMB)
+		wr := &warmRun{Kind: bk.kind}
+		cr.Warm = append(cr.Warm, wr)
+		var unpaused, resumed []time.Duration
+		timed := func(into *[]time.Duration) {
+			start := time.Now()
+			if res := rt.Run(ctx, req); res.Err != nil {
+				wr.Errors++
+				return
+			}
+			*into = append(*into, time.Since(start))
+		}
+		for range n {
+			waitPaused(ctx, rt, req.Owner)
+			timed(&resumed)
+			timed(&unpaused)
+		}
+		wr.Unpaused, wr.Resumed = summarize(unpaused), summarize(resumed)
+	}
 	return ctx.Err()
+}
+
+// waitPaused waits (up to a minute) until owner's container is paused.
+func waitPaused(ctx context.Context, rt *containerrt.Runtime, owner string) {
+	deadline := time.Now().Add(time.Minute)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		for _, u := range rt.Usage() {
+			if u.Owner == owner && u.Status == containerrt.StatusPaused {
+				return
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // measureContainerHTTP times warm blocking invokes of OpenWhisk's Python
@@ -685,6 +744,15 @@ func printContainers(out io.Writer, cr *containerResults) {
 		if s.Errors > 0 && s.Latency.P50 > 0 {
 			fmt.Fprintf(out, "  %s from %s: %s\n", s.Kind, s.From, firstLine(s.FirstError))
 		}
+	}
+	if len(cr.Warm) > 0 {
+		tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprint(tw, "warm activation, in-process	unpaused p50	p90	resumed p50	p90	errors	\n")
+		for _, w := range cr.Warm {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t\n", w.Kind, fmtDur(w.Unpaused.P50), fmtDur(w.Unpaused.P90), fmtDur(w.Resumed.P50), fmtDur(w.Resumed.P90), w.Errors)
+		}
+		tw.Flush()
+		fmt.Fprintln(out, "(containerrt.Runtime.Run, no HTTP or queue: resumed ones find their container paused by the pool and pay the State + Resume.)")
 	}
 	if len(cr.Memory) > 0 {
 		var parts []string

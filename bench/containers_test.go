@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wispfaas/wisp/containerrt"
 )
 
 // TestContainerRows runs the container measurements a few times each on
@@ -48,7 +52,44 @@ func TestContainerRows(t *testing.T) {
 			t.Errorf("paused memory of %s: %+v", m.Kind, m)
 		}
 	}
+	if len(cr.Warm) != 2 {
+		t.Errorf("warm rows for %d kinds, want 2", len(cr.Warm))
+	}
+	for _, w := range cr.Warm {
+		if w.Errors > 0 || w.Unpaused.P50 == 0 || w.Resumed.P50 == 0 {
+			t.Errorf("warm %s: %+v", w.Kind, w)
+		}
+	}
 	if !strings.Contains(out.String(), "Verdicts, containers") {
 		t.Errorf("no verdict table printed")
 	}
+}
+
+// TestContainerHTTP measures the Python hello world over HTTP through a
+// wispd built with -tags seccomp, as measureContainerHTTP does in the
+// benchmark, and checks that every invoke answered (no timing is judged).
+func TestContainerHTTP(t *testing.T) {
+	src, err := findSources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "wispd")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "seccomp", "-o", bin, "./cmd/wispd")
+	cmd.Dir = src.repo
+	if err := runCmd(cmd, "build wispd"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := startWispd(ctx, bin, tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.stop()
+	h := measureContainerHTTP(ctx, w, containerrt.DefaultPauseGrace, 300, 5)
+	if h.Skipped != "" || h.Errors > 0 || h.Unpaused.P50 == 0 || h.Resumed.P50 == 0 {
+		t.Fatalf("python hello over HTTP: %+v\nwispd log:\n%s", h, tail(w.logPath, 20))
+	}
+	t.Logf("python hello world over HTTP: unpaused p50 %v p99 %v; resumed p50 %v max %v", h.Unpaused.P50, h.Unpaused.P99, h.Resumed.P50, h.Resumed.Max)
 }

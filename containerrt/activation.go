@@ -219,10 +219,11 @@ func (r *Runtime) obtain(ctx context.Context, j *job) (m *member, initTime time.
 			r.mu.Unlock()
 			return m, 0, logs, nil
 		}
+		// A stem cell taken here is replaced once this activation is over
+		// (release and remove ask the refiller): starting a container
+		// takes tens of milliseconds of CPU, which on a small machine
+		// would slow the very activation that took the stem cell.
 		logs, f := r.specialise(ctx, j, m)
-		if !g.cold {
-			r.kickRefill() // a stem cell was taken: replace it now that its init is over
-		}
 		if f != nil {
 			r.remove(m)
 			return nil, 0, logs, f

@@ -137,9 +137,8 @@ func (r *Runtime) takeStemLocked(key stemKey) *member {
 		r.p.stems[key] = slices.Delete(list, 0, 1)
 	}
 	r.claimLocked(m, StatusInitialising)
-	// The refill is asked for once this stem cell's init is over
-	// (obtain): starting a container takes tens of milliseconds of CPU,
-	// which on a small machine would slow the very init it replaces.
+	// The refill is asked for once the activation that took it is over
+	// (see obtain).
 	return m
 }
 
