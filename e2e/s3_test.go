@@ -244,16 +244,20 @@ func TestS3Blobs(t *testing.T) {
 		g.invoke(t, "other", "blocking=true", nil).want(t, http.StatusOK)
 	})
 
-	// Restart with the code only in MinIO: the invoker's disk cache is
-	// emptied, and no local blob store exists.
+	// Restart with the code only in MinIO: no local blob store exists,
+	// and the local caches are emptied.
 	if err := d.stop(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(d.data, "blobs")); err == nil {
 		t.Error("wispd with --blobs s3://… wrote a local blob store")
 	}
-	if err := os.RemoveAll(filepath.Join(d.data, "cache")); err != nil {
-		t.Fatal(err)
+	// The invoker's code cache and wasmrt's compilation cache (which keeps
+	// compiled modules by digest) go: the code must come from MinIO.
+	for _, dir := range []string{"cache", "wasm-cache"} {
+		if err := os.RemoveAll(filepath.Join(d.data, dir)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	d = startWispdOn(t, d.data, d.addr, "--blobs", s3.blobs)
 	g = d.guest(t)
