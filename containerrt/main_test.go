@@ -288,10 +288,12 @@ func leftoverChild(dir string) {
 	for r.Stats().Stems["native@32"] < 2 {
 		time.Sleep(10 * time.Millisecond)
 	}
-	req := request("sleeper", 32, `{"mode":"sleep","ms":60000}`)
+	// Another memory size: the sleeper starts its own container and
+	// leaves the stem cells alone.
+	req := request("sleeper", 48, `{"mode":"sleep","ms":60000}`)
 	go r.Run(ctx, req)
-	for st := r.Stats(); st.ByStatus["running"] == 0 || st.Stems["native@32"] < 2; st = r.Stats() {
-		time.Sleep(10 * time.Millisecond) // the sleeper took a stem cell: wait for its replacement too
+	for st := r.Stats(); st.ByStatus["running"] == 0; st = r.Stats() {
+		time.Sleep(10 * time.Millisecond)
 	}
 	var report struct {
 		Parent string

@@ -465,7 +465,10 @@ func TestCloseRemovesEverything(t *testing.T) {
 
 func TestLeftoversAfterCrash(t *testing.T) {
 	state := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// If the child hangs, it is killed and the read below ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), leftoverChildEnv+"="+state, leftoverChildEnv+"_RUNTIMES="+fixtures.runtimes, leftoverChildEnv+"_ACTION="+fixtures.actionPath)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
