@@ -16,8 +16,9 @@
 //     kept started, their action loop waiting for init. An activation of
 //     that kind and memory (without network access, which is fixed when a
 //     container is created) takes one and pays only for placing its code
-//     and init; the refiller starts a replacement in the background, one
-//     at a time, only while nobody waits and the budget has room.
+//     and init; the refiller starts a replacement in the background once
+//     that activation is over, one at a time, only while nobody waits and
+//     the budget has room.
 //   - Specialisation: once initialised a container serves one Owner (an
 //     action at one version and update time) and nothing else, one
 //     activation at a time.
