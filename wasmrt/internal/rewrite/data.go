@@ -27,6 +27,9 @@ func readData(payload []byte) ([]segment, error) {
 	if r.err == nil && uint64(n) > uint64(len(payload)) { // each segment takes at least a byte
 		r.fail("%d segments cannot fit in %d bytes", n, len(payload))
 	}
+	if r.err != nil {
+		return nil, r.err
+	}
 	segs := make([]segment, 0, n)
 	for ; n > 0 && r.err == nil; n-- {
 		s := segment{flags: r.u32()}
@@ -123,11 +126,16 @@ func coalescible(segs []segment, usesDataIdx bool, dataCount int) string {
 // emits its sections out of address order). A segment out of bounds makes
 // the merged one out of bounds too, so instantiation fails where it failed
 // before.
-func coalesce(segs []segment, gap int) []segment {
+//
+// The zeros added are bounded by fill bytes in all (gaps past it are not
+// filled), so that a module of many empty segments spread out cannot make
+// the rewrite allocate gigabytes.
+func coalesce(segs []segment, gap int, fill uint64) []segment {
 	if len(segs) < 2 {
 		return segs
 	}
 	maxGap := uint64(max(gap, 0))
+	filled := uint64(0)
 	var covered intervals // what the segments before the current run write
 	var out []segment
 	for i := 0; i < len(segs); {
@@ -135,10 +143,11 @@ func coalesce(segs []segment, gap int) []segment {
 		j := i + 1
 		for ; j < len(segs); j++ {
 			off := uint64(segs[j].offset)
-			if off < end || off-end > maxGap || segs[j].end()-start > math.MaxInt32 ||
+			if off < end || off-end > maxGap || filled+(off-end) > fill || segs[j].end()-start > math.MaxInt32 ||
 				(off > end && covered.meets(end, off)) {
 				break
 			}
+			filled += off - end
 			end = segs[j].end()
 		}
 		covered.add(start, end)

@@ -63,6 +63,10 @@ type Stats struct {
 // not WebAssembly at all).
 var ErrUnsupported = errors.New("rewrite: module not understood")
 
+// maxFill is, beyond the size of the data section, how many zero bytes
+// coalescing may add in all.
+const maxFill = 4 << 20
+
 // Section ids of the binary format.
 const (
 	secCustom    = 0
@@ -153,7 +157,7 @@ func Module(wasm []byte, opts Options) ([]byte, Stats, error) {
 			if why := coalescible(segs, usesDataIdx, m.dataCount); why != "" {
 				st.CoalesceSkipped = why
 			} else {
-				merged := coalesce(segs, opts.CoalesceGap)
+				merged := coalesce(segs, opts.CoalesceGap, maxFill+uint64(len(m.data)))
 				st.SegmentsAfter = len(merged)
 				if len(merged) != len(segs) {
 					newData = encodeData(merged)

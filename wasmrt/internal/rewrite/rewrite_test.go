@@ -415,3 +415,47 @@ func TestLEB(t *testing.T) {
 		}
 	}
 }
+
+// FuzzModule: whatever the bytes, Module returns an error or a module whose
+// sections split cleanly, and never panics; a module wazero accepts is
+// rewritten into one wazero accepts too.
+func FuzzModule(f *testing.F) {
+	f.Add(testModule{imports: 1, globals: 1, table: []uint32{0}, funcs: [][]byte{{0x03, 0x40, 0x0c, 0x00, 0x0b}}, exports: []string{"f"}}.bytes())
+	f.Add(testModule{memPages: 1, data: []dataSeg{{offset: 0, init: []byte("ab")}, {offset: 4, init: []byte("cd")}}}.bytes())
+	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	if _, err := rt.NewHostModuleBuilder("host").NewFunctionBuilder().
+		WithGoFunction(api.GoFunc(func(_ context.Context, s []uint64) { s[0] = 1 }), nil, []api.ValueType{api.ValueTypeI32}).
+		Export("yield").Instantiate(ctx); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		out, _, err := Module(wasm, Options{YieldModule: "host", YieldName: "yield", Fuel: 7, Coalesce: true, CoalesceGap: 8})
+		if err != nil {
+			return
+		}
+		if _, err := splitSections(out); err != nil {
+			t.Fatalf("rewritten module does not split: %v", err)
+		}
+		cm, err := rt.CompileModule(ctx, wasm)
+		if err != nil {
+			return
+		}
+		cm.Close(ctx)
+		cm, err = rt.CompileModule(ctx, out)
+		if err != nil {
+			t.Fatalf("wazero accepts the module but not its rewrite: %v", err)
+		}
+		cm.Close(ctx)
+	})
+}
+
+func TestCoalesceFillBudget(t *testing.T) {
+	segs := []segment{{offset: 0, init: []byte("a"), constOffset: true}, {offset: 9, init: []byte("b"), constOffset: true}, {offset: 18, init: []byte("c"), constOffset: true}}
+	got := coalesce(segs, 16, 10)
+	if len(got) != 2 || len(got[0].init) != 10 || got[1].offset != 18 {
+		t.Fatalf("with room for 10 zeros: %d segments (first %d bytes), want the first gap filled and the second not", len(got), len(got[0].init))
+	}
+}
