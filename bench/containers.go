@@ -78,13 +78,13 @@ type containerResults struct {
 	Ratio    float64 `json:"pause_resume_ratio"`
 	CLIError string  `json:"runc_cli_error,omitempty"`
 	// Floors of a cold start: a busybox sleep container.
-	CLIRun  summary `json:"runc_cli_run"`       // runc run -d
-	LibRun  summary `json:"libcontainer_start"` // Manager.Start
-	Starts  []*containerStart
-	Warm    []*warmRun
-	Memory  []*pausedMemory
-	HTTP    *containerHTTP `json:"http,omitempty"`
-	Runtime string         `json:"runtimes_dir,omitempty"`
+	CLIRun  summary           `json:"runc_cli_run"`       // runc run -d
+	LibRun  summary           `json:"libcontainer_start"` // Manager.Start
+	Starts  []*containerStart `json:"starts"`
+	Warm    []*warmRun        `json:"warm"`
+	Memory  []*pausedMemory   `json:"paused_memory"`
+	HTTP    *containerHTTP    `json:"http,omitempty"`
+	Runtime string            `json:"runtimes_dir,omitempty"`
 }
 
 // containerStart is the start of a new action's container of one kind.
@@ -122,6 +122,10 @@ type containerHTTP struct {
 	Resumed  summary       `json:"resumed"`
 	Grace    time.Duration `json:"pause_grace_ns"`
 	Errors   int           `json:"errors"`
+	// Control is a Wasm action invoked after the same idle time as the
+	// resumed row: what waking wispd itself costs, with no container.
+	Control     string  `json:"control,omitempty"`
+	ControlIdle summary `json:"control_after_idle"`
 }
 
 // benchLauncher is the busybox native runtime's launcher: like the native
@@ -610,8 +614,8 @@ func waitPaused(ctx context.Context, rt *containerrt.Runtime, owner string) {
 // n back to back (the container stays unpaused), then resumed ones, each
 // after waiting more than the pool's pause grace (wispd's setting). The
 // integrator calls it once wispd runs container kinds.
-func measureContainerHTTP(ctx context.Context, w *wispd, grace time.Duration, n, resumed int) *containerHTTP {
-	h := &containerHTTP{Grace: grace}
+func measureContainerHTTP(ctx context.Context, w *wispd, grace time.Duration, n, resumed int, control string) *containerHTTP {
+	h := &containerHTTP{Grace: grace, Control: control}
 	c := newClient()
 	defer c.CloseIdleConnections()
 	body, _ := json.Marshal(map[string]any{"exec": map[string]any{"kind": "python:3", "code": helloPython}})
@@ -650,21 +654,27 @@ func measureContainerHTTP(ctx context.Context, w *wispd, grace time.Duration, n,
 		lat = append(lat, time.Since(start))
 	}
 	h.Unpaused = summarize(lat)
-	lat = nil
-	for range resumed {
-		select {
-		case <-ctx.Done():
-			return h
-		case <-time.After(grace + grace/2 + 100*time.Millisecond):
+	afterIdle := func(req *request) summary {
+		var lat []time.Duration
+		for range resumed {
+			select {
+			case <-ctx.Done():
+				return summarize(lat)
+			case <-time.After(grace + grace/2 + 100*time.Millisecond):
+			}
+			start := time.Now()
+			if _, err := req.do(ctx, c); err != nil {
+				h.Errors++
+				continue
+			}
+			lat = append(lat, time.Since(start))
 		}
-		start := time.Now()
-		if _, err := inv.do(ctx, c); err != nil {
-			h.Errors++
-			continue
-		}
-		lat = append(lat, time.Since(start))
+		return summarize(lat)
 	}
-	h.Resumed = summarize(lat)
+	h.Resumed = afterIdle(inv)
+	if control != "" {
+		h.ControlIdle = afterIdle(w.invokeRequest(control))
+	}
 	return h
 }
 
@@ -704,6 +714,38 @@ func printContainers(out io.Writer, cr *containerResults) {
 		fmt.Fprintf(out, "Containers: not measured: %s\n\n", cr.Skipped)
 		return
 	}
+	if cr.N > 0 {
+		printContainerTables(out, cr)
+	}
+	if h := cr.HTTP; h != nil {
+		if h.Skipped != "" {
+			fmt.Fprintf(out, "Python hello world over HTTP: not measured: %s\n", firstLine(h.Skipped))
+		} else {
+			fmt.Fprintf(out, "Python hello world over HTTP (blocking, warm): unpaused p50 %s p99 %s; resumed (after %s idle) p50 %s max %s; %d errors.\n",
+				fmtDur(h.Unpaused.P50), fmtDur(h.Unpaused.P99), fmtDur(h.Grace+h.Grace/2+100*time.Millisecond), fmtDur(h.Resumed.P50), fmtDur(h.Resumed.Max), h.Errors)
+			if h.Control != "" {
+				fmt.Fprintf(out, "  control: Wasm action %s after the same idle (no container): p50 %s max %s.\n", h.Control, fmtDur(h.ControlIdle.P50), fmtDur(h.ControlIdle.Max))
+			}
+		}
+	}
+	fmt.Fprintln(out)
+	vs := cr.verdicts()
+	if len(vs) == 0 {
+		return
+	}
+	fmt.Fprintln(out, "Verdicts, containers (issue 4: pause + resume ≥ 10 × the runc CLI; stem cell start ≤ 15 ms; cold start ≤ 100 ms; Python over HTTP ≤ 1 ms unpaused, ≤ 3 ms resumed):")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, v := range vs {
+		for _, c := range v.Checks {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", v.Target, c.Criterion, c.Observed, c.Status)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
+}
+
+// printContainerTables writes the in-process container tables.
+func printContainerTables(out io.Writer, cr *containerResults) {
 	fmt.Fprintf(out, "Containers (in the benchmark's process, libcontainer in-process as in wispd; %d of each):\n", cr.N)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "busybox sleep container\tp50\tp90\tmax\t\n")
@@ -761,26 +803,4 @@ func printContainers(out io.Writer, cr *containerResults) {
 		}
 		fmt.Fprintf(out, "Memory per paused container (its memory cgroup): %s.\n", strings.Join(parts, "; "))
 	}
-	if h := cr.HTTP; h != nil {
-		if h.Skipped != "" {
-			fmt.Fprintf(out, "Python hello world over HTTP: not measured: %s\n", firstLine(h.Skipped))
-		} else {
-			fmt.Fprintf(out, "Python hello world over HTTP (blocking, warm): unpaused p50 %s p99 %s; resumed (after %s idle) p50 %s max %s; %d errors.\n",
-				fmtDur(h.Unpaused.P50), fmtDur(h.Unpaused.P99), fmtDur(h.Grace+h.Grace/2+100*time.Millisecond), fmtDur(h.Resumed.P50), fmtDur(h.Resumed.Max), h.Errors)
-		}
-	}
-	fmt.Fprintln(out)
-	vs := cr.verdicts()
-	if len(vs) == 0 {
-		return
-	}
-	fmt.Fprintln(out, "Verdicts, containers (issue 4: pause + resume ≥ 10 × the runc CLI; stem cell start ≤ 15 ms; cold start ≤ 100 ms; Python over HTTP ≤ 1 ms unpaused, ≤ 3 ms resumed):")
-	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	for _, v := range vs {
-		for _, c := range v.Checks {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", v.Target, c.Criterion, c.Observed, c.Status)
-		}
-	}
-	tw.Flush()
-	fmt.Fprintln(out)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -87,9 +88,23 @@ func TestContainerHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.stop()
-	h := measureContainerHTTP(ctx, w, containerrt.DefaultPauseGrace, 300, 5)
+	// The plain C module is the control: invoked after the same idle.
+	wasm := filepath.Join(tmp, "hello.wasm")
+	if err := buildC(ctx, src, wasm); err != nil {
+		t.Fatal(err)
+	}
+	code, err := os.ReadFile(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.createWasmAction(ctx, nil, "wisp-c", code); err != nil {
+		t.Fatal(err)
+	}
+	h := measureContainerHTTP(ctx, w, containerrt.DefaultPauseGrace, 300, 8, "wisp-c")
 	if h.Skipped != "" || h.Errors > 0 || h.Unpaused.P50 == 0 || h.Resumed.P50 == 0 {
 		t.Fatalf("python hello over HTTP: %+v\nwispd log:\n%s", h, tail(w.logPath, 20))
 	}
-	t.Logf("python hello world over HTTP: unpaused p50 %v p99 %v; resumed p50 %v max %v", h.Unpaused.P50, h.Unpaused.P99, h.Resumed.P50, h.Resumed.Max)
+	var out bytes.Buffer
+	printContainers(&out, &containerResults{HTTP: h})
+	t.Logf("\n%s", out.String())
 }
