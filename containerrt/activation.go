@@ -53,9 +53,14 @@ func (r *Runtime) Run(ctx context.Context, req invoker.RunRequest) invoker.RunRe
 		r.log.Debug("activation queued for a container", "owner", req.Owner, "activation", req.Env["__OW_ACTIVATION_ID"], "queued", j.queued)
 	}
 	if f != nil {
-		return failResult(f, initLogs)
+		res := failResult(f, initLogs)
+		res.Queued = j.queued
+		return res
 	}
 	res := r.runIn(ctx, j, m)
+	// The wait for memory is scheduling, not running: the invoker adds it
+	// to waitTime.
+	res.Queued = j.queued
 	if initTime > 0 {
 		res.InitTime = initTime
 	}
@@ -206,6 +211,11 @@ func (r *Runtime) obtain(ctx context.Context, j *job) (m *member, initTime time.
 		default:
 			m = g.m
 			if err := r.wake(ctx, m); err != nil {
+				if ctx.Err() != nil {
+					// The activation ended, not the container: keep it.
+					r.release(m, true)
+					return nil, 0, nil, &failure{msg: "The activation was interrupted: " + ctx.Err().Error(), err: err}
+				}
 				r.log.Warn("idle container unusable; removing it", "container", m.id, "owner", m.owner, "err", err)
 				r.mu.Lock()
 				r.p.stats.Crashed++
