@@ -326,7 +326,9 @@ func (r *Runtime) wake(ctx context.Context, m *member) error {
 		return nil
 	case container.Paused:
 		if err := m.c.Resume(ctx); err != nil {
-			m.broken = true
+			if ctx.Err() == nil {
+				m.broken = true
+			}
 			return fmt.Errorf("resume container %s: %w", m.id, err)
 		}
 		m.frozen = false

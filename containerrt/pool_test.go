@@ -547,3 +547,34 @@ func slicesContain(lines []string, part string) bool {
 	}
 	return false
 }
+
+func TestCancelledWhileQueued(t *testing.T) {
+	// One container fits. B waits behind A's long activation, gives up
+	// (its context ends), and leaves the pool as it was.
+	r := newRuntime(t, Config{MemoryBudgetMB: 32, PauseGrace: -1})
+	mustCount(t, r, request("q-a", 32, `{}`))
+	done := make(chan invoker.RunResult, 1)
+	go func() { done <- run(t, r, request("q-a", 32, `{"mode":"sleep","ms":1000}`)) }()
+	waitFor(t, "A running", func() bool { return r.Stats().ByStatus["running"] == 1 })
+	ctx, cancel := context.WithCancel(context.Background())
+	bres := make(chan invoker.RunResult, 1)
+	go func() { bres <- r.Run(ctx, request("q-b", 32, `{}`)) }()
+	waitFor(t, "B queued", func() bool { return r.Stats().Waiting == 1 })
+	cancel()
+	res := <-bres
+	if res.Err == nil || res.ActionFailed || !strings.Contains(string(res.Result), "waited for a container") {
+		t.Errorf("B cancelled in the queue: err %v, ActionFailed %v, result %s", res.Err, res.ActionFailed, res.Result)
+	}
+	if res := <-done; res.Err != nil {
+		t.Fatalf("A: %v", res.Err)
+	}
+	if st := r.Stats(); st.Waiting != 0 || st.UsedMB != 32 || st.ByStatus["ready"] != 1 {
+		t.Errorf("after B gave up: %+v", st)
+	}
+	if n, _ := mustCount(t, r, request("q-b", 32, `{}`)); n != 1 {
+		t.Errorf("B later counted %d", n)
+	}
+	if st := r.Stats(); st.Evictions != 1 {
+		t.Errorf("B's later run should have evicted A's idle container: %+v", st)
+	}
+}
