@@ -57,11 +57,12 @@ func TestMain(m *testing.M) {
 // native runtime's, it answers init itself and then executes the action,
 // which sees only run lines. It refuses a main other than "main" (as a
 // launcher refuses a missing function), so that init failures can be
-// tested with a real container.
+// tested with a real container; main "hang" never answers init.
 const testLauncher = `#!/bin/sh
 IFS= read -r line || exit 1
 case "$line" in
 *'"main":"main"'*) ;;
+*'"main":"hang"'*) sleep 600 ;;
 *) echo '{"error": "the action has no function named by main"}' >&3
    echo XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX
    echo XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX >&2

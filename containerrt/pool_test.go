@@ -306,6 +306,16 @@ func TestInitFailureIsADeveloperError(t *testing.T) {
 	if len(r.testMembers(req.Owner)) != 0 {
 		t.Errorf("the container whose init failed was kept")
 	}
+	// An init that never answers is stopped at the time limit.
+	req = request("hanginit", 32, `{}`)
+	req.Main, req.Limits.Timeout = "hang", 300
+	res = run(t, r, req)
+	if res.Err == nil || !res.ActionFailed || !strings.Contains(string(res.Result), "The action exceeded its time limits of 300 milliseconds during initialization.") {
+		t.Errorf("init past the time limit: err %v, ActionFailed %v, result %s", res.Err, res.ActionFailed, res.Result)
+	}
+	if len(r.testMembers(req.Owner)) != 0 {
+		t.Errorf("the container whose init timed out was kept")
+	}
 	// Code that is not a native executable is refused before init.
 	req = request("notelf", 32, `{}`)
 	req.Load = func(context.Context) ([]byte, error) { return []byte("#!/bin/sh\necho hi\n"), nil }
