@@ -15,7 +15,7 @@ import (
 	"github.com/wispfaas/wisp/runtimes"
 )
 
-// These tests run the real python:3 runtime, built by package runtimes
+// These tests run the real python:3 and nodejs:20 runtimes, built by package runtimes
 // into its default directory (the same cache `wispd runtimes build`
 // fills; a build is reused while its inputs are unchanged).
 
@@ -158,4 +158,55 @@ func jsonEqual(got json.RawMessage, want string) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+var (
+	nodeOnce sync.Once
+	nodeErr  error
+)
+
+// nodeRuntimes builds the nodejs20 runtime once per test binary, beside
+// python3, and returns the runtimes directory.
+func nodeRuntimes(t *testing.T) string {
+	t.Helper()
+	dir := pythonRuntimes(t)
+	nodeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		nodeErr = runtimes.Build(ctx, dir, []string{runtimes.NodeJS20}, nil)
+	})
+	if nodeErr != nil {
+		t.Fatalf("build the nodejs20 runtime: %v", nodeErr)
+	}
+	return dir
+}
+
+// helloNode is OpenWhisk's canonical Node.js hello world, unchanged.
+const helloNode = `function main(params) {
+    var name = params.name || 'stranger';
+    var greeting = 'Hello ' + name + '!';
+    console.log(greeting);
+    return {greeting: greeting};
+}
+`
+
+func TestNodeHelloWorldFromStemCell(t *testing.T) {
+	r := newRuntime(t, Config{RuntimesDir: nodeRuntimes(t), Stems: map[string]int{"nodejs:20@128": 1}})
+	waitFor(t, "a nodejs stem cell", func() bool { return r.Stats().Stems["nodejs:20@128"] == 1 })
+	req := pyRequest("nodehello", helloNode, `{"name":"Ada"}`)
+	req.Kind = "nodejs:20"
+	res := run(t, r, req)
+	if res.Err != nil || !jsonEqual(res.Result, `{"greeting":"Hello Ada!"}`) {
+		t.Fatalf("Run: %v, %s (logs %q)", res.Err, res.Result, res.Logs)
+	}
+	if !slicesContain(res.Logs, "stdout: Hello Ada!") {
+		t.Errorf("logs %q lack the console.log line", res.Logs)
+	}
+	if st := r.Stats(); st.StemStarts != 1 {
+		t.Errorf("stem starts %d, want 1", st.StemStarts)
+	}
+	res = run(t, r, req)
+	if res.Err != nil || res.InitTime != 0 {
+		t.Errorf("warm run: %v, InitTime %v", res.Err, res.InitTime)
+	}
 }
