@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,11 @@ func TestContainerRows(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cr, err := measureContainers(ctx, src, t.TempDir(), 3)
+	n := 3
+	if v, err := strconv.Atoi(os.Getenv("WISP_BENCH_CONTAINER_N")); err == nil && v > 0 {
+		n = v // more samples, for numbers worth reading
+	}
+	cr, err := measureContainers(ctx, src, t.TempDir(), n)
 	if err != nil {
 		t.Fatal(err)
 	}
