@@ -204,3 +204,15 @@ func (c cgroupFiles) freeze(ctx context.Context) error {
 		delay = min(delay*3/2, 200*time.Microsecond)
 	}
 }
+
+// thaw resumes a frozen cgroup: a single write, the kernel thaws at once.
+func (c cgroupFiles) thaw() error {
+	file, off := "freezer.state", "THAWED"
+	if c.v2 {
+		file, off = "cgroup.freeze", "0"
+	}
+	if err := os.WriteFile(filepath.Join(c.freezer, file), []byte(off), 0); err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	return nil
+}

@@ -166,6 +166,10 @@ type Container struct {
 	done    chan struct{} // closed when the action loop has exited
 	exitErr *ExitError    // set before done is closed
 
+	pid   int // the action loop's pid, on the host
+	pidMu sync.Mutex
+	pidfd int // the action loop's pidfd (readable once it exits), -1 if none
+
 	destroyMu sync.Mutex
 	destroyed bool
 }
@@ -182,7 +186,7 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (_ *Container, retErr er
 		return nil, err
 	}
 	c := &Container{
-		id: spec.ID, memoryMB: spec.MemoryMB, m: m,
+		id: spec.ID, memoryMB: spec.MemoryMB, m: m, pidfd: -1,
 		calls: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		replies: make(chan reply, 1),
 	}
@@ -292,6 +296,11 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (_ *Container, retErr er
 		return nil, fmt.Errorf("start %s: state: %w", spec.ID, err)
 	}
 	c.cg = newCgroupFiles(st.CgroupPaths)
+	// Not reaped before wait starts, so the pid is still this process.
+	c.pid = st.InitProcessPid
+	if fd, err := unix.PidfdOpen(st.InitProcessPid, 0); err == nil {
+		c.pidfd = fd
+	}
 	if c.net != nil {
 		if err := c.net.attach(st.InitProcessPid); err != nil {
 			c.kill()
@@ -317,6 +326,10 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (_ *Container, retErr er
 func (c *Container) kill() {
 	_ = c.lc.Signal(unix.SIGKILL)
 	_, _ = c.process.Wait()
+	if c.pidfd >= 0 {
+		_ = unix.Close(c.pidfd)
+		c.pidfd = -1
+	}
 	for _, f := range c.files {
 		_ = f.Close()
 	}
@@ -688,7 +701,8 @@ func (c *Container) Pause(ctx context.Context) error {
 	return nil
 }
 
-// Resume thaws a paused container.
+// Resume thaws a paused container. Resuming a running or stopped one is
+// a *StateError.
 func (c *Container) Resume(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -696,36 +710,89 @@ func (c *Container) Resume(ctx context.Context) error {
 	if c.isDestroyed() {
 		return ErrDestroyed
 	}
-	if err := c.lc.Resume(); err != nil {
-		if errors.Is(err, libcontainer.ErrNotPaused) {
-			st, _ := c.State(ctx)
-			return &StateError{Op: "resume", State: st}
-		}
+	switch st, err := c.State(ctx); {
+	case err != nil:
+		return fmt.Errorf("resume %s: %w", c.id, err)
+	case st != Paused:
+		return &StateError{Op: "resume", State: st}
+	}
+	if err := c.cg.thaw(); err != nil {
 		return fmt.Errorf("resume %s: %w", c.id, err)
 	}
 	return nil
 }
 
-// State reads the container's state from the kernel: the freezer cgroup
-// and the action loop's process.
+// State reads the container's state from the kernel each time: stopped
+// once the action loop has been reaped (or the container destroyed),
+// paused while the freezer cgroup reports it frozen, running otherwise.
+// It reads one cgroup file (libcontainer's Status reads several, and /proc).
 func (c *Container) State(ctx context.Context) (State, error) {
 	if err := ctx.Err(); err != nil {
 		return Stopped, err
 	}
-	if c.isDestroyed() {
+	if c.isDestroyed() || c.Exited() != nil {
 		return Stopped, nil
 	}
-	st, err := c.lc.Status()
+	if alive, err := c.alive(); err != nil {
+		return Stopped, fmt.Errorf("state of %s: %w", c.id, err)
+	} else if !alive {
+		return Stopped, nil // dead, not yet reaped
+	}
+	frozen, err := c.cg.frozen()
 	if err != nil {
+		if c.Exited() != nil {
+			return Stopped, nil
+		}
 		return Stopped, fmt.Errorf("state of %s: %w", c.id, err)
 	}
-	switch st {
-	case libcontainer.Paused:
+	if frozen {
 		return Paused, nil
-	case libcontainer.Running, libcontainer.Created:
-		return Running, nil
 	}
-	return Stopped, nil
+	return Running, nil
+}
+
+// alive asks the kernel whether the action loop still runs: its pidfd
+// turns readable once the whole process has exited; before that, a
+// process whose main thread is already a zombie (its other threads still
+// dying after a SIGKILL) counts as exited too, as libcontainer counts it.
+// Without a pidfd (kernels before 5.3), libcontainer reads /proc.
+func (c *Container) alive() (bool, error) {
+	c.pidMu.Lock()
+	defer c.pidMu.Unlock()
+	if c.pidfd < 0 {
+		st, err := c.lc.Status()
+		if err != nil {
+			return false, err
+		}
+		return st != libcontainer.Stopped, nil
+	}
+	fds := []unix.PollFd{{Fd: int32(c.pidfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("poll the action loop's pidfd: %w", err)
+		}
+		if n > 0 {
+			return false, nil
+		}
+		break
+	}
+	// Not reaped (the pidfd is not readable), so the pid is still ours.
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.pid) + "/stat")
+	if err != nil {
+		return false, nil // gone
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+		switch b[i+2] {
+		case 'Z', 'X', 'x':
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // MemoryUsage is the memory charged to the container's cgroup, in bytes
@@ -772,6 +839,12 @@ func (c *Container) Destroy(ctx context.Context) error {
 	}
 	c.destroyed = true
 	close(c.quit)
+	c.pidMu.Lock()
+	if c.pidfd >= 0 {
+		_ = unix.Close(c.pidfd)
+		c.pidfd = -1
+	}
+	c.pidMu.Unlock()
 	for _, f := range c.files {
 		_ = f.Close()
 	}

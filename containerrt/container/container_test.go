@@ -602,3 +602,38 @@ func TestEncodeRun(t *testing.T) {
 		}
 	}
 }
+
+func TestStateSeesDeathBeforeReaping(t *testing.T) {
+	m := newTestManager(t)
+	c := startInit(t, m, testSpec(t, "dies"))
+	ctx := t.Context()
+	if err := c.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.lc.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := st.InitProcessPid
+	// Killed behind the container's back, and thawed so that it dies.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cg.thaw(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			break // exited: a zombie, or already reaped
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if st, err := c.State(ctx); err != nil || st != Stopped {
+		t.Fatalf("state of a dead container: %v, %v", st, err)
+	}
+	var se *StateError
+	if err := c.Resume(ctx); !errors.As(err, &se) || se.State != Stopped {
+		t.Fatalf("resume of a dead container: %v", err)
+	}
+}
