@@ -101,3 +101,20 @@ func newBenchManager(b *testing.B) *Manager {
 func benchSpec(b *testing.B) Spec {
 	return Spec{Rootfs: testRootfs, Args: []string{"/bin/sh", "/wisp/loop.sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", MemoryMB: 64}
 }
+
+// BenchmarkState measures reading a running container's state from the
+// kernel.
+func BenchmarkState(b *testing.B) {
+	m := newBenchManager(b)
+	spec := benchSpec(b)
+	spec.ID = "state"
+	c, err := m.Start(b.Context(), spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if st, err := c.State(b.Context()); err != nil || st != Running {
+			b.Fatal(st, err)
+		}
+	}
+}
