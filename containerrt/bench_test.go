@@ -54,11 +54,30 @@ func BenchmarkPauseResume(b *testing.B) {
 
 func benchRuntime(b *testing.B, cfg Config) *Runtime {
 	b.Helper()
-	cfg.StateDir, cfg.RuntimesDir = b.TempDir(), fixtures.runtimes
+	cfg.StateDir = b.TempDir()
+	if cfg.RuntimesDir == "" {
+		cfg.RuntimesDir = fixtures.runtimes
+	}
 	r, err := New(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = r.Close(context.Background()) })
 	return r
+}
+
+// BenchmarkWarmRunPython is BenchmarkWarmRun on the real python:3 runtime
+// with OpenWhisk's hello world.
+func BenchmarkWarmRunPython(b *testing.B) {
+	r := benchRuntime(b, Config{PauseGrace: -1, RuntimesDir: pythonRuntimes(b)})
+	req := pyRequest("bench-py", helloPython, `{"name":"wisp"}`)
+	ctx := context.Background()
+	if res := r.Run(ctx, req); res.Err != nil {
+		b.Fatal(res.Err)
+	}
+	for b.Loop() {
+		if res := r.Run(ctx, req); res.Err != nil {
+			b.Fatal(res.Err)
+		}
+	}
 }

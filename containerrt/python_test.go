@@ -27,7 +27,7 @@ var (
 
 // pythonRuntimes builds the python3 runtime once per test binary and
 // returns the runtimes directory holding it.
-func pythonRuntimes(t *testing.T) string {
+func pythonRuntimes(t testing.TB) string {
 	t.Helper()
 	pythonOnce.Do(func() {
 		pythonDir, pythonErr = runtimes.DefaultDir()
