@@ -26,8 +26,7 @@ type job struct {
 	logLimit int
 	code     []byte // loaded once, on the first specialisation
 	// queued is how long the activation waited in the pool's queue for
-	// memory. The invoker's waitTime does not include it yet: RunResult
-	// has no field for it.
+	// memory (RunResult.Queued: the invoker counts it in waitTime).
 	queued time.Duration
 }
 
