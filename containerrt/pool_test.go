@@ -412,6 +412,15 @@ func TestConcurrentActivationsQueueOnSmallBudget(t *testing.T) {
 	if st.Queued == 0 {
 		t.Errorf("no activation queued: %+v", st)
 	}
+	reported := 0
+	for _, res := range results {
+		if res.Queued > 0 {
+			reported++
+		}
+	}
+	if reported == 0 {
+		t.Errorf("%d activations queued but none reported RunResult.Queued", st.Queued)
+	}
 	if st.ColdStarts+st.WarmStarts+st.StemStarts != n {
 		t.Errorf("cold %d + warm %d + stem %d != %d activations", st.ColdStarts, st.WarmStarts, st.StemStarts, n)
 	}
