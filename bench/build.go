@@ -43,7 +43,8 @@ func fileExists(path string) bool {
 
 // buildWispd builds ./cmd/wispd into out.
 func buildWispd(ctx context.Context, src sources, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/wispd")
+	// -tags seccomp: containers get their seccomp filter (package container).
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "seccomp", "-o", out, "./cmd/wispd")
 	cmd.Dir = src.repo
 	return runCmd(cmd, "build wispd")
 }

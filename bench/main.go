@@ -30,6 +30,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wispfaas/wisp/containerrt"
 )
 
 type config struct {
@@ -166,6 +168,9 @@ type results struct {
 	InProcess    []*inProcess   `json:"in_process"`
 	WaitTime     *waitTimes     `json:"wait_time,omitempty"`
 	FirstInvokes *firstInvokes  `json:"first_invokes,omitempty"`
+	// Containers are the container rows (issue 4): the pool in-process
+	// against the runc CLI, and the Python hello world through wispd.
+	Containers *containerResults `json:"containers,omitempty"`
 	// Filled in when the results are printed.
 	Ratios   map[string]map[string]float64 `json:"ratios"`
 	Verdicts map[string][]rowVerdict       `json:"verdicts"`
@@ -293,6 +298,9 @@ func runBench(ctx context.Context, cfg config, res *results) (err error) {
 	if res.InProcess, err = measureInProcess(ctx, mods, cfg.inprocCalls, cfg.warmup, cfg.inprocMax); err != nil {
 		return err
 	}
+	if res.Containers, err = measureContainers(ctx, src, tmp, 20); err != nil {
+		return err
+	}
 
 	// The servers.
 	progress("starting the floor server (echo, child process)…")
@@ -388,6 +396,12 @@ func runBench(ctx context.Context, cfg config, res *results) (err error) {
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+
+	// A Python action through the same wispd, unpaused and resumed, with
+	// a Wasm action invoked after the same idle as the control.
+	if res.Containers != nil && res.Containers.Skipped == "" {
+		res.Containers.HTTP = measureContainerHTTP(ctx, w, containerrt.DefaultPauseGrace, 1000, 10, "wisp-c")
 	}
 
 	// First invokes.

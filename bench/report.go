@@ -48,6 +48,9 @@ func (res *results) evaluate() {
 		}
 		res.Verdicts["wait_time"] = []rowVerdict{{Target: wt.Target, Checks: []check{{"waitTime p99.99 ≤ 1 ms", obs, status}}, Overall: status}}
 	}
+	if res.Containers != nil {
+		res.Verdicts["containers"] = res.Containers.verdicts()
+	}
 	if fi := res.FirstInvokes; fi != nil {
 		if fi.AfterCreate != nil {
 			res.Verdicts["first_invoke"] = append(res.Verdicts["first_invoke"], firstInvokeVerdict("first invoke after create", fi.AfterCreate))
@@ -78,6 +81,7 @@ func printReport(out io.Writer, cfg config, res *results) {
 	printInProcess(out, cfg, res)
 	printWaitTime(out, res)
 	printFirstInvokes(out, res)
+	printContainers(out, res.Containers)
 	printSkipped(out, res)
 }
 
