@@ -104,8 +104,14 @@ func TestLookupKind(t *testing.T) {
 	if _, err := LookupKind("cobol:1"); err == nil || !strings.Contains(err.Error(), "not known") {
 		t.Fatalf("unknown kind: %v", err)
 	}
-	if _, err := LookupKind("python:default"); err == nil || !strings.Contains(err.Error(), "not supported") {
-		t.Fatalf("python alias (not runnable yet): %v", err)
+	if k, err := LookupKind("python:default"); err != nil || k.Name != "python:3" || !k.Zip || !k.Container {
+		t.Fatalf("python alias: %+v %v", k, err)
+	}
+	if k, err := LookupKind("blackbox"); err != nil || !k.Binary || !k.Container {
+		t.Fatalf("blackbox: %+v %v", k, err)
+	}
+	if _, err := LookupKind("sequence"); err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Fatalf("sequence (not runnable yet): %v", err)
 	}
 }
 

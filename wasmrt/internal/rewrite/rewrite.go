@@ -183,7 +183,7 @@ func Module(wasm []byte, opts Options) ([]byte, Stats, error) {
 				case secType:
 					p = appendYieldType(appendU32(nil, 1))
 				case secImport:
-					p = appendYieldImport(appendU32(nil, 1), opts, 0)
+					p = appendYieldImport(appendU32(nil, 1), opts, m.yieldTypeIndex())
 				case secGlobal:
 					p = appendFuelGlobal(appendU32(nil, 1), opts.Fuel)
 				}

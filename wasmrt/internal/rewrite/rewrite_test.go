@@ -459,3 +459,43 @@ func TestCoalesceFillBudget(t *testing.T) {
 		t.Fatalf("with room for 10 zeros: %d segments (first %d bytes), want the first gap filled and the second not", len(got), len(got[0].init))
 	}
 }
+
+// TestSectionsCreated: the yield import and the fuel global are added to
+// modules that lack an import, global or type section, with the yield's
+// type at the index it really has (a module with types but no imports
+// once got an import of type 0, which failed validation).
+func TestSectionsCreated(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		wasm []byte
+	}{
+		{"types, no imports, no globals", []byte{
+			0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+			0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // types: () -> ()
+			0x03, 0x02, 0x01, 0x00, // one function of type 0
+			0x07, 0x08, 0x01, 0x04, 's', 'p', 'i', 'n', 0x00, 0x00, // export "spin"
+			0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b, // loop; br 0; end
+		}},
+		{"nothing but a header", []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _, err := Module(tt.wasm, yieldOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt, h := newYieldRuntime(t, 0)
+			mod, err := rt.Instantiate(ctx, out)
+			if err != nil {
+				t.Fatalf("the rewritten module does not instantiate: %v", err)
+			}
+			if fn := mod.ExportedFunction("spin"); fn != nil {
+				h.stop = true
+				if _, err := fn.Call(ctx); err == nil || !strings.Contains(err.Error(), "stopped by the host") {
+					t.Errorf("spin: %v, want the yield's error", err)
+				}
+			}
+		})
+	}
+}
