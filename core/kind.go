@@ -28,7 +28,7 @@ var kinds = map[string]Kind{
 	// blackbox code is the user's OCI image: an OCI image layout or a
 	// `docker save` tarball, base64-encoded.
 	"blackbox": {Name: "blackbox", Binary: true, Container: true, Runnable: true},
-	"sequence":  {Name: "sequence"},
+	"sequence": {Name: "sequence"},
 }
 
 var kindAliases = map[string]string{
