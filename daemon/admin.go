@@ -127,28 +127,45 @@ func Admin(ctx context.Context, cfg Config, req AdminRequest) ([]*core.Namespace
 			return nss, err
 		}
 	}
-	// No daemon: open the store ourselves, holding the data lock.
+	s, closeStore, err := openStoreDirect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStore()
+	return adminDo(ctx, s, req)
+}
+
+// openStoreDirect opens the entity store when no wispd serves the data
+// directory: on cfg.Data's JetStream, holding the data lock so that no
+// wispd starts meanwhile (or on the cluster at cfg.NATSURL). closeStore
+// releases all of it.
+func openStoreDirect(ctx context.Context, cfg Config) (s *store.Store, closeStore func(), err error) {
+	var lock *dataLock
 	if cfg.NATSURL == "" {
 		if _, err := os.Stat(cfg.Data); err != nil {
-			return nil, fmt.Errorf("data directory %s: %w (start wispd once, or pass --data)", cfg.Data, err)
+			return nil, nil, fmt.Errorf("data directory %s: %w (start wispd once, or pass --data)", cfg.Data, err)
 		}
-		lock, err := lockData(cfg.Data)
-		if err != nil {
-			return nil, err
+		if lock, err = lockData(cfg.Data); err != nil {
+			return nil, nil, err
 		}
-		defer lock.release()
+	}
+	release := func() {
+		if lock != nil {
+			lock.release()
+		}
 	}
 	broker, err := queue.Open(ctx, queue.Config{StoreDir: filepath.Join(cfg.Data, "jetstream"), URL: cfg.NATSURL})
 	if err != nil {
-		return nil, err
+		release()
+		return nil, nil, err
 	}
-	defer broker.Close()
-	s, err := store.Open(ctx, broker.JetStream(), store.Config{ActivationRetention: cfg.ActivationRetention, Replicas: broker.Replicas()})
+	s, err = store.Open(ctx, broker.JetStream(), store.Config{ActivationRetention: cfg.ActivationRetention, Replicas: broker.Replicas()})
 	if err != nil {
-		return nil, err
+		broker.Close()
+		release()
+		return nil, nil, err
 	}
-	defer s.Close()
-	return adminDo(ctx, s, req)
+	return s, func() { s.Close(); broker.Close(); release() }, nil
 }
 
 // adminViaSocket sends req to a running wispd. reached is false when no

@@ -12,8 +12,6 @@ import (
 
 	"github.com/wispfaas/wisp/blobs"
 	"github.com/wispfaas/wisp/invoker"
-	"github.com/wispfaas/wisp/queue"
-	"github.com/wispfaas/wisp/store"
 )
 
 // DefaultBlobCacheBytes bounds the invoker's disk cache of code blobs
@@ -91,25 +89,12 @@ func BlobsGC(ctx context.Context, cfg Config, req GCRequest) (*blobs.GCReport, e
 			}
 			return resp.GC, nil
 		}
-		if _, err := os.Stat(cfg.Data); err != nil {
-			return nil, fmt.Errorf("data directory %s: %w (start wispd once, or pass --data)", cfg.Data, err)
-		}
-		lock, err := lockData(cfg.Data)
-		if err != nil {
-			return nil, err
-		}
-		defer lock.release()
 	}
-	broker, err := queue.Open(ctx, queue.Config{StoreDir: filepath.Join(cfg.Data, "jetstream"), URL: cfg.NATSURL})
+	s, closeStore, err := openStoreDirect(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer broker.Close()
-	s, err := store.Open(ctx, broker.JetStream(), store.Config{ActivationRetention: cfg.ActivationRetention, Replicas: broker.Replicas()})
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
+	defer closeStore()
 	codeStore, err := blobs.Open(ctx, cfg.Blobs, cfg.Data, cfg.Logger)
 	if err != nil {
 		return nil, err
