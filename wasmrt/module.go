@@ -3,7 +3,6 @@ package wasmrt
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wispfaas/wisp/wasmrt/internal/rewrite"
 )
 
 const (
@@ -22,11 +23,11 @@ var wasmMagic = []byte{0x00, 'a', 's', 'm'}
 
 // External kinds of the binary format.
 const (
-	externFunc   = 0
-	externTable  = 1
-	externMemory = 2
-	externGlobal = 3
-	externTag    = 4
+	externFunc   = rewrite.ExternFunc
+	externTable  = rewrite.ExternTable
+	externMemory = rewrite.ExternMemory
+	externGlobal = rewrite.ExternGlobal
+	externTag    = rewrite.ExternTag
 )
 
 // wasmImport is one entry of a module's import section.
@@ -293,134 +294,16 @@ func firstLine(s string) string {
 	return s
 }
 
-// parseShape reads the import, memory and export sections of a module whose header was checked.
-// It understands the features wazero enables by default (WebAssembly 2.0); anything else is an error.
+// parseShape reads the import, memory and export sections of a module whose header was checked,
+// with the rewriter's reader (one reader of the binary format for both).
 func parseShape(wasm []byte) (moduleShape, error) {
-	s := moduleShape{exports: map[string]byte{}}
-	p := &reader{b: wasm, off: 8}
-	for p.off < len(p.b) {
-		id := p.byte()
-		size := p.u32()
-		if p.err != nil {
-			return s, p.err
-		}
-		if uint64(size) > uint64(len(p.b)-p.off) {
-			return s, fmt.Errorf("section %d at offset %d is longer than the module", id, p.off)
-		}
-		sec := &reader{b: p.b[:p.off+int(size)], off: p.off}
-		p.off += int(size)
-		switch id {
-		case 2: // imports
-			for n := sec.u32(); n > 0 && sec.err == nil; n-- {
-				im := wasmImport{module: sec.name(), name: sec.name(), kind: sec.byte()}
-				switch im.kind {
-				case externFunc:
-					sec.u32()
-				case externTable:
-					sec.byte() // reference type
-					sec.limits()
-				case externMemory:
-					sec.limits()
-				case externGlobal:
-					sec.byte() // value type
-					sec.byte() // mutability
-				case externTag:
-					sec.byte()
-					sec.u32()
-				default:
-					sec.fail("unknown import kind %#x", im.kind)
-				}
-				s.imports = append(s.imports, im)
-			}
-		case 5: // memories
-			if n := sec.u32(); n > 0 {
-				s.memMinPages, _ = sec.limits()
-			}
-		case 7: // exports
-			for n := sec.u32(); n > 0 && sec.err == nil; n-- {
-				name := sec.name()
-				kind := sec.byte()
-				sec.u32()
-				s.exports[name] = kind
-			}
-		}
-		if sec.err != nil {
-			return s, sec.err
-		}
+	sh, err := rewrite.ReadShape(wasm)
+	if err != nil {
+		return moduleShape{}, err
 	}
-	return s, p.err
-}
-
-// reader decodes the parts of the binary format parseShape needs. The first error sticks.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-var errTruncated = errors.New("unexpected end of the module")
-
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf(format+" (at offset %d)", append(args, r.off)...)
+	s := moduleShape{exports: sh.Exports, memMinPages: sh.MemMinPages, imports: make([]wasmImport, len(sh.Imports))}
+	for i, im := range sh.Imports {
+		s.imports[i] = wasmImport{module: im.Module, name: im.Name, kind: im.Kind}
 	}
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil {
-		return 0
-	}
-	if r.off >= len(r.b) {
-		r.err = errTruncated
-		return 0
-	}
-	c := r.b[r.off]
-	r.off++
-	return c
-}
-
-// u32 reads an unsigned LEB128 value of at most 32 bits.
-func (r *reader) u32() uint32 {
-	var v uint32
-	for shift := 0; shift < 35; shift += 7 {
-		c := r.byte()
-		if r.err != nil {
-			return 0
-		}
-		v |= uint32(c&0x7f) << shift
-		if c&0x80 == 0 {
-			return v
-		}
-	}
-	r.fail("integer too long")
-	return 0
-}
-
-func (r *reader) name() string {
-	n := r.u32()
-	if r.err != nil {
-		return ""
-	}
-	if uint64(n) > uint64(len(r.b)-r.off) {
-		r.err = errTruncated
-		return ""
-	}
-	s := string(r.b[r.off : r.off+int(n)])
-	r.off += int(n)
-	return s
-}
-
-// limits reads a limits type and returns its minimum and whether a maximum is present.
-func (r *reader) limits() (uint32, bool) {
-	flags := r.byte()
-	if flags&^0x03 != 0 {
-		r.fail("unsupported limits flags %#x", flags)
-		return 0, false
-	}
-	lo := r.u32()
-	hasMax := flags&1 != 0
-	if hasMax {
-		r.u32()
-	}
-	return lo, hasMax
+	return s, nil
 }

@@ -114,17 +114,18 @@ func (r *reader) skipName() {
 	r.off += int(n)
 }
 
-// limits skips a limits type.
-func (r *reader) limits() {
+// limits reads a limits type and returns its minimum.
+func (r *reader) limits() uint32 {
 	flags := r.byte()
 	if flags&^0x03 != 0 {
 		r.fail("unsupported limits flags %#x", flags)
-		return
+		return 0
 	}
-	r.u32()
+	lo := r.u32()
 	if flags&1 != 0 {
 		r.u32()
 	}
+	return lo
 }
 
 // memarg skips a memory argument: alignment and offset.
