@@ -10,21 +10,13 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
+
+	"github.com/wispfaas/wisp/core"
 )
 
 // BlobUpload is the server's answer to StartUpload: where and how to send
-// the bytes of a blob. Exists means the server holds the blob already and
-// nothing needs to be sent.
-type BlobUpload struct {
-	Digest  string            `json:"digest"`
-	Size    int64             `json:"size"`
-	Exists  bool              `json:"exists,omitempty"`
-	URL     string            `json:"url,omitempty"`
-	Method  string            `json:"method,omitempty"`
-	Headers map[string]string `json:"headers,omitempty"`
-	Expires *time.Time        `json:"expires,omitempty"`
-}
+// the bytes of a blob (core.BlobUpload).
+type BlobUpload = core.BlobUpload
 
 // StartUpload announces a blob of code (its "sha256:<hex>" digest and
 // size) before it is sent: the first step of creating an action from
@@ -32,7 +24,7 @@ type BlobUpload struct {
 // the S3 store or the gateway's own upload URL.
 func (c *Client) StartUpload(ctx context.Context, digest string, size int64) (*BlobUpload, error) {
 	var up BlobUpload
-	if err := c.call(ctx, http.MethodPost, "/namespaces/_/blobs", nil, map[string]any{"digest": digest, "size": size}, &up); err != nil {
+	if err := c.call(ctx, http.MethodPost, "/namespaces/_/blobs", nil, core.BlobUploadRequest{Digest: digest, Size: size}, &up); err != nil {
 		return nil, err
 	}
 	return &up, nil

@@ -33,24 +33,6 @@ const MaxBlobBytes = 1 << 30
 // defaultUploadTTL is how long an upload URL is valid.
 const defaultUploadTTL = 15 * time.Minute
 
-// BlobUploadRequest is the body of POST /namespaces/{ns}/blobs.
-type BlobUploadRequest struct {
-	Digest string `json:"digest"`
-	Size   int64  `json:"size"`
-}
-
-// BlobUpload is the answer: where and how to send the bytes. Exists means
-// the store already holds the blob: nothing needs to be sent.
-type BlobUpload struct {
-	Digest  string            `json:"digest"`
-	Size    int64             `json:"size"`
-	Exists  bool              `json:"exists,omitempty"`
-	URL     string            `json:"url,omitempty"`
-	Method  string            `json:"method,omitempty"`
-	Headers map[string]string `json:"headers,omitempty"`
-	Expires *time.Time        `json:"expires,omitempty"`
-}
-
 func (g *Gateway) makeStartUploadHandler() echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
@@ -58,7 +40,7 @@ func (g *Gateway) makeStartUploadHandler() echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		var req BlobUploadRequest
+		var req core.BlobUploadRequest
 		if err := core.DecodeStrict(body, &req); err != nil {
 			return malformed(err)
 		}
@@ -73,7 +55,7 @@ func (g *Gateway) makeStartUploadHandler() echo.HandlerFunc {
 			if err := g.deps.Blobs.Touch(ctx, want.Digest); err != nil {
 				return fmt.Errorf("touch blob %s: %w", want.Digest, err)
 			}
-			return c.JSON(http.StatusOK, &BlobUpload{Digest: want.Digest, Size: want.Size, Exists: true})
+			return c.JSON(http.StatusOK, &core.BlobUpload{Digest: want.Digest, Size: want.Size, Exists: true})
 		} else if err != nil && !errors.Is(err, blobs.ErrNotFound) {
 			return blobStoreError("look up the blob", err)
 		}
@@ -86,12 +68,12 @@ func (g *Gateway) makeStartUploadHandler() echo.HandlerFunc {
 			if err != nil {
 				return blobStoreError("sign an upload URL", err)
 			}
-			return c.JSON(http.StatusOK, &BlobUpload{Digest: want.Digest, Size: want.Size, URL: up.URL, Method: up.Method, Headers: up.Headers, Expires: &up.Expires})
+			return c.JSON(http.StatusOK, &core.BlobUpload{Digest: want.Digest, Size: want.Size, URL: up.URL, Method: up.Method, Headers: up.Headers, Expires: &up.Expires})
 		}
 		expires := time.Now().Add(ttl).Truncate(time.Second)
 		token := g.signUpload(uploadClaims{NS: namespaceOf(c), Digest: want.Digest, Size: want.Size, Exp: expires.Unix()})
 		u := strings.TrimRight(g.cfg.APIHost, "/") + "/api/v1/namespaces/" + url.PathEscape(namespaceOf(c)) + "/blobs/uploads/" + token
-		return c.JSON(http.StatusOK, &BlobUpload{Digest: want.Digest, Size: want.Size, URL: u, Method: http.MethodPut,
+		return c.JSON(http.StatusOK, &core.BlobUpload{Digest: want.Digest, Size: want.Size, URL: u, Method: http.MethodPut,
 			Headers: map[string]string{"Content-Type": "application/octet-stream"}, Expires: &expires})
 	}
 }
@@ -127,7 +109,7 @@ func (g *Gateway) makeUploadHandler() echo.HandlerFunc {
 			return blobStoreError("store the upload", err)
 		}
 		g.log.Info("blob uploaded", "namespace", claims.NS, "digest", info.Digest, "size", info.Size)
-		return c.JSON(http.StatusOK, &BlobUpload{Digest: info.Digest, Size: info.Size, Exists: true})
+		return c.JSON(http.StatusOK, &core.BlobUpload{Digest: info.Digest, Size: info.Size, Exists: true})
 	}
 }
 
