@@ -104,10 +104,10 @@ func TestLookupKind(t *testing.T) {
 	if _, err := LookupKind("cobol:1"); err == nil || !strings.Contains(err.Error(), "not known") {
 		t.Fatalf("unknown kind: %v", err)
 	}
-	if k, err := LookupKind("python:default"); err != nil || k.Name != "python:3" || !k.Zip || !k.Container {
+	if k, err := LookupKind("python:default"); err != nil || k.Name != "python:3" || !k.Zip {
 		t.Fatalf("python alias: %+v %v", k, err)
 	}
-	if k, err := LookupKind("blackbox"); err != nil || !k.Binary || !k.Container {
+	if k, err := LookupKind("blackbox"); err != nil || !k.Binary {
 		t.Fatalf("blackbox: %+v %v", k, err)
 	}
 	if _, err := LookupKind("sequence"); err == nil || !strings.Contains(err.Error(), "not supported") {

@@ -11,9 +11,6 @@ type Kind struct {
 	// base64-encoded with exec.binary true (as OpenWhisk's python and
 	// nodejs kinds take it).
 	Zip bool
-	// Container is true for kinds that run in Linux containers (see
-	// containerrt), false for Wasm.
-	Container bool
 	// Runnable is false for kinds Wisp knows but this build cannot run yet;
 	// creating such an action is refused with a clear message.
 	Runnable bool
@@ -22,12 +19,12 @@ type Kind struct {
 // kinds are the kinds of DESIGN.md. Aliases map to their canonical kind.
 var kinds = map[string]Kind{
 	"wasm":      {Name: "wasm", Binary: true, Runnable: true},
-	"python:3":  {Name: "python:3", Zip: true, Container: true, Runnable: true},
-	"nodejs:20": {Name: "nodejs:20", Zip: true, Container: true, Runnable: true},
-	"native":    {Name: "native", Binary: true, Container: true, Runnable: true},
+	"python:3":  {Name: "python:3", Zip: true, Runnable: true},
+	"nodejs:20": {Name: "nodejs:20", Zip: true, Runnable: true},
+	"native":    {Name: "native", Binary: true, Runnable: true},
 	// blackbox code is the user's OCI image: an OCI image layout or a
 	// `docker save` tarball, base64-encoded.
-	"blackbox": {Name: "blackbox", Binary: true, Container: true, Runnable: true},
+	"blackbox": {Name: "blackbox", Binary: true, Runnable: true},
 	"sequence": {Name: "sequence"},
 }
 

@@ -110,16 +110,16 @@ func (g *Gateway) storeCode(c echo.Context, exec *core.Exec) (*storedCode, error
 	if err != nil {
 		return nil, err
 	}
-	if exec.Code == "" && exec.Digest != "" { // uploaded before (gateway/blobs.go)
-		return g.storeCodeByDigest(c, kind, exec)
-	}
-	if exec.Code == "" {
-		return nil, core.Errorf(core.CodeInvalid, "The action's exec.code is missing: give the %s code inline, or upload it and give exec.digest and exec.size.", kind.Name)
-	}
 	if exec.Binary && !kind.Binary && !kind.Zip {
 		return nil, core.Errorf(core.CodeInvalid, "The kind %s takes its code as text: exec.binary must be false.", kind.Name)
 	}
 	binary := kind.Binary || exec.Binary
+	if exec.Code == "" && exec.Digest != "" { // uploaded before (gateway/blobs.go)
+		return g.storeCodeByDigest(c, kind, exec, binary)
+	}
+	if exec.Code == "" {
+		return nil, core.Errorf(core.CodeInvalid, "The action's exec.code is missing: give the %s code inline, or upload it and give exec.digest and exec.size.", kind.Name)
+	}
 	var code []byte
 	if binary {
 		code, err = base64.StdEncoding.DecodeString(exec.Code)
@@ -137,14 +137,9 @@ func (g *Gateway) storeCode(c echo.Context, exec *core.Exec) (*storedCode, error
 		return nil, core.Errorf(core.CodeTooLarge, "The action's code is %d bytes; the limit is %d bytes.", len(code), core.MaxActionCodeBytes)
 	}
 	digest := blobs.Digest(code)
-	var took time.Duration
-	if v := g.deps.Validators[kind.Name]; v != nil {
-		start := time.Now()
-		if err := v.Validate(c.Request().Context(), digest, code, binary); err != nil {
-			return nil, &core.Error{Code: core.CodeInvalid, Message: fmt.Sprintf("The action's code was refused: %v", err)}
-		}
-		took = time.Since(start)
-		g.log.Debug("code validated", "kind", kind.Name, "digest", digest, "took", took)
+	took, err := g.validate(c.Request().Context(), kind, digest, code, binary)
+	if err != nil {
+		return nil, err
 	}
 	// The digest is known: the store checks the bytes against it, and an
 	// S3 store does not send code it holds already.
@@ -153,6 +148,22 @@ func (g *Gateway) storeCode(c echo.Context, exec *core.Exec) (*storedCode, error
 		return nil, blobStoreError("store the action's code", err)
 	}
 	return &storedCode{kind: kind, exec: *exec, binary: binary, digest: info.Digest, size: info.Size, compileTime: took}, nil
+}
+
+// validate runs kind's create-time check of the code, if it has one, and
+// says how long it took (for wasm: the compile).
+func (g *Gateway) validate(ctx context.Context, kind core.Kind, digest string, code []byte, binary bool) (time.Duration, error) {
+	v := g.deps.Validators[kind.Name]
+	if v == nil {
+		return 0, nil
+	}
+	start := time.Now()
+	if err := v.Validate(ctx, digest, code, binary); err != nil {
+		return 0, &core.Error{Code: core.CodeInvalid, Message: fmt.Sprintf("The action's code was refused: %v", err)}
+	}
+	took := time.Since(start)
+	g.log.Debug("code validated", "kind", kind.Name, "digest", digest, "took", took)
+	return took, nil
 }
 
 // buildAction makes the action to store from the current one (nil when

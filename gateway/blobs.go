@@ -146,11 +146,8 @@ func blobStoreError(doing string, err error) error {
 // blob (uploaded before, or committed now from the store's staging area)
 // must exist with that digest and size, and passes the same validation as
 // inline code.
-func (g *Gateway) storeCodeByDigest(c echo.Context, kind core.Kind, exec *core.Exec) (*storedCode, error) {
+func (g *Gateway) storeCodeByDigest(c echo.Context, kind core.Kind, exec *core.Exec, binary bool) (*storedCode, error) {
 	ctx := c.Request().Context()
-	if exec.Binary && !kind.Binary && !kind.Zip {
-		return nil, core.Errorf(core.CodeInvalid, "The kind %s takes its code as text: exec.binary must be false.", kind.Name)
-	}
 	want, err := checkBlobInfo(exec.Digest, exec.Size, "exec.")
 	if err != nil {
 		return nil, err
@@ -175,9 +172,8 @@ func (g *Gateway) storeCodeByDigest(c echo.Context, kind core.Kind, exec *core.E
 	if st.Size != want.Size {
 		return nil, core.Errorf(core.CodeInvalid, "The code stored under exec.digest %s is %d bytes, not exec.size %d.", want.Digest, st.Size, want.Size)
 	}
-	binary := kind.Binary || exec.Binary
 	var took time.Duration
-	if v := g.deps.Validators[kind.Name]; v != nil {
+	if g.deps.Validators[kind.Name] != nil {
 		// Validation (for wasm: compiling) needs the bytes; reading them
 		// verifies the digest once more.
 		code, err := blobs.ReadAll(ctx, g.deps.Blobs, want.Digest)
@@ -186,11 +182,9 @@ func (g *Gateway) storeCodeByDigest(c echo.Context, kind core.Kind, exec *core.E
 		} else if err != nil {
 			return nil, blobStoreError("read the action's code", err)
 		}
-		start := time.Now()
-		if err := v.Validate(ctx, want.Digest, code, binary); err != nil {
-			return nil, &core.Error{Code: core.CodeInvalid, Message: fmt.Sprintf("The action's code was refused: %v", err)}
+		if took, err = g.validate(ctx, kind, want.Digest, code, binary); err != nil {
+			return nil, err
 		}
-		took = time.Since(start)
 	}
 	// The action about to reference it keeps it from now on; until then,
 	// its refreshed time keeps garbage collection away.
