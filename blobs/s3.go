@@ -176,6 +176,12 @@ func OpenS3(ctx context.Context, cfg S3Config, log *slog.Logger) (*S3, error) {
 	s.presign = s.client
 	exists, err := s.client.BucketExists(ctx, cfg.Bucket)
 	if err != nil {
+		if e := minio.ToErrorResponse(err); e.Code == "AccessDenied" {
+			// Known credentials without rights on this bucket: most
+			// often a misspelt bucket, or one that a restricted key may
+			// not create.
+			return nil, fmt.Errorf("blob store %s: the credentials from %s may not use the bucket %s (AccessDenied; S3 does not say whether it exists): check its name, or grant these credentials s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject on it (and s3:CreateBucket to create it)", s.where, source, cfg.Bucket)
+		}
 		return nil, s.openError(err, source)
 	}
 	if !exists {
@@ -394,7 +400,7 @@ func (s *S3) Get(ctx context.Context, digest string) (io.ReadCloser, error) {
 		}
 		return nil, fmt.Errorf("fetch blob %s: %w", digest, s.wrap(err))
 	}
-	return newPipelinedVerifier(body, digest), nil
+	return newVerifyingReader(body, digest), nil
 }
 
 // Stat implements Store.

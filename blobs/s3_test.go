@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/wispfaas/wisp/internal/miniotest"
 )
@@ -183,6 +184,39 @@ func TestS3OpenErrors(t *testing.T) {
 		}
 		if _, err := OpenS3(ctx, cfg, nil); err != nil {
 			t.Fatalf("open again: %v", err)
+		}
+	})
+	t.Run("a missing bucket that the credentials may not create", func(t *testing.T) {
+		// Temporary credentials from MinIO's STS, limited by a session
+		// policy to the objects of one existing bucket: what an operator
+		// hands a node that should not create buckets.
+		if _, err := OpenS3(ctx, base, nil); err != nil { // base's bucket exists from here on
+			t.Fatal(err)
+		}
+		policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:DeleteObject","s3:ListBucket","s3:GetBucketLocation"],"Resource":["arn:aws:s3:::%[1]s","arn:aws:s3:::%[1]s/*"]}]}`, base.Bucket)
+		sts, err := credentials.NewSTSAssumeRole("http://"+srv.Addr, credentials.STSAssumeRoleOptions{AccessKey: miniotest.AccessKey, SecretKey: miniotest.SecretKey, Policy: policy, DurationSeconds: 900})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := sts.GetWithContext(&credentials.CredContext{Client: http.DefaultClient})
+		if err != nil {
+			t.Fatalf("assume a restricted role: %v", err)
+		}
+		t.Setenv("AWS_ACCESS_KEY_ID", v.AccessKeyID)
+		t.Setenv("AWS_SECRET_ACCESS_KEY", v.SecretAccessKey)
+		t.Setenv("AWS_SESSION_TOKEN", v.SessionToken)
+		cfg := base
+		cfg.AccessKey, cfg.SecretKey = "", ""
+		if _, err := OpenS3(ctx, cfg, nil); err != nil {
+			t.Fatalf("the restricted credentials on their own bucket: %v", err)
+		}
+		cfg.Bucket = fmt.Sprintf("wisp-forbidden-%d", time.Now().UnixNano())
+		_, err = OpenS3(ctx, cfg, nil)
+		if err == nil || !strings.Contains(err.Error(), cfg.Bucket) || !strings.Contains(err.Error(), "$AWS_ACCESS_KEY_ID") || !strings.Contains(err.Error(), "may not use the bucket") {
+			t.Fatalf("OpenS3 of a bucket the credentials may not create: %v", err)
+		}
+		if ok, err := openTestS3(t, srv, base.Bucket).Client().BucketExists(ctx, cfg.Bucket); err != nil || ok {
+			t.Fatalf("the forbidden bucket exists: %v, %v", ok, err)
 		}
 	})
 	t.Run("a bucket name S3 refuses", func(t *testing.T) {

@@ -6,6 +6,7 @@
 package miniotest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // The root credentials every test server is started with.
@@ -134,11 +138,14 @@ func (s *Server) Start() error {
 		// /minio/health/ready answers before the object layer is up; an
 		// anonymous S3 request is refused with 403 only once it is (503
 		// "Server not initialized" before).
+		// Root's requests work before the IAM subsystem is, other keys'
+		// get 503 "IAM sub-system not initialized yet": a request signed
+		// with an unknown key is refused with 403 only once it is.
 		resp, err := hc.Get(s.URL() + "/")
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusOK {
+			if (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusOK) && s.iamReady() {
 				return nil
 			}
 		}
@@ -153,6 +160,18 @@ func (s *Server) Start() error {
 			return fmt.Errorf("MinIO on %s was not ready within %s:\n%s", s.Addr, readyDeadline, s.out.String())
 		}
 	}
+}
+
+// iamReady says whether the server judges other keys than root's yet.
+func (s *Server) iamReady() bool {
+	c, err := minio.New(s.Addr, &minio.Options{Creds: credentials.NewStaticV4("wisp-probe-unknown", "wisp-probe-unknown", "")})
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = c.ListBuckets(ctx)
+	return minio.ToErrorResponse(err).Code == "InvalidAccessKeyId"
 }
 
 // Stop stops the process (SIGTERM, then SIGKILL after 20 s). Stopping a
