@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -316,29 +317,35 @@ func (r *Runtime) wake(ctx context.Context, m *member) error {
 			return nil
 		}
 	}
-	st, err := m.c.State(ctx)
-	if err != nil {
-		return fmt.Errorf("read the state of container %s: %w", m.id, err)
-	}
-	switch st {
-	case container.Running:
-		m.frozen = false
-		return nil
-	case container.Paused:
-		if err := m.c.Resume(ctx); err != nil {
-			if ctx.Err() == nil {
-				m.broken = true
-			}
-			return fmt.Errorf("resume container %s: %w", m.id, err)
-		}
+	// Resume re-reads the state from the kernel (the pidfd, the freezer)
+	// before it thaws; reading it here first as well cost as much again.
+	err := m.c.Resume(ctx)
+	var se *container.StateError
+	switch {
+	case err == nil:
 		m.frozen = false
 		r.mu.Lock()
 		r.p.stats.Resumes++
 		r.mu.Unlock()
 		return nil
-	default:
+	case errors.As(err, &se) && se.State == container.Running:
+		// Thawed behind the pool's back: rare, so worth the full state
+		// read (which also catches a loop dying as a zombie) before it is
+		// used as it is.
+		if st, err := m.c.State(ctx); err != nil || st != container.Running {
+			m.broken = true
+			return fmt.Errorf("container %s was thawed outside the pool and is %v (%v)", m.id, st, err)
+		}
+		m.frozen = false
+		return nil
+	case errors.As(err, &se):
 		m.broken = true
-		return fmt.Errorf("container %s is %s", m.id, st)
+		return fmt.Errorf("container %s is %s", m.id, se.State)
+	default:
+		if ctx.Err() == nil {
+			m.broken = true
+		}
+		return fmt.Errorf("resume container %s: %w", m.id, err)
 	}
 }
 

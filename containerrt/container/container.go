@@ -710,7 +710,7 @@ func (c *Container) Resume(ctx context.Context) error {
 	if c.isDestroyed() {
 		return ErrDestroyed
 	}
-	switch st, err := c.State(ctx); {
+	switch st, err := c.pausedState(ctx); {
 	case err != nil:
 		return fmt.Errorf("resume %s: %w", c.id, err)
 	case st != Paused:
@@ -751,6 +751,62 @@ func (c *Container) State(ctx context.Context) (State, error) {
 	return Running, nil
 }
 
+// pausedState is State for Resume, on the path of an activation: it asks
+// the pidfd whether the action loop has exited and the freezer whether it
+// is frozen, but does not read /proc/<pid>/stat for a zombie main thread.
+// That read cost 0.3–0.6 ms on a container frozen for a second (three
+// times the thaw), and a loop dying as it is thawed fails the activation's
+// call on the pipes anyway, where it is handled as a crash.
+func (c *Container) pausedState(ctx context.Context) (State, error) {
+	if c.pidfd < 0 {
+		return c.State(ctx)
+	}
+	if err := ctx.Err(); err != nil {
+		return Stopped, err
+	}
+	if c.isDestroyed() || c.Exited() != nil {
+		return Stopped, nil
+	}
+	if exited, err := c.pidfdExited(); err != nil {
+		return Stopped, fmt.Errorf("state of %s: %w", c.id, err)
+	} else if exited {
+		return Stopped, nil
+	}
+	frozen, err := c.cg.frozen()
+	if err != nil {
+		if c.Exited() != nil {
+			return Stopped, nil
+		}
+		return Stopped, fmt.Errorf("state of %s: %w", c.id, err)
+	}
+	if frozen {
+		return Paused, nil
+	}
+	return Running, nil
+}
+
+// pidfdExited polls the action loop's pidfd, which turns readable once
+// the whole process has exited. The caller holds no lock; c.pidfd >= 0.
+func (c *Container) pidfdExited() (bool, error) {
+	c.pidMu.Lock()
+	defer c.pidMu.Unlock()
+	return c.pidfdExitedLocked()
+}
+
+func (c *Container) pidfdExitedLocked() (bool, error) {
+	fds := []unix.PollFd{{Fd: int32(c.pidfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("poll the action loop's pidfd: %w", err)
+		}
+		return n > 0, nil
+	}
+}
+
 // alive asks the kernel whether the action loop still runs: its pidfd
 // turns readable once the whole process has exited; before that, a
 // process whose main thread is already a zombie (its other threads still
@@ -766,19 +822,8 @@ func (c *Container) alive() (bool, error) {
 		}
 		return st != libcontainer.Stopped, nil
 	}
-	fds := []unix.PollFd{{Fd: int32(c.pidfd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, 0)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return false, fmt.Errorf("poll the action loop's pidfd: %w", err)
-		}
-		if n > 0 {
-			return false, nil
-		}
-		break
+	if exited, err := c.pidfdExitedLocked(); err != nil || exited {
+		return false, err
 	}
 	// Not reaped (the pidfd is not readable), so the pid is still ours.
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.pid) + "/stat")
