@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wispfaas/wisp/blobs"
 	"github.com/wispfaas/wisp/containerrt"
 	"github.com/wispfaas/wisp/containerrt/container"
 	"github.com/wispfaas/wisp/core"
@@ -128,16 +129,6 @@ type containerHTTP struct {
 	ControlIdle summary `json:"control_after_idle"`
 }
 
-// benchLauncher is the busybox native runtime's launcher: like the native
-// runtime's, it answers init and executes the action.
-const benchLauncher = `#!/bin/sh
-IFS= read -r line || exit 1
-echo '{"ok": true}' >&3
-echo XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX
-echo XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX >&2
-exec /action/exec
-`
-
 // measureContainers measures the container rows n times each, in tmp.
 // It fails only when ctx ends; anything that cannot be measured is
 // marked skipped with the reason.
@@ -149,8 +140,8 @@ func measureContainers(ctx context.Context, src sources, tmp string, n int) (*co
 	}
 	dir := filepath.Join(tmp, "containers")
 	rtDir := filepath.Join(dir, "runtimes")
-	progress("containers: preparing a busybox runtime and the native test action…")
-	bbRoot, err := writeBenchBusybox(filepath.Join(rtDir, "native"))
+	progress("containers: preparing a busybox root filesystem and the native test action…")
+	bbRoot, err := writeBenchBusybox(filepath.Join(dir, "busybox"))
 	if err != nil {
 		cr.Skipped = err.Error()
 		return cr, nil
@@ -166,7 +157,8 @@ func measureContainers(ctx context.Context, src sources, tmp string, n int) (*co
 	if err != nil {
 		return nil, err
 	}
-	python := linkPythonRuntime(ctx, rtDir)
+	python := linkRuntime(ctx, rtDir, runtimes.Python3)
+	native := linkRuntime(ctx, rtDir, runtimes.Native)
 	cr.Runtime = rtDir
 
 	// Pause and resume: runc CLI, then in-process, on a busybox sleep.
@@ -188,11 +180,19 @@ func measureContainers(ctx context.Context, src sources, tmp string, n int) (*co
 	}
 
 	// Starts through the pool.
-	kinds := []benchKind{{kind: "native", memMB: 64, coldMB: 96, code: nativeCode, binary: true, params: `{"mode":"count"}`}}
+	var kinds []benchKind
+	if native == "" {
+		kinds = append(kinds, benchKind{kind: "native", skipped: "the native runtime could not be built"})
+	} else {
+		kinds = append(kinds, benchKind{kind: "native", memMB: 64, coldMB: 96, code: nativeCode, binary: true, params: `{"mode":"count"}`})
+	}
 	if python == "" {
 		kinds = append(kinds, benchKind{kind: "python:3", skipped: "the python3 runtime could not be built"})
 	} else {
 		kinds = append(kinds, benchKind{kind: "python:3", memMB: 128, coldMB: 160, code: []byte(helloPython), params: `{"name":"wisp"}`})
+	}
+	if err := storeBenchCode(ctx, filepath.Join(dir, "blobs"), kinds); err != nil {
+		return nil, err
 	}
 	if err := measureStarts(ctx, cr, filepath.Join(dir, "pool"), rtDir, kinds, n); err != nil {
 		return cr, err
@@ -209,17 +209,20 @@ type benchKind struct {
 	kind          string
 	memMB, coldMB int // stem cells are of memMB; coldMB has none
 	code          []byte
+	// The code is served as wispd's invoker serves it: from a blob store
+	// through the invoker's disk cache (storeBenchCode).
+	digest string
+	source invoker.CachedCode
 	binary        bool
 	params        string
 	skipped       string
 }
 
-// writeBenchBusybox writes a runtime directory of kind native whose root
-// filesystem is Debian's static busybox and benchLauncher; it returns the
-// root filesystem.
+// writeBenchBusybox writes a root filesystem of Debian's static busybox
+// under dir (for the busybox sleep containers) and returns it.
 func writeBenchBusybox(dir string) (string, error) {
 	rootfs := filepath.Join(dir, "rootfs")
-	for _, d := range []string{"bin", "wisp", "proc", "dev", "sys", "tmp", "action", "etc"} {
+	for _, d := range []string{"bin", "proc", "dev", "sys", "tmp", "etc"} {
 		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
 			return "", err
 		}
@@ -236,46 +239,39 @@ func writeBenchBusybox(dir string) (string, error) {
 			return "", err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(rootfs, "wisp", "launcher.sh"), []byte(benchLauncher), 0o755); err != nil {
-		return "", err
-	}
-	rj := `{"kind":"native","args":["/bin/sh","/wisp/launcher.sh"],"env":["PATH=/bin"],"cwd":"/action"}`
-	if err := os.WriteFile(filepath.Join(dir, "runtime.json"), []byte(rj), 0o644); err != nil {
-		return "", err
-	}
-	return rootfs, os.WriteFile(filepath.Join(dir, "stamp"), []byte("bench\n"), 0o644)
+	return rootfs, nil
 }
 
-// linkPythonRuntime makes sure the python3 runtime is built (in its
-// default directory, where a build is reused while its inputs are
-// unchanged) and links it into rtDir. It returns "" when it cannot.
-func linkPythonRuntime(ctx context.Context, rtDir string) string {
+// linkRuntime makes sure the runtime name is built (in its default
+// directory, where a build is reused while its inputs are unchanged) and
+// links it into rtDir. It returns "" when it cannot.
+func linkRuntime(ctx context.Context, rtDir, name string) string {
 	def, err := runtimes.DefaultDir()
 	if err != nil {
-		progress("containers: no python3 runtime: %v", err)
+		progress("containers: no %s runtime: %v", name, err)
 		return ""
 	}
-	progress("containers: building the python3 runtime in %s if needed…", def)
-	if err := runtimes.Build(ctx, def, []string{runtimes.Python3}, nil); err != nil {
-		progress("containers: no python3 runtime: %v", err)
+	progress("containers: building the %s runtime in %s if needed…", name, def)
+	if err := runtimes.Build(ctx, def, []string{name}, nil); err != nil {
+		progress("containers: no %s runtime: %v", name, err)
 		return ""
 	}
-	py, err := runtimes.Open(def, runtimes.Python3)
+	rt, err := runtimes.Open(def, name)
 	if err != nil {
-		progress("containers: no python3 runtime: %v", err)
+		progress("containers: no %s runtime: %v", name, err)
 		return ""
 	}
-	dst := filepath.Join(rtDir, runtimes.Python3)
+	dst := filepath.Join(rtDir, name)
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return ""
 	}
 	for _, f := range []string{"runtime.json", "stamp"} {
-		b, err := os.ReadFile(filepath.Join(py.Dir, f))
+		b, err := os.ReadFile(filepath.Join(rt.Dir, f))
 		if err != nil || os.WriteFile(filepath.Join(dst, f), b, 0o644) != nil {
 			return ""
 		}
 	}
-	if err := os.Symlink(py.RootFS, filepath.Join(dst, "rootfs")); err != nil {
+	if err := os.Symlink(rt.RootFS, filepath.Join(dst, "rootfs")); err != nil {
 		return ""
 	}
 	return dst
@@ -428,11 +424,38 @@ func measureDirect(ctx context.Context, cr *containerResults, mgr *container.Man
 	return nil
 }
 
+// storeBenchCode puts each kind's code in a local blob store under dir and
+// serves it through a disk cache beside it, as wispd's invoker does.
+func storeBenchCode(ctx context.Context, dir string, kinds []benchKind) error {
+	store, err := blobs.NewLocal(filepath.Join(dir, "store"))
+	if err != nil {
+		return err
+	}
+	cache, err := blobs.NewCache(store, filepath.Join(dir, "cache"), 1<<30, nil)
+	if err != nil {
+		return err
+	}
+	for i := range kinds {
+		if kinds[i].skipped != "" {
+			continue
+		}
+		info, err := store.Put(ctx, bytes.NewReader(kinds[i].code))
+		if err != nil {
+			return fmt.Errorf("store the %s bench action: %w", kinds[i].kind, err)
+		}
+		kinds[i].digest, kinds[i].source = info.Digest, invoker.CachedCode{Cache: cache}
+	}
+	return nil
+}
+
 // benchRequest is an activation of a new action of kind k (owner).
 func benchRequest(k benchKind, owner string, memMB int) invoker.RunRequest {
 	return invoker.RunRequest{
-		Digest: "sha256/bench-" + k.kind,
-		Load:   func(context.Context) ([]byte, error) { return k.code, nil },
+		Digest: k.digest,
+		Load:   func(ctx context.Context) ([]byte, error) { return k.source.Fetch(ctx, k.digest) },
+		LoadFile: func(ctx context.Context) (string, func(), error) {
+			return k.source.FetchFile(ctx, k.digest)
+		},
 		Params: json.RawMessage(k.params),
 		Env:    inProcessEnv(owner),
 		Limits: core.Limits{Timeout: 60_000, Memory: memMB, Logs: core.DefaultLogsMB, Concurrency: 1},
@@ -781,7 +804,7 @@ func printContainerTables(out io.Writer, cr *containerResults) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t≤ %s\t\n", s.Kind, s.From, fmtDur(s.Latency.P50), fmtDur(s.Latency.P90), fmtDur(s.Latency.Max), fmtDur(s.InitTime.P50), s.Errors, fmtDur(s.Target))
 	}
 	tw.Flush()
-	fmt.Fprintln(out, "(containerrt.Runtime.Run of an action never seen: code placed, init, one run. native: busybox sh launcher + a static Go action; python:3: OpenWhisk's hello world.)")
+	fmt.Fprintln(out, "(containerrt.Runtime.Run of an action never seen: code placed, init, one run. native: the native runtime's launcher executing a static Go action; python:3: OpenWhisk's hello world.)")
 	for _, s := range cr.Starts {
 		if s.Errors > 0 && s.Latency.P50 > 0 {
 			fmt.Fprintf(out, "  %s from %s: %s\n", s.Kind, s.From, firstLine(s.FirstError))

@@ -245,18 +245,12 @@ func (r *Runtime) obtain(ctx context.Context, j *job) (m *member, initTime time.
 // success m serves j's owner only (status running).
 func (r *Runtime) specialise(ctx context.Context, j *job, m *member) ([]string, *failure) {
 	req := j.req
-	if j.code == nil && req.Kind != kindBlackbox {
-		code, err := req.Load(ctx)
-		if err != nil {
-			return nil, &failure{msg: "The action's code could not be fetched: " + err.Error(), err: err}
-		}
-		j.code = code
-	}
-	entry, err := actioncode.Place(m.actionDir, placeKind(req.Kind), j.code, req.Binary)
-	if err != nil {
-		return nil, &failure{msg: "The action's code cannot be used: " + err.Error(), developer: true, err: err}
+	entry, f := r.placeCode(ctx, j, m)
+	if f != nil {
+		return nil, f
 	}
 	main := req.Main
+
 	if main == "" {
 		main = "main"
 	}
@@ -279,6 +273,37 @@ func (r *Runtime) specialise(ctx context.Context, j *job, m *member) ([]string, 
 }
 
 // placeKind is the kind whose placement rules code of kind follows.
+// placeCode writes the action's code into m's action directory and
+// returns the init message's entry. A native executable the invoker keeps
+// in its disk cache is linked from there (actioncode.PlaceNativeFile);
+// other code is fetched into memory once per job and written.
+func (r *Runtime) placeCode(ctx context.Context, j *job, m *member) (string, *failure) {
+	req := j.req
+	var entry string
+	var err error
+	if req.Kind == actioncode.KindNative && j.code == nil && req.LoadFile != nil {
+		path, release, ferr := req.LoadFile(ctx)
+		if ferr != nil {
+			return "", &failure{msg: "The action's code could not be fetched: " + ferr.Error(), err: ferr}
+		}
+		entry, err = actioncode.PlaceNativeFile(m.actionDir, path)
+		release()
+	} else {
+		if j.code == nil && req.Kind != kindBlackbox {
+			code, ferr := req.Load(ctx)
+			if ferr != nil {
+				return "", &failure{msg: "The action's code could not be fetched: " + ferr.Error(), err: ferr}
+			}
+			j.code = code
+		}
+		entry, err = actioncode.Place(m.actionDir, placeKind(req.Kind), j.code, req.Binary)
+	}
+	if err != nil {
+		return "", &failure{msg: "The action's code cannot be used: " + err.Error(), developer: true, err: err}
+	}
+	return entry, nil
+}
+
 func placeKind(kind string) string {
 	if kind == kindBlackbox {
 		return actioncode.KindBlackbox

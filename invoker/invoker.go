@@ -32,6 +32,11 @@ type RunRequest struct {
 	// runtime has no compiled or cached copy.
 	Digest string
 	Load   func(ctx context.Context) ([]byte, error)
+	// LoadFile, when the invoker's code source keeps files (CodeFiles),
+	// returns the path of a verified, read-only file of the code, kept in
+	// place until release is called (once): a container runtime links a
+	// native executable from there instead of copying it. Nil otherwise.
+	LoadFile func(ctx context.Context) (path string, release func(), err error)
 	Params json.RawMessage
 	Env    map[string]string
 	Limits core.Limits
@@ -428,11 +433,18 @@ func (inv *Invoker) prewarm(a *core.Action) error {
 // request is the runtime's view of an activation of a.
 func (inv *Invoker) request(a *core.InvokedAction, params json.RawMessage, env map[string]string) RunRequest {
 	digest := a.Digest
+	var loadFile func(ctx context.Context) (string, func(), error)
+	if files, ok := inv.deps.Code.(CodeFiles); ok {
+		loadFile = func(ctx context.Context) (string, func(), error) {
+			return files.FetchFile(ctx, digest)
+		}
+	}
 	return RunRequest{
 		Digest: digest,
 		Load: func(ctx context.Context) ([]byte, error) {
 			return inv.deps.Code.Fetch(ctx, digest)
 		},
+		LoadFile: loadFile,
 		Params: params,
 		Env:    env,
 		Limits: a.Limits,

@@ -333,7 +333,95 @@ func TestNativeChecks(t *testing.T) {
 			if _, err := os.Lstat(filepath.Join(dir, "exec")); !os.IsNotExist(err) {
 				t.Errorf("exec written for refused code: %v", err)
 			}
+			// The same from a file, as the invoker's cache hands it out.
+			src := filepath.Join(t.TempDir(), "blob")
+			if err := os.WriteFile(src, c.code, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := PlaceNativeFile(dir, src); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("PlaceNativeFile: %v\nwant an error with %q", err, c.want)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, "exec")); !os.IsNotExist(err) {
+				t.Errorf("exec placed for refused code: %v", err)
+			}
 		})
+	}
+}
+
+// TestPlaceNativeFile places a static executable from a cache file: linked
+// on the same file system (executable by the container's user, the blob
+// unchanged), copied across file systems (/dev/shm is a tmpfs), and never
+// written through a name that is already there.
+func TestPlaceNativeFile(t *testing.T) {
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, where := range []struct{ name, srcDir string }{{"same file system", t.TempDir()}, {"across file systems", "/dev/shm"}} {
+		t.Run(where.name, func(t *testing.T) {
+			src, err := os.CreateTemp(where.srcDir, "wisp-test-blob-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Remove(src.Name()) })
+			if _, err := src.Write(busybox); err != nil {
+				t.Fatal(err)
+			}
+			src.Close()
+			dir := filepath.Join(t.TempDir(), "action")
+			entry, err := PlaceNativeFile(dir, src.Name())
+			if err != nil || entry != MountPoint+"/exec" {
+				t.Fatalf("PlaceNativeFile = %q, %v", entry, err)
+			}
+			fi, err := os.Stat(filepath.Join(dir, "exec"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm()&0o005 != 0o005 || fi.Mode().Perm()&0o222 == 0o222 {
+				t.Errorf("exec mode %v: want readable and executable by others", fi.Mode())
+			}
+			got, err := os.ReadFile(filepath.Join(dir, "exec"))
+			if err != nil || !bytes.Equal(got, busybox) {
+				t.Fatalf("exec differs from the blob (%v)", err)
+			}
+			// Placing again replaces the name, and the blob stays whole.
+			if _, err := PlaceNativeFile(dir, src.Name()); err != nil {
+				t.Fatalf("place again: %v", err)
+			}
+			if b, err := os.ReadFile(src.Name()); err != nil || !bytes.Equal(b, busybox) {
+				t.Fatalf("the blob changed (%v)", err)
+			}
+		})
+	}
+	// A copy never writes through an existing exec (a link to a blob).
+	blob := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(blob, busybox, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "action")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(blob, filepath.Join(dir, "exec")); err != nil {
+		t.Fatal(err)
+	}
+	other, err := os.CreateTemp("/dev/shm", "wisp-test-blob-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(other.Name()) })
+	changed := append([]byte(nil), busybox...)
+	changed[len(changed)-1] ^= 0xff // still the same ELF headers
+	other.Write(changed)
+	other.Close()
+	if _, err := PlaceNativeFile(dir, other.Name()); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(blob); err != nil || !bytes.Equal(b, busybox) {
+		t.Fatalf("the linked blob was written through (%v)", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "exec")); err != nil || !bytes.Equal(b, changed) {
+		t.Fatalf("exec is not the new code (%v)", err)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"runtime"
 )
 
@@ -42,7 +44,31 @@ func CheckNative(code []byte) error {
 		}
 		return fmt.Errorf("native code is %s: expected a static Linux %s executable", what, runtime.GOARCH)
 	}
-	f, err := elf.NewFile(bytes.NewReader(code))
+	return checkELF(bytes.NewReader(code))
+}
+
+// CheckNativeFile is CheckNative of the executable at path; it reads its
+// headers only.
+func CheckNativeFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("native code: %w", err)
+	}
+	defer f.Close()
+	head := make([]byte, 16)
+	n, err := io.ReadFull(f, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return fmt.Errorf("native code: read %s: %w", path, err)
+	}
+	if !bytes.HasPrefix(head[:n], []byte(elf.ELFMAG)) {
+		return CheckNative(head[:n]) // says what it is instead
+	}
+	return checkELF(f)
+}
+
+// checkELF checks an ELF file's machine, type and static linking.
+func checkELF(r io.ReaderAt) error {
+	f, err := elf.NewFile(r)
 	if err != nil {
 		return fmt.Errorf("native code is a malformed ELF file: %w", err)
 	}
