@@ -211,11 +211,11 @@ type benchKind struct {
 	code          []byte
 	// The code is served as wispd's invoker serves it: from a blob store
 	// through the invoker's disk cache (storeBenchCode).
-	digest string
-	source invoker.CachedCode
-	binary        bool
-	params        string
-	skipped       string
+	digest  string
+	source  invoker.CachedCode
+	binary  bool
+	params  string
+	skipped string
 }
 
 // writeBenchBusybox writes a root filesystem of Debian's static busybox

@@ -37,9 +37,9 @@ type RunRequest struct {
 	// place until release is called (once): a container runtime links a
 	// native executable from there instead of copying it. Nil otherwise.
 	LoadFile func(ctx context.Context) (path string, release func(), err error)
-	Params json.RawMessage
-	Env    map[string]string
-	Limits core.Limits
+	Params   json.RawMessage
+	Env      map[string]string
+	Limits   core.Limits
 	// Owner names the action at its version ("/ns/pkg/name@0.0.2"): only
 	// activations of the same owner may share a warm sandbox.
 	Owner string
@@ -445,9 +445,9 @@ func (inv *Invoker) request(a *core.InvokedAction, params json.RawMessage, env m
 			return inv.deps.Code.Fetch(ctx, digest)
 		},
 		LoadFile: loadFile,
-		Params: params,
-		Env:    env,
-		Limits: a.Limits,
+		Params:   params,
+		Env:      env,
+		Limits:   a.Limits,
 		// The update time too: an action deleted and created again starts
 		// over at version 0.0.1, and must not inherit the old one's sandboxes.
 		Owner:   a.Path().String() + "@" + a.Version + "/" + strconv.FormatInt(a.Updated, 10),
