@@ -262,7 +262,7 @@ func planPython(ctx context.Context) (*plan, error) {
 		name: Python3,
 		spec: Spec{
 			Kind: "python:3",
-			Args: []string{"/usr/bin/python3", "-u", "/wisp/launcher.py"},
+			Args: []string{"/usr/bin/python3", "-S", "-u", "/wisp/launcher.py"},
 			Env:  []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1"},
 			Cwd:  "/action",
 		},

@@ -3,6 +3,7 @@ package runtimes
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func pythonArgs(t testing.TB) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []string{"/usr/bin/python3", "-u", abs}
+	return []string{"/usr/bin/python3", "-S", "-u", abs}
 }
 
 func TestPythonLauncher(t *testing.T) {
@@ -237,4 +238,56 @@ func readFileErr(p string) (string, error) {
 		return "", fmt.Errorf("read %s: %w", p, err)
 	}
 	return strings.ReplaceAll(string(b), "\r\n", "\n"), nil
+}
+
+// TestPythonLauncherJSON checks the launcher's loads and dumps (json's C
+// accelerator used directly, without importing json) against the json
+// module, on valid and invalid text and on values json refuses.
+func TestPythonLauncherJSON(t *testing.T) {
+	dir, err := filepath.Abs("python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import sys
+sys.path.insert(0, sys.argv[1])
+import launcher
+assert "json" not in sys.modules, "the launcher imported json"
+texts = ['{}', ' {"a": [1, 2.5, -3e10, true, false, null, "\\u00e9\\ud83d\\ude00"]} ', '[1e400]',
+         '{"n": NaN, "i": -Infinity}', '{"deep": ' * 50 + '1' + '}' * 50, '"just a string"', '12345678901234567890123',
+         '{not json', '{"a": 1} trailing', '', '   ', '[1,]', '{"a" 1}', '"\\x"', '\t{"tab": 1}\n']
+import json
+for s in texts:
+    try:
+        want = ("ok", json.loads(s))
+    except ValueError as e:
+        want = ("error", str(e))
+    try:
+        got = ("ok", launcher.loads(s))
+    except ValueError as e:
+        got = ("error", str(e))
+    if repr(got) != repr(want):
+        print("loads(%r) = %r, json says %r" % (s, got, want))
+class Odd: pass
+circular = []
+circular.append(circular)
+values = [{}, {"a": [1, 2.5, None, True, "é😀"]}, {1: "int key"}, "str", 3, float("nan"), {"x": float("inf")},
+          {"odd": Odd()}, circular, {"s": "\ud800"}, [[[[]]]], {"big": 10**30}]
+for v in values:
+    for ascii_, nan in ((True, True), (False, False)):
+        try:
+            want = ("ok", json.dumps(v, ensure_ascii=ascii_, allow_nan=nan))
+        except (TypeError, ValueError) as e:
+            want = (type(e).__name__, str(e))
+        try:
+            got = ("ok", launcher.dumps(v, ensure_ascii=ascii_, allow_nan=nan))
+        except (TypeError, ValueError) as e:
+            got = (type(e).__name__, str(e))
+        if got != want:
+            print("dumps(%r, %s, %s) = %r, json says %r" % (v, ascii_, nan, got, want))
+`
+	out, err := exec.Command("/usr/bin/python3", "-S", "-c", script, dir).CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Fatalf("%v\n%s", err, out)
+	}
 }

@@ -10,16 +10,110 @@ Standard library only. The action directory is /action; WISP_ACTION_DIR
 overrides it for Wisp's own tests, which run this file on the host.
 """
 
-import importlib.util
 import io
-import json
 import os
 import sys
 
-# glob, site and traceback are imported where used: a cold start pays for
-# every module the launcher imports, and most activations need none of them.
+# glob, site, traceback and json are imported where used: a cold start pays
+# for every module the launcher imports, and most activations need none of
+# them. The runtime starts Python with -S (no site module: 5-10 ms of a
+# cold start here); _no_site below puts back what an action may expect of
+# it. JSON goes through json's own C accelerator, _json, directly: importing
+# json imports re, enum and collections, about 15 ms of a cold start here
+# (an action that imports json itself pays for it then, as in any Python).
+try:
+    import _json
+except ImportError:  # a Python built without it: the json module then
+    _json = None
+
+SDK_DIR = "/usr/lib/python3/dist-packages"  # where the runtime puts wisp.py
 
 SENTINEL = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
+
+
+class _Decoding:
+    """What _json's scanner reads of its context: json.loads' defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+
+
+_scan = _json.make_scanner(_Decoding()) if _json else None
+_WHITESPACE = " \t\n\r"
+
+
+def loads(s):
+    """json.loads(s) for a str, with json's C scanner when the text is valid."""
+    if _scan is not None:
+        i = len(s) - len(s.lstrip(_WHITESPACE))
+        try:
+            obj, end = _scan(s, i)
+            if not s[end:].strip(_WHITESPACE):
+                return obj
+        except (StopIteration, SystemError, ValueError):
+            # _json raises json's JSONDecodeError only once json.decoder
+            # is imported (a SystemError before): errors take json's path.
+            pass
+    import json
+
+    return json.loads(s)
+
+
+def _not_serializable(o):
+    raise TypeError("Object of type %s is not JSON serializable" % type(o).__name__)
+
+
+def dumps(obj, ensure_ascii=True, allow_nan=True):
+    """json.dumps(obj, ensure_ascii=..., allow_nan=...) with json's C encoder."""
+    if _json is None:
+        import json
+
+        return json.dumps(obj, ensure_ascii=ensure_ascii, allow_nan=allow_nan)
+    if isinstance(obj, str):
+        return (_json.encode_basestring_ascii if ensure_ascii else _json.encode_basestring)(obj)
+    encode = _json.make_encoder(
+        {},  # markers: a circular reference is a ValueError, as in json
+        _not_serializable,
+        _json.encode_basestring_ascii if ensure_ascii else _json.encode_basestring,
+        None,  # indent
+        ": ",
+        ", ",
+        False,  # sort_keys
+        False,  # skipkeys
+        allow_nan,
+    )
+    return "".join(encode(obj, 0))
+
+
+class _Quitter:
+    """exit() and quit(), which the site module defines."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return "Use %s() or Ctrl-D (i.e. EOF) to exit" % self.name
+
+    def __call__(self, code=None):
+        raise SystemExit(code)
+
+
+def _no_site():
+    """Without the site module (python3 -S): exit and quit as builtins, and
+    the runtime's package directory (the SDK) on the path."""
+    if not sys.flags.no_site:
+        return
+    import builtins
+
+    for name in ("exit", "quit"):
+        if not hasattr(builtins, name):
+            setattr(builtins, name, _Quitter(name))
+    if os.path.isdir(SDK_DIR) and SDK_DIR not in sys.path:
+        sys.path.append(SDK_DIR)
 
 
 def _reply_fd():
@@ -82,15 +176,15 @@ class Launcher:
     def reply(self, obj):
         """Writes obj as one line on the reply pipe, then the sentinels."""
         try:
-            line = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+            line = dumps(obj, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError, RecursionError) as e:
-            line = json.dumps({"error": "the action's result cannot be encoded as JSON: %s" % e})
+            line = dumps({"error": "the action's result cannot be encoded as JSON: %s" % e})
         try:
             data = line.encode("utf-8")
         except UnicodeEncodeError:
             # A lone surrogate ("\ud800") has no UTF-8 form: escape it, as
             # JSON allows, and everything else with it.
-            data = json.dumps(json.loads(line)).encode("ascii")
+            data = dumps(loads(line)).encode("ascii")
         _write_all(self.reply_fd, data + b"\n")
         self.end_logs()
 
@@ -118,7 +212,7 @@ class Launcher:
         if not isinstance(env, dict):
             return {"error": "init's env is not an object"}
         for k, v in env.items():
-            os.environ[str(k)] = v if isinstance(v, str) else json.dumps(v)
+            os.environ[str(k)] = v if isinstance(v, str) else dumps(v)
 
         entry = msg.get("entry") or ""
         if msg.get("binary") or not entry:
@@ -148,10 +242,14 @@ class Launcher:
         try:
             # "main__", as OpenWhisk names the action's module, so that an
             # `if __name__ == "__main__":` block (a local test) does not run.
-            spec = importlib.util.spec_from_file_location("main__", entry)
-            module = importlib.util.module_from_spec(spec)
+            # Loaded as importlib's source loader does, without importing
+            # importlib.util (contextlib and more: 5-8 ms of a cold start).
+            module = type(sys)("main__")
+            module.__file__ = entry
             sys.modules["main__"] = module
-            spec.loader.exec_module(module)
+            with open(entry, "rb") as f:
+                source = f.read()
+            exec(compile(source, entry, "exec", dont_inherit=True), module.__dict__)
         except SyntaxError as e:
             _print_exc()
             where = os.path.relpath(e.filename, self.action_dir) if e.filename else rel
@@ -174,7 +272,7 @@ class Launcher:
             if k == "value":
                 continue
             key = "__OW_" + str(k).upper()
-            os.environ[key] = v if isinstance(v, str) else json.dumps(v)
+            os.environ[key] = v if isinstance(v, str) else dumps(v)
             keys.add(key)
         for key in self.env_keys - keys:
             os.environ.pop(key, None)
@@ -219,7 +317,7 @@ class Launcher:
             if not raw:
                 continue
             try:
-                msg = json.loads(raw)
+                msg = loads(raw)
                 if not isinstance(msg, dict):
                     raise ValueError("a message must be a JSON object")
             except ValueError as e:
@@ -248,6 +346,7 @@ def _describe(v):
 
 
 def main():
+    _no_site()
     reply_fd = _reply_fd()
     action_dir = os.environ.pop("WISP_ACTION_DIR", "") or "/action"
     # The launcher's own directory (/wisp) leaves the path: an action's
