@@ -169,6 +169,7 @@ func (r *Runtime) blackboxImage(ctx context.Context, req *invoker.RunRequest) (*
 		return nil, &failure{msg: "The action's image cannot be used: " + err.Error(), developer: true, err: err}
 	}
 	img.Kind = kindBlackbox
+	img.Cgroups = true // a user's image may size itself from its limits (a JVM does)
 	r.imgMu.Lock()
 	r.blackbox[dir] = img
 	r.imgMu.Unlock()

@@ -70,6 +70,7 @@ func (r *Runtime) startMember(ctx context.Context, img *runtimeImage, key stemKe
 		PidsLimit: r.cfg.PidsLimit,
 		TmpMB:     tmpMB(key.memMB),
 		Network:   network,
+		Cgroups:   img.Cgroups,
 	})
 	if err != nil {
 		_ = os.RemoveAll(dir)

@@ -22,6 +22,9 @@ type runtimeImage struct {
 	Args   []string
 	Env    []string
 	Cwd    string
+	// Cgroups: the runtime reads its limits in /sys/fs/cgroup
+	// (runtime.json "cgroups"; always for blackbox images).
+	Cgroups bool
 }
 
 // runtimeFile is runtime.json (docs/container-protocol.md).
@@ -30,6 +33,8 @@ type runtimeFile struct {
 	Args []string `json:"args"`
 	Env  []string `json:"env"`
 	Cwd  string   `json:"cwd"`
+	// Cgroups: see runtimes.Spec.
+	Cgroups bool `json:"cgroups"`
 }
 
 // maxRuntimeFile bounds runtime.json: it is a few lines, and an image's
@@ -87,7 +92,7 @@ func readRuntime(dir string) (*runtimeImage, error) {
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("runtime %s: rootfs is not a directory", dir)
 	}
-	return &runtimeImage{Kind: rf.Kind, Dir: dir, Rootfs: rootfs, Args: rf.Args, Env: rf.Env, Cwd: rf.Cwd}, nil
+	return &runtimeImage{Kind: rf.Kind, Dir: dir, Rootfs: rootfs, Args: rf.Args, Env: rf.Env, Cwd: rf.Cwd, Cgroups: rf.Cgroups}, nil
 }
 
 // loadRuntimes reads every built runtime under dir, by kind. A directory

@@ -134,6 +134,15 @@ func TestContainerHelloWorlds(t *testing.T) {
 	if got := a.invokeRecord(t, "js", nil).success(t)["payload"]; got != "Hello, World!" {
 		t.Fatalf("node hello without a name: %v", got)
 	}
+	// Node.js sizes its heap from the memory limit it reads in its
+	// cgroups (runtime.json "cgroups"); without them it would size it for
+	// the host and be OOM-killed instead of throwing.
+	heap := "const v8 = require('v8');\nfunction main() { return {limit: v8.getHeapStatistics().heap_size_limit}; }\n"
+	a.put(t, "heap", codeExec("nodejs:20", heap), map[string]any{"limits": map[string]any{"memory": 128}}).want(t, http.StatusOK)
+	// (V8 does not go below about 259 MiB; sized for this host it is GBs.)
+	if limit, _ := a.invokeRecord(t, "heap", nil).success(t)["limit"].(float64); limit <= 0 || limit > 512<<20 {
+		t.Errorf("a 128 MB Node.js action's heap limit is %.0f bytes: it did not see its memory limit", limit)
+	}
 	// The Wisp CLI's view of one of them.
 	r := a.get(t, actionsPath+"/js")
 	if obj := r.want(t, http.StatusOK).object(t); obj["exec"].(map[string]any)["kind"] != "nodejs:20" {

@@ -348,6 +348,7 @@ func planNode(ctx context.Context) (*plan, error) {
 			Args: []string{"/usr/bin/node", "/wisp/launcher.js"},
 			Env:  []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "NODE_ENV=production"},
 			Cwd:  "/action",
+			Cgroups: true,
 		},
 		version: version,
 		tree:    t,

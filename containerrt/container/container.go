@@ -49,6 +49,9 @@ type Spec struct {
 	// to the host's wisp0 bridge (see docs/rationale.md). Without it the
 	// namespace holds only the loopback interface.
 	Network bool
+	// Cgroups mounts the container's own cgroups read-only at
+	// /sys/fs/cgroup (for runtimes that read their limits there).
+	Cgroups bool
 }
 
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
