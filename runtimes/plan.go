@@ -344,10 +344,10 @@ func planNode(ctx context.Context) (*plan, error) {
 	return &plan{
 		name: NodeJS20,
 		spec: Spec{
-			Kind: "nodejs:20",
-			Args: []string{"/usr/bin/node", "/wisp/launcher.js"},
-			Env:  []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "NODE_ENV=production"},
-			Cwd:  "/action",
+			Kind:    "nodejs:20",
+			Args:    []string{"/usr/bin/node", "/wisp/launcher.js"},
+			Env:     []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "NODE_ENV=production"},
+			Cwd:     "/action",
 			Cgroups: true,
 		},
 		version: version,
