@@ -67,6 +67,9 @@ func printReport(out io.Writer, cfg config, res *results) {
 	m := res.Machine
 	fmt.Fprintf(out, "\nWisp benchmark: %d CPUs, %s/%s, %s. 1 client: %d sequential requests; %d clients: %s; after %d warm-up requests each. Body %s.\n",
 		m.CPUs, m.OS, m.Arch, m.Go, cfg.n, cfg.clients, cfg.duration, cfg.warmup, invokeBody)
+	if wispdProcs > 0 {
+		fmt.Fprintf(out, "wispd ran with GOMAXPROCS=%d (-wispd-procs).\n", wispdProcs)
+	}
 	if m.LoadBefore != "" {
 		fmt.Fprintf(out, "Load average (1 min) before: %s, after: %s; run took %s. Other work on the machine moves absolute numbers; the ratios, measured side by side, move less.\n",
 			m.LoadBefore, m.LoadAfter, m.Took)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -118,12 +119,18 @@ func (w *wispd) restart(ctx context.Context) (stopped, ready time.Duration, err 
 // childEnv is the environment without WISP_* variables, so that nothing in
 // the caller's environment (WISP_NATS, WISP_INVOKER_CAPACITY, …) changes
 // the daemon under test; it runs with its defaults.
+// wispdProcs is -wispd-procs: GOMAXPROCS for wispd, 0 for Go's default.
+var wispdProcs int
+
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "WISP_") {
 			env = append(env, kv)
 		}
+	}
+	if wispdProcs > 0 {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(wispdProcs))
 	}
 	return env
 }
