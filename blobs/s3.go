@@ -127,8 +127,9 @@ func redact(u *url.URL) string {
 // staging object that garbage collection removes. Reads are verified as
 // they stream (Get).
 //
-// Presigned uploads (PresignUpload) go to <prefix>uploads/<hex>/<random>
-// and become a blob in CommitUpload, after the same check.
+// Presigned uploads (PresignUpload) go to
+// <prefix>uploads/<hex>/<owner>/<random> and become a blob in CommitUpload,
+// after the same check, for that owner only.
 //
 // Safe for concurrent use.
 type S3 struct {
@@ -501,24 +502,30 @@ type Upload struct {
 // signed for one upload, instead of through the gateway.
 type Presigner interface {
 	// PresignUpload returns a URL valid for ttl where a client PUTs the
-	// bytes of want into a staging object.
-	PresignUpload(ctx context.Context, want Info, ttl time.Duration) (Upload, error)
-	// CommitUpload verifies the staged uploads of want.Digest and makes
-	// the first that matches the blob; it removes every staged upload of
-	// that digest it read. ErrNotFound: nothing was uploaded; ErrMismatch:
-	// what was uploaded is not want.
-	CommitUpload(ctx context.Context, want Info) (Info, error)
+	// bytes of want into a staging object of owner (an UploadOwner tag:
+	// whoever may commit it).
+	PresignUpload(ctx context.Context, want Info, ttl time.Duration, owner string) (Upload, error)
+	// CommitUpload verifies owner's staged uploads of want.Digest and makes
+	// the first that matches the blob (or, when the blob is stored
+	// already, just removes it: the upload proved owner has the bytes); it
+	// removes every staged upload of owner's it read. ErrNotFound: owner
+	// uploaded nothing, whoever else did, and whether or not the blob is
+	// stored; ErrMismatch: what owner uploaded is not want.
+	CommitUpload(ctx context.Context, want Info, owner string) (Info, error)
 }
 
 var _ Presigner = (*S3)(nil)
 
 // PresignUpload implements Presigner.
-func (s *S3) PresignUpload(ctx context.Context, want Info, ttl time.Duration) (Upload, error) {
+func (s *S3) PresignUpload(ctx context.Context, want Info, ttl time.Duration, owner string) (Upload, error) {
 	h, err := hexOf(want.Digest)
 	if err != nil {
 		return Upload{}, err
 	}
-	key := s.cfg.Prefix + "uploads/" + h + "/" + randomName()
+	if !validOwner(owner) {
+		return Upload{}, fmt.Errorf("upload owner %q is not an UploadOwner tag", owner)
+	}
+	key := s.cfg.Prefix + "uploads/" + h + "/" + owner + "/" + randomName()
 	expires := time.Now().Add(ttl)
 	// The URL is signed with the blob's SHA-256 as S3's checksum header:
 	// the server refuses bytes that do not match it (400) before storing
@@ -537,10 +544,13 @@ func (s *S3) PresignUpload(ctx context.Context, want Info, ttl time.Duration) (U
 }
 
 // CommitUpload implements Presigner.
-func (s *S3) CommitUpload(ctx context.Context, want Info) (Info, error) {
+func (s *S3) CommitUpload(ctx context.Context, want Info, owner string) (Info, error) {
 	h, err := hexOf(want.Digest)
 	if err != nil {
 		return Info{}, err
+	}
+	if !validOwner(owner) {
+		return Info{}, fmt.Errorf("upload owner %q is not an UploadOwner tag", owner)
 	}
 	want.Digest = "sha256:" + h
 	type staged struct {
@@ -548,7 +558,7 @@ func (s *S3) CommitUpload(ctx context.Context, want Info) (Info, error) {
 		mod time.Time
 	}
 	var uploads []staged
-	for o := range s.client.ListObjectsIter(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.cfg.Prefix + "uploads/" + h + "/", Recursive: true}) {
+	for o := range s.client.ListObjectsIter(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.cfg.Prefix + "uploads/" + h + "/" + owner + "/", Recursive: true}) {
 		if o.Err != nil {
 			return Info{}, fmt.Errorf("look for the upload of %s: %w", want.Digest, s.wrap(o.Err))
 		}
@@ -556,10 +566,12 @@ func (s *S3) CommitUpload(ctx context.Context, want Info) (Info, error) {
 	}
 	sort.Slice(uploads, func(i, j int) bool { return uploads[i].mod.After(uploads[j].mod) })
 	var mismatch error
+	raced := false
 	for _, up := range uploads {
 		got, err := s.hashObject(ctx, up.key)
 		if isNoSuchKey(err) {
-			continue // committed by a concurrent request
+			raced = true // committed by a concurrent request of owner's
+			continue
 		}
 		if err != nil {
 			return Info{}, fmt.Errorf("read the upload of %s: %w", want.Digest, s.wrap(err))
@@ -575,8 +587,8 @@ func (s *S3) CommitUpload(ctx context.Context, want Info) (Info, error) {
 		}
 		return want, nil
 	}
-	// A concurrent commit may have made it the blob already.
-	if st, err := s.Stat(ctx, want.Digest); err == nil && st.Size == want.Size {
+	// A concurrent commit of owner's may have made it the blob already.
+	if st, err := s.Stat(ctx, want.Digest); raced && err == nil && st.Size == want.Size {
 		return st, nil
 	}
 	if mismatch != nil {
@@ -675,4 +687,20 @@ func (h *hashingReader) Read(p []byte) (int, error) {
 	h.h.Write(p[:n])
 	h.n += int64(n)
 	return n, err
+}
+
+// UploadOwner is the tag under which owner's (a namespace's) presigned
+// uploads are staged: a fixed-length hex hash, so that any namespace name
+// makes a safe key segment.
+func UploadOwner(owner string) string {
+	sum := sha256.Sum256([]byte(owner))
+	return hex.EncodeToString(sum[:16])
+}
+
+func validOwner(tag string) bool {
+	if len(tag) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(tag)
+	return err == nil
 }

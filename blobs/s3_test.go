@@ -260,15 +260,16 @@ func TestS3PresignedUploads(t *testing.T) {
 	ctx := context.Background()
 	data := randomBytes(t, 3<<20)
 	want := Info{Digest: Digest(data), Size: int64(len(data))}
+	owner, other := UploadOwner("guest"), UploadOwner("someone-else")
 
 	t.Run("nothing uploaded", func(t *testing.T) {
-		if _, err := s.CommitUpload(ctx, want); !errors.Is(err, ErrNotFound) {
+		if _, err := s.CommitUpload(ctx, want, owner); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("CommitUpload before any upload: %v", err)
 		}
 	})
 	t.Run("the server refuses tampered and truncated uploads", func(t *testing.T) {
 		for _, body := range [][]byte{flipByte(data, 12345), data[:len(data)-1], append(append([]byte{}, data...), 'x')} {
-			up, err := s.PresignUpload(ctx, want, time.Minute)
+			up, err := s.PresignUpload(ctx, want, time.Minute, owner)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -276,11 +277,11 @@ func TestS3PresignedUploads(t *testing.T) {
 				t.Fatalf("PUT of %d bytes that are not the digest: %d %s", len(body), code, msg)
 			}
 		}
-		if _, err := s.CommitUpload(ctx, want); !errors.Is(err, ErrNotFound) {
+		if _, err := s.CommitUpload(ctx, want, owner); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("CommitUpload after refused uploads: %v", err)
 		}
 		// Without the checksum header the signature does not match.
-		up, err := s.PresignUpload(ctx, want, time.Minute)
+		up, err := s.PresignUpload(ctx, want, time.Minute, owner)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -294,22 +295,22 @@ func TestS3PresignedUploads(t *testing.T) {
 		// staging area behind the URL's back.
 		h, _ := hexOf(want.Digest)
 		for _, body := range [][]byte{flipByte(data, 7), data[:len(data)/2]} {
-			if _, err := s.Client().PutObject(ctx, s.Bucket(), s.Prefix()+"uploads/"+h+"/forged", bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			if _, err := s.Client().PutObject(ctx, s.Bucket(), s.Prefix()+"uploads/"+h+"/"+owner+"/forged", bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.CommitUpload(ctx, want); !errors.Is(err, ErrMismatch) {
+			if _, err := s.CommitUpload(ctx, want, owner); !errors.Is(err, ErrMismatch) {
 				t.Fatalf("CommitUpload of forged bytes: %v", err)
 			}
 			if _, err := s.Stat(ctx, want.Digest); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("forged bytes became the blob: %v", err)
 			}
-			if _, err := s.CommitUpload(ctx, want); !errors.Is(err, ErrNotFound) {
+			if _, err := s.CommitUpload(ctx, want, owner); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("the forged upload was not removed: %v", err)
 			}
 		}
 	})
 	t.Run("an expired URL is refused by the server", func(t *testing.T) {
-		up, err := s.PresignUpload(ctx, want, time.Second)
+		up, err := s.PresignUpload(ctx, want, time.Second, owner)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -322,7 +323,7 @@ func TestS3PresignedUploads(t *testing.T) {
 		}
 	})
 	t.Run("an upload becomes the blob once verified", func(t *testing.T) {
-		up, err := s.PresignUpload(ctx, want, time.Minute)
+		up, err := s.PresignUpload(ctx, want, time.Minute, owner)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,7 +336,11 @@ func TestS3PresignedUploads(t *testing.T) {
 		if _, err := s.Stat(ctx, want.Digest); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("an upload is visible before it is committed: %v", err)
 		}
-		got, err := s.CommitUpload(ctx, want)
+		// Another owner cannot commit it.
+		if _, err := s.CommitUpload(ctx, want, other); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("CommitUpload of another owner's upload: %v", err)
+		}
+		got, err := s.CommitUpload(ctx, want, owner)
 		if err != nil || got != want {
 			t.Fatalf("CommitUpload = %+v, %v", got, err)
 		}
@@ -343,8 +348,30 @@ func TestS3PresignedUploads(t *testing.T) {
 		if err != nil || !bytes.Equal(back, data) {
 			t.Fatalf("ReadAll: %v", err)
 		}
-		if got, err := s.CommitUpload(ctx, want); err != nil || got != want {
-			t.Fatalf("CommitUpload again = %+v, %v", got, err)
+		// Stored now: committing again needs an upload again, by anyone.
+		for _, o := range []string{owner, other} {
+			if _, err := s.CommitUpload(ctx, want, o); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("CommitUpload of a stored blob without an upload (owner %s): %v", o, err)
+			}
+		}
+		// Another owner's upload of stored bytes commits (it proves it has
+		// them) and leaves no staging object.
+		up, err = s.PresignUpload(ctx, want, time.Minute, other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, msg := putURL(t, up, data); code != http.StatusOK {
+			t.Fatalf("PUT: %d %s", code, msg)
+		}
+		if got, err := s.CommitUpload(ctx, want, other); err != nil || got != want {
+			t.Fatalf("CommitUpload of a stored blob's upload = %+v, %v", got, err)
+		}
+		h, _ := hexOf(want.Digest)
+		for o := range s.Client().ListObjectsIter(ctx, s.Bucket(), minio.ListObjectsOptions{Prefix: s.Prefix() + "uploads/" + h + "/", Recursive: true}) {
+			t.Errorf("staging object left: %s (%v)", o.Key, o.Err)
+		}
+		if _, err := s.PresignUpload(ctx, want, time.Minute, "../x"); err == nil {
+			t.Error("PresignUpload took an owner that is not a tag")
 		}
 	})
 }

@@ -11,7 +11,9 @@ type BlobUploadRequest struct {
 
 // BlobUpload is the answer: where and how to send the bytes (a presigned
 // URL of the S3 store, or the gateway's own upload URL). Exists means the
-// store already holds the blob and nothing needs to be sent.
+// store already holds the blob for an action of the caller's namespace and
+// nothing needs to be sent; a namespace without such an action is always
+// asked for the bytes, whoever else stored them.
 type BlobUpload struct {
 	Digest  string            `json:"digest"`
 	Size    int64             `json:"size"`

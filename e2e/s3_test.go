@@ -19,6 +19,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/wispfaas/wisp/blobs"
 	"github.com/wispfaas/wisp/internal/miniotest"
 )
 
@@ -209,7 +210,7 @@ func TestS3Blobs(t *testing.T) {
 		// Forged bytes in the staging area (an S3 server that does not
 		// check checksums): the create hashes them and refuses them.
 		h := strings.TrimPrefix(digestOf(other), "sha256:")
-		if _, err := s3.mc.PutObject(context.Background(), s3.bucket, s3.prefix+"/uploads/"+h+"/forged", bytes.NewReader(tampered), int64(len(tampered)), minio.PutObjectOptions{}); err != nil {
+		if _, err := s3.mc.PutObject(context.Background(), s3.bucket, s3.prefix+"/uploads/"+h+"/"+blobs.UploadOwner("guest")+"/forged", bytes.NewReader(tampered), int64(len(tampered)), minio.PutObjectOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		r, _ = g.createByDigest("forged", digestOf(other), int64(len(other)))
@@ -217,7 +218,7 @@ func TestS3Blobs(t *testing.T) {
 		if s3.has(t, digestOf(other)) {
 			t.Fatal("forged bytes became the blob")
 		}
-		if _, err := s3.mc.PutObject(context.Background(), s3.bucket, s3.prefix+"/uploads/"+h+"/forged", bytes.NewReader(other[:100]), 100, minio.PutObjectOptions{}); err != nil {
+		if _, err := s3.mc.PutObject(context.Background(), s3.bucket, s3.prefix+"/uploads/"+h+"/"+blobs.UploadOwner("guest")+"/forged", bytes.NewReader(other[:100]), 100, minio.PutObjectOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		r, _ = g.createByDigest("truncated", digestOf(other), int64(len(other)))
@@ -437,6 +438,27 @@ func TestUploadURLs(t *testing.T) {
 			r, _ = g.createByDigest("intime", digestOf(code), int64(len(code)))
 			r.want(t, http.StatusOK)
 			g.invoke(t, "intime", "blocking=true", nil).want(t, http.StatusOK)
+
+			// Another namespace learns nothing from the digest: it is not
+			// told the code is stored, cannot create an action from it
+			// without the bytes, and can once it uploads them.
+			o := c.d.namespace(t)
+			if up := o.startUpload(t, digestOf(code), int64(len(code))); up["exists"] == true || up["url"] == nil {
+				t.Fatalf("another namespace was told the blob exists: %v", up)
+			}
+			r, _ = o.createByDigest("theirs", digestOf(code), int64(len(code)))
+			r.wantError(t, http.StatusBadRequest, "no code", "uploaded")
+			up = o.startUpload(t, digestOf(code), int64(len(code)))
+			if status, msg := putUpload(t, up, code); status != http.StatusOK {
+				t.Fatalf("PUT by another namespace: %d %s", status, msg)
+			}
+			r, _ = o.createByDigest("theirs", digestOf(code), int64(len(code)))
+			r.want(t, http.StatusOK)
+			o.invoke(t, "theirs", "blocking=true", nil).want(t, http.StatusOK)
+			// The owner, whose action uses it, is told it is stored.
+			if up := g.startUpload(t, digestOf(code), int64(len(code))); up["exists"] != true {
+				t.Errorf("the owning namespace was not told the blob is stored: %v", up)
+			}
 
 			// The CLI takes the same way for a large module: the gateway's
 			// own URL on the local store, MinIO's on S3.

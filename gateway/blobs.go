@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -48,31 +49,37 @@ func (g *Gateway) makeStartUploadHandler() echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if st, err := g.deps.Blobs.Stat(ctx, want.Digest); err == nil && st.Size == want.Size {
-			// Stored already (verified when it was written). Its time is
-			// refreshed so that garbage collection leaves it to the action
-			// about to be created.
-			if err := g.deps.Blobs.Touch(ctx, want.Digest); err != nil {
-				return fmt.Errorf("touch blob %s: %w", want.Digest, err)
+		ns := namespaceOf(c)
+		// "Stored already" is said only to a namespace whose actions use
+		// the blob: to any other it would tell that someone deployed that
+		// code, and let it create actions from bytes it never had. Those
+		// upload the bytes like anyone else (the store keeps one copy).
+		if g.deps.Store.NamespaceUsesDigest(ns, want.Digest) {
+			if st, err := g.deps.Blobs.Stat(ctx, want.Digest); err == nil && st.Size == want.Size {
+				// Its time is refreshed so that garbage collection leaves
+				// it to the action about to be created.
+				if err := g.deps.Blobs.Touch(ctx, want.Digest); err != nil {
+					return blobStoreError("touch the blob", err)
+				}
+				return c.JSON(http.StatusOK, &core.BlobUpload{Digest: want.Digest, Size: want.Size, Exists: true})
+			} else if err != nil && !errors.Is(err, blobs.ErrNotFound) {
+				return blobStoreError("look up the blob", err)
 			}
-			return c.JSON(http.StatusOK, &core.BlobUpload{Digest: want.Digest, Size: want.Size, Exists: true})
-		} else if err != nil && !errors.Is(err, blobs.ErrNotFound) {
-			return blobStoreError("look up the blob", err)
 		}
 		ttl := g.cfg.UploadTTL
 		if ttl <= 0 {
 			ttl = defaultUploadTTL
 		}
 		if p, ok := g.deps.Blobs.(blobs.Presigner); ok && !g.cfg.UploadThroughGateway {
-			up, err := p.PresignUpload(ctx, want, ttl)
+			up, err := p.PresignUpload(ctx, want, ttl, blobs.UploadOwner(ns))
 			if err != nil {
 				return blobStoreError("sign an upload URL", err)
 			}
 			return c.JSON(http.StatusOK, &core.BlobUpload{Digest: want.Digest, Size: want.Size, URL: up.URL, Method: up.Method, Headers: up.Headers, Expires: &up.Expires})
 		}
 		expires := time.Now().Add(ttl).Truncate(time.Second)
-		token := g.signUpload(uploadClaims{NS: namespaceOf(c), Digest: want.Digest, Size: want.Size, Exp: expires.Unix()})
-		u := strings.TrimRight(g.cfg.APIHost, "/") + "/api/v1/namespaces/" + url.PathEscape(namespaceOf(c)) + "/blobs/uploads/" + token
+		token := g.signUpload(uploadClaims{NS: ns, Digest: want.Digest, Size: want.Size, Exp: expires.Unix()})
+		u := strings.TrimRight(g.cfg.APIHost, "/") + "/api/v1/namespaces/" + url.PathEscape(ns) + "/blobs/uploads/" + token
 		return c.JSON(http.StatusOK, &core.BlobUpload{Digest: want.Digest, Size: want.Size, URL: u, Method: http.MethodPut,
 			Headers: map[string]string{"Content-Type": "application/octet-stream"}, Expires: &expires})
 	}
@@ -108,6 +115,9 @@ func (g *Gateway) makeUploadHandler() echo.HandlerFunc {
 			}
 			return blobStoreError("store the upload", err)
 		}
+		// The bytes hashed to the digest: the namespace has them, and may
+		// create actions from them until the URL would have expired.
+		g.uploaded.grant(claims.NS, info.Digest, time.Unix(claims.Exp, 0))
 		g.log.Info("blob uploaded", "namespace", claims.NS, "digest", info.Digest, "size", info.Size)
 		return c.JSON(http.StatusOK, &core.BlobUpload{Digest: info.Digest, Size: info.Size, Exists: true})
 	}
@@ -152,19 +162,28 @@ func (g *Gateway) storeCodeByDigest(c echo.Context, kind core.Kind, exec *core.E
 	if err != nil {
 		return nil, err
 	}
-	st, err := g.deps.Blobs.Stat(ctx, want.Digest)
-	if errors.Is(err, blobs.ErrNotFound) {
-		p, ok := g.deps.Blobs.(blobs.Presigner)
-		if !ok {
-			return nil, core.Errorf(core.CodeInvalid, "No code with exec.digest %s was uploaded: POST the digest and size to /api/v1/namespaces/_/blobs, PUT the bytes where it says, then create the action.", want.Digest)
+	// A namespace creates an action from a digest only when it has shown
+	// it has the bytes: an action of its own uses them, it uploaded them
+	// through the gateway, or it staged a presigned upload of them now
+	// committed. Whatever another namespace stored gets the same answer
+	// as nothing stored, so a digest tells nobody what others deployed.
+	ns := namespaceOf(c)
+	notUploaded := core.Errorf(core.CodeInvalid, "No code with exec.digest %s was uploaded by namespace %s: POST the digest and size to /api/v1/namespaces/_/blobs, PUT the bytes where it says, then create the action.", want.Digest, ns)
+	var st blobs.Info
+	if g.deps.Store.NamespaceUsesDigest(ns, want.Digest) || g.uploaded.has(ns, want.Digest, time.Now()) {
+		if st, err = g.deps.Blobs.Stat(ctx, want.Digest); errors.Is(err, blobs.ErrNotFound) {
+			return nil, notUploaded
 		}
-		st, err = p.CommitUpload(ctx, want)
+	} else if p, ok := g.deps.Blobs.(blobs.Presigner); ok {
+		st, err = p.CommitUpload(ctx, want, blobs.UploadOwner(ns))
 		switch {
 		case errors.Is(err, blobs.ErrNotFound):
-			return nil, core.Errorf(core.CodeInvalid, "No code with exec.digest %s was uploaded: POST the digest and size to /api/v1/namespaces/_/blobs, PUT the bytes where it says, then create the action.", want.Digest)
+			return nil, notUploaded
 		case errors.Is(err, blobs.ErrMismatch):
 			return nil, core.Errorf(core.CodeInvalid, "The uploaded code was refused and removed: %v.", err)
 		}
+	} else {
+		return nil, notUploaded
 	}
 	if err != nil {
 		return nil, blobStoreError("look up the action's code", err)
@@ -243,4 +262,41 @@ func newUploadKey() []byte {
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
 	return k
+}
+
+// uploadGrants remembers, per namespace, the blobs it uploaded through the
+// gateway's own upload URLs, until the URLs' expiry. Only the local store
+// uses those URLs, and a local store serves one node, so memory is where
+// they belong; after a restart a client uploads again.
+type uploadGrants struct {
+	mu sync.Mutex
+	m  map[uploadGrant]time.Time // → until
+}
+
+type uploadGrant struct{ ns, digest string }
+
+// grant records that ns uploaded digest, valid until until.
+func (u *uploadGrants) grant(ns, digest string, until time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := time.Now()
+	if u.m == nil {
+		u.m = map[uploadGrant]time.Time{}
+	}
+	for k, t := range u.m { // expired ones go; there are few at a time
+		if now.After(t) {
+			delete(u.m, k)
+		}
+	}
+	if t, ok := u.m[uploadGrant{ns, digest}]; !ok || until.After(t) {
+		u.m[uploadGrant{ns, digest}] = until
+	}
+}
+
+// has reports whether ns uploaded digest and the grant is still valid.
+func (u *uploadGrants) has(ns, digest string, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	t, ok := u.m[uploadGrant{ns, digest}]
+	return ok && !now.After(t)
 }

@@ -145,3 +145,34 @@ func TestUploadHandler(t *testing.T) {
 		t.Fatalf("the uploaded blob: %v", err)
 	}
 }
+
+func TestUploadGrants(t *testing.T) {
+	var u uploadGrants
+	now := time.Now()
+	if u.has("a", "sha256:1", now) {
+		t.Fatal("an empty set grants")
+	}
+	u.grant("a", "sha256:1", now.Add(time.Minute))
+	u.grant("b", "sha256:2", now.Add(-time.Second)) // expired already
+	for _, c := range []struct {
+		ns, digest string
+		at         time.Time
+		want       bool
+	}{
+		{"a", "sha256:1", now, true},
+		{"a", "sha256:1", now.Add(2 * time.Minute), false}, // past its expiry
+		{"b", "sha256:1", now, false},                      // another namespace
+		{"a", "sha256:2", now, false},                      // another digest
+		{"b", "sha256:2", now, false},                      // expired
+	} {
+		if got := u.has(c.ns, c.digest, c.at); got != c.want {
+			t.Errorf("has(%s, %s, %v) = %v, want %v", c.ns, c.digest, c.at.Sub(now), got, c.want)
+		}
+	}
+	// A later grant extends, an earlier one does not shorten.
+	u.grant("a", "sha256:1", now.Add(time.Hour))
+	u.grant("a", "sha256:1", now.Add(time.Second))
+	if !u.has("a", "sha256:1", now.Add(30*time.Minute)) {
+		t.Error("the longer grant was lost")
+	}
+}

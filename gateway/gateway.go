@@ -28,6 +28,8 @@ type Store interface {
 	PutAction(ctx context.Context, p core.EntityPath, overwrite bool, build func(old *core.Action) (*core.Action, error)) (*core.Action, error)
 	DeleteAction(ctx context.Context, p core.EntityPath) (*core.Action, error)
 	ListActions(ctx context.Context, ns string, limit, skip int) []*core.Action
+	// NamespaceUsesDigest: an action of ns has the blob digest as code.
+	NamespaceUsesDigest(ns, digest string) bool
 	GetActivation(ctx context.Context, ns, id string) (*core.Activation, error)
 	ListActivations(ctx context.Context, ns string, f store.ActivationFilter) ([]*core.Activation, error)
 }
@@ -116,6 +118,10 @@ type Gateway struct {
 	served   chan error
 	// uploadKey signs upload tokens (gateway/blobs.go).
 	uploadKey []byte
+	// uploaded remembers the blobs each namespace uploaded through this
+	// gateway's own upload URLs, until the URL's expiry: the proof that
+	// it has the bytes, which an action create by digest needs.
+	uploaded uploadGrants
 }
 
 // New builds a gateway. It fails when a dependency is missing.

@@ -115,6 +115,20 @@ func (s *Store) ListActions(_ context.Context, ns string, limit, skip int) []*co
 	return page(all, limit, skip)
 }
 
+// NamespaceUsesDigest reports whether an action of namespace ns has the
+// blob digest as its code: the namespace has had the bytes, so it may
+// create actions from that digest without uploading them again.
+func (s *Store) NamespaceUsesDigest(ns, digest string) bool {
+	prefix := "actions." + enc(ns) + "."
+	used := false
+	s.actions.each(func(key string, a *core.Action) {
+		if !used && a.Exec.Digest == digest && len(key) > len(prefix) && key[:len(prefix)] == prefix {
+			used = true
+		}
+	})
+	return used
+}
+
 // ActionsUsingDigest reports whether any action's code is the blob digest.
 func (s *Store) ActionsUsingDigest(digest string) bool {
 	used := false
