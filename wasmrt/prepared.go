@@ -31,8 +31,21 @@ import (
 
 // preparedDirName is the directory, under Config.CacheDir, of the prepared
 // modules: <algorithm>-<hex>.wasm, touched at most every touchEvery while
-// the module is used.
-const preparedDirName = "wisp-prepared"
+// the module is used. Its number changes whenever what prepare makes of a
+// module changes (2: tables bounded), so that a new wispd never runs what
+// an older one prepared; New removes the directories of other versions.
+const preparedDirName = "wisp-prepared-2"
+
+// removeOldPrepared removes the prepared-module directories of other
+// versions under cacheDir ("wisp-prepared", "wisp-prepared-<n>").
+func removeOldPrepared(cacheDir string) {
+	old, _ := filepath.Glob(filepath.Join(cacheDir, "wisp-prepared*"))
+	for _, d := range old {
+		if filepath.Base(d) != preparedDirName {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
 
 const touchEvery = 10 * time.Minute
 

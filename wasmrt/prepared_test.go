@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,5 +132,24 @@ func TestWarmRecentStopsOnClose(t *testing.T) {
 	}
 	if err := r2.Validate(ctx, digestOf(wasm), wasm); err == nil {
 		t.Error("Validate after Close succeeded")
+	}
+}
+
+// TestOldPreparedModulesRemoved checks that New removes the prepared
+// modules of other versions of the rewriter, which must never be run.
+func TestOldPreparedModulesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	for _, old := range []string{"wisp-prepared", "wisp-prepared-1"} {
+		if err := os.MkdirAll(filepath.Join(dir, old), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, old, "sha256-00.wasm"), []byte("\x00asm"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newRuntime(t, Config{CacheDir: dir})
+	entries, _ := filepath.Glob(filepath.Join(dir, "wisp-prepared*"))
+	if len(entries) != 1 || filepath.Base(entries[0]) != preparedDirName {
+		t.Fatalf("prepared-module directories after New: %v, want only %s", entries, preparedDirName)
 	}
 }

@@ -51,6 +51,7 @@ type rawModule struct {
 	imports []rawImport
 	funcs   []rawFunc
 	memory  *[2]uint32 // min, max pages (max 0 = none)
+	table   *uint32    // a funcref table's minimum size, if any
 	exports []rawExport
 	start   *uint32
 	data    []rawData
@@ -137,6 +138,9 @@ func (m rawModule) encode() []byte {
 			b = append(b, uleb(uint64(f.typ))...)
 		}
 		out = append(out, section(3, len(m.funcs), b)...)
+	}
+	if m.table != nil {
+		out = append(out, section(4, 1, cat([]byte{0x70, 0x00}, uleb(uint64(*m.table))))...)
 	}
 	if m.memory != nil {
 		var b []byte

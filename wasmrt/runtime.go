@@ -114,6 +114,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("wasmrt: prepared-module cache in %s: %w", dir, err)
 		}
 		r.preparedDir = dir
+		removeOldPrepared(cfg.CacheDir)
 	}
 	r.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	if err := instantiateWASI(ctx, r.rt); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -49,6 +50,13 @@ const fuel = 10_000
 // and 4096 bytes did no better and copy more zeros).
 const coalesceGap = 64
 
+// maxTableEntries bounds the entries of a module's tables, at start and
+// grown: 8 MB of references per instance. Table elements live outside
+// linear memory, which limits.memory bounds; unbounded, a module declaring
+// a table of 2^27 entries took 1 GB per instance, and table.grow could ask
+// for 32 GB. Go, C, Rust and AssemblyScript modules use thousands.
+const maxTableEntries = 1 << 20
+
 // prepare rewrites a module for compilation: fuel checks and coalesced data
 // segments. A module the rewriter does not understand is compiled as it is,
 // to learn from wazero what is wrong with it: if wazero accepts it (it uses
@@ -57,13 +65,16 @@ const coalesceGap = 64
 func (r *Runtime) prepare(ctx context.Context, wasm []byte) ([]byte, error) {
 	out, st, err := rewrite.Module(wasm, rewrite.Options{
 		YieldModule: yieldModule, YieldName: yieldName, Fuel: fuel,
-		Coalesce: true, CoalesceGap: coalesceGap,
+		Coalesce: true, CoalesceGap: coalesceGap, MaxTableEntries: maxTableEntries,
 	})
 	if err == nil {
 		r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module rewritten", slog.Int("functions", st.Functions), slog.Int("loops", st.Loops),
 			slog.Int("segments_before", st.SegmentsBefore), slog.Int("segments_after", st.SegmentsAfter),
 			slog.String("coalesce_skipped", st.CoalesceSkipped))
 		return out, nil
+	}
+	if errors.Is(err, rewrite.ErrTooLarge) {
+		return nil, invalidModule("module's tables are too large: " + strings.TrimPrefix(err.Error(), rewrite.ErrTooLarge.Error()+": "))
 	}
 	if !errors.Is(err, rewrite.ErrUnsupported) {
 		return nil, invalidModule(err.Error())

@@ -45,7 +45,17 @@ type Options struct {
 	// at most CoalesceGap bytes apart are merged.
 	Coalesce    bool
 	CoalesceGap int
+	// MaxTableEntries, when positive, bounds the entries of all the
+	// module's tables together, initial sizes and growth alike: each table
+	// gets a maximum (its share of the bound, or its own maximum if
+	// lower), so that table.grow fails past it. A module whose tables
+	// start larger is refused with ErrTooLarge. Table elements live
+	// outside linear memory, so its limit does not cover them.
+	MaxTableEntries uint32
 }
+
+// ErrTooLarge marks a module that asks for more than Options allows.
+var ErrTooLarge = errors.New("rewrite: module too large")
 
 // Stats describes what Module did.
 type Stats struct {
@@ -144,6 +154,14 @@ func Module(wasm []byte, opts Options) ([]byte, Stats, error) {
 		}
 	}
 
+	// The tables: bounded.
+	var newTable []byte
+	if opts.MaxTableEntries > 0 && m.table != nil {
+		if newTable, err = boundTables(m.table, opts.MaxTableEntries); err != nil {
+			return nil, st, err
+		}
+	}
+
 	// The data.
 	var newData []byte
 	newCount := -1 // the data count to write, -1 to keep
@@ -217,6 +235,8 @@ func Module(wasm []byte, opts Options) ([]byte, Stats, error) {
 			err = r.err
 		case yield && s.id == secElement:
 			p, err = w.rewriteElements(s.payload)
+		case s.id == secTable && newTable != nil:
+			p = newTable
 		case s.id == secCode && newCode != nil:
 			p = newCode
 		case s.id == secData && newData != nil:
@@ -245,6 +265,7 @@ type moduleInfo struct {
 	importsYield    bool
 	dataCount       int // -1 without a data count section
 	code, data      []byte
+	table           []byte // the table section's payload, nil without one
 }
 
 func (m *moduleInfo) yieldTypeIndex() uint32 {
@@ -294,6 +315,8 @@ func (m *moduleInfo) read(s section, opts Options) error {
 				r.fail("unknown import kind %#x", kind)
 			}
 		}
+	case secTable:
+		m.table = s.payload
 	case secGlobal:
 		m.definedGlobals = r.u32()
 	case secDataCount:
@@ -494,4 +517,50 @@ func splitSections(wasm []byte) ([]section, error) {
 		r.off += int(size)
 	}
 	return secs, nil
+}
+
+// boundTables rewrites a table section so that its tables together never
+// hold more than max entries: each gets the maximum of max / (number of
+// tables), or its own if lower. Tables with an initialiser expression (the
+// 0x40 form) are not understood.
+func boundTables(payload []byte, max uint32) ([]byte, error) {
+	r := &reader{b: payload}
+	n := r.u32()
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: table section: %v", ErrUnsupported, r.err)
+	}
+	if n == 0 {
+		return payload, nil
+	}
+	share := max / n
+	out := appendU32(nil, n)
+	var total uint64
+	for i := uint32(0); i < n; i++ {
+		ref := r.byte()
+		if r.err == nil && ref != 0x70 && ref != 0x6f {
+			r.fail("table %d: element type %#x", i, ref)
+		}
+		flags := r.byte()
+		if r.err == nil && flags > 1 {
+			r.fail("table %d: limits flags %#x", i, flags)
+		}
+		lo := r.u32()
+		hi := share
+		if flags == 1 {
+			hi = min(r.u32(), share)
+		}
+		if r.err != nil {
+			return nil, fmt.Errorf("%w: table section: %v", ErrUnsupported, r.err)
+		}
+		total += uint64(lo)
+		if lo > share || total > uint64(max) {
+			return nil, fmt.Errorf("%w: table %d starts with %d entries; at most %d are allowed in all of a module's tables (%d per table for its %d)", ErrTooLarge, i, lo, max, share, n)
+		}
+		out = append(out, ref, 1)
+		out = appendU32(appendU32(out, lo), hi)
+	}
+	if r.off != len(payload) {
+		return nil, fmt.Errorf("%w: table section: %d bytes after the last table", ErrUnsupported, len(payload)-r.off)
+	}
+	return out, nil
 }

@@ -499,3 +499,55 @@ func TestSectionsCreated(t *testing.T) {
 		})
 	}
 }
+
+// TestBoundTables checks the table section's rewrite: every table gets a
+// maximum within its share of the bound (its own when lower), and tables
+// starting past it, or in encodings not understood, are refused.
+func TestBoundTables(t *testing.T) {
+	table := func(ref, flags byte, limits ...uint32) []byte {
+		b := []byte{ref, flags}
+		for _, l := range limits {
+			b = appendU32(b, l)
+		}
+		return b
+	}
+	section := func(tables ...[]byte) []byte {
+		b := appendU32(nil, uint32(len(tables)))
+		for _, t := range tables {
+			b = append(b, t...)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		name string
+		in   []byte
+		want []byte // nil: an error
+		err  error
+	}{
+		{"no maximum", section(table(0x70, 0, 5)), section(table(0x70, 1, 5, 100)), nil},
+		{"a larger maximum", section(table(0x70, 1, 5, 1<<30)), section(table(0x70, 1, 5, 100)), nil},
+		{"a smaller maximum kept", section(table(0x70, 1, 5, 7)), section(table(0x70, 1, 5, 7)), nil},
+		{"externref", section(table(0x6f, 0, 0)), section(table(0x6f, 1, 0, 100)), nil},
+		{"two tables share", section(table(0x70, 0, 10), table(0x70, 1, 1, 1000)), section(table(0x70, 1, 10, 50), table(0x70, 1, 1, 50)), nil},
+		{"at the bound", section(table(0x70, 0, 100)), section(table(0x70, 1, 100, 100)), nil},
+		{"past the bound", section(table(0x70, 0, 101)), nil, ErrTooLarge},
+		{"past a share", section(table(0x70, 0, 10), table(0x70, 0, 60)), nil, ErrTooLarge},
+		{"shared limits", section(table(0x70, 3, 1, 2)), nil, ErrUnsupported},
+		{"an initialiser", section([]byte{0x40, 0x00, 0x70, 0x00, 0x01}), nil, ErrUnsupported},
+		{"truncated", section(table(0x70, 1, 5))[:3], nil, ErrUnsupported},
+		{"trailing bytes", append(section(table(0x70, 0, 5)), 0), nil, ErrUnsupported},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := boundTables(c.in, 100)
+			if c.err != nil {
+				if !errors.Is(err, c.err) {
+					t.Fatalf("boundTables = %x, %v; want %v", got, err, c.err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, c.want) {
+				t.Fatalf("boundTables = %x, %v; want %x", got, err, c.want)
+			}
+		})
+	}
+}
