@@ -276,20 +276,42 @@ func (r *Runtime) specialise(ctx context.Context, j *job, m *member) ([]string, 
 // placeKind is the kind whose placement rules code of kind follows.
 // placeCode writes the action's code into m's action directory and
 // returns the init message's entry. A native executable the invoker keeps
-// in its disk cache is linked from there (actioncode.PlaceNativeFile);
+// in its disk cache is linked from there (actioncode.PlaceNativeFile); a
+// zip is unpacked once per digest and its files linked (unpacked.go);
 // other code is fetched into memory once per job and written.
 func (r *Runtime) placeCode(ctx context.Context, j *job, m *member) (string, *failure) {
 	req := j.req
 	var entry string
 	var err error
-	if req.Kind == actioncode.KindNative && j.code == nil && req.LoadFile != nil {
+	switch {
+	case req.Kind == actioncode.KindNative && j.code == nil && req.LoadFile != nil:
 		path, release, ferr := req.LoadFile(ctx)
 		if ferr != nil {
 			return "", &failure{msg: "The action's code could not be fetched: " + ferr.Error(), err: ferr}
 		}
 		entry, err = actioncode.PlaceNativeFile(m.actionDir, path)
 		release()
-	} else {
+	case req.Binary && (req.Kind == actioncode.KindPython || req.Kind == actioncode.KindNodeJS):
+		// A zip: unpacked once per digest, linked into each container.
+		load := func(ctx context.Context) ([]byte, error) {
+			if j.code == nil {
+				code, err := req.Load(ctx)
+				if err != nil {
+					return nil, err
+				}
+				j.code = code
+			}
+			return j.code, nil
+		}
+		err = r.unpacked.link(ctx, req.Digest, req.Kind, load, m.actionDir)
+		var le errLoad
+		if errors.As(err, &le) {
+			return "", &failure{msg: "The action's code could not be fetched: " + le.Error(), err: le.err}
+		}
+		if err != nil && ctx.Err() != nil {
+			return "", &failure{msg: "The action's code could not be placed in time: " + err.Error(), err: err}
+		}
+	default:
 		if j.code == nil && req.Kind != kindBlackbox {
 			code, ferr := req.Load(ctx)
 			if ferr != nil {

@@ -98,6 +98,9 @@ type Runtime struct {
 	log        *slog.Logger
 	mgr        *container.Manager
 	actionRoot string // <StateDir>/actions: one directory per container
+	// unpacked keeps zip actions unpacked, under <StateDir>/unpacked, for
+	// action directories to link to (unpacked.go).
+	unpacked *unpackedTrees
 	stems      []stemSpec
 
 	imgMu    sync.Mutex
@@ -158,6 +161,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cfg:        cfg,
 		log:        log,
 		actionRoot: filepath.Join(stateDir, "actions"),
+		unpacked:   newUnpackedTrees(filepath.Join(stateDir, "unpacked")),
 		stems:      stems,
 		blackbox:   map[string]*runtimeImage{},
 		p: poolState{
@@ -185,14 +189,17 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	} else if n > 0 {
 		log.Info("removed containers left by an earlier run", "count", n)
 	}
-	// Action directories of containers that no longer exist.
-	if err := os.RemoveAll(r.actionRoot); err != nil {
-		_ = r.mgr.Close(ctx)
-		return nil, fmt.Errorf("containerrt: remove leftover action directories: %w", err)
-	}
-	if err := os.MkdirAll(r.actionRoot, 0o711); err != nil {
-		_ = r.mgr.Close(ctx)
-		return nil, fmt.Errorf("containerrt: create %s: %w", r.actionRoot, err)
+	// Action directories of containers that no longer exist, and the
+	// unpacked zips they linked to.
+	for _, dir := range []string{r.actionRoot, r.unpacked.root} {
+		if err := os.RemoveAll(dir); err != nil {
+			_ = r.mgr.Close(ctx)
+			return nil, fmt.Errorf("containerrt: remove leftover action directories: %w", err)
+		}
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			_ = r.mgr.Close(ctx)
+			return nil, fmt.Errorf("containerrt: create %s: %w", dir, err)
+		}
 	}
 	r.rescan(true)
 	for _, s := range stems {
@@ -359,8 +366,10 @@ func (r *Runtime) Close(ctx context.Context) error {
 	if err := r.mgr.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("containerrt: close the container manager: %w", err))
 	}
-	if err := os.RemoveAll(r.actionRoot); err != nil {
-		errs = append(errs, fmt.Errorf("containerrt: remove action directories: %w", err))
+	for _, dir := range []string{r.actionRoot, r.unpacked.root} {
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, fmt.Errorf("containerrt: remove action directories: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -433,3 +433,59 @@ func TestPlaceUnknownKind(t *testing.T) {
 		t.Error("Check accepted empty source")
 	}
 }
+
+// TestLinkTree checks that a tree Place unpacked, linked into another
+// directory, is the same tree (modes, symbolic links, contents) made of the
+// same files.
+func TestLinkTree(t *testing.T) {
+	for _, c := range []struct {
+		kind string
+		code []byte
+	}{
+		{KindPython, mkzip(t,
+			zent{name: "__main__.py", body: "def main(a): return a"},
+			zent{name: "virtualenv/bin/tool", body: "#!/bin/sh", mode: 0o700},
+			zent{name: "virtualenv/lib/python3.11/site-packages/mod/__init__.py", body: "X = 1"},
+			zent{name: "virtualenv/lib64", body: "lib", mode: fs.ModeSymlink | 0o777},
+			zent{name: "virtualenv/include/", mode: fs.ModeDir | 0o700},
+		)},
+		{KindNodeJS, mkzip(t,
+			zent{name: "package.json", body: `{"name": "a", "main": "lib/app"}`},
+			zent{name: "lib/app.js", body: "exports.main = p => p"},
+			zent{name: "node_modules/left-pad/cli.js", body: "#!/usr/bin/env node", mode: 0o755},
+			zent{name: "node_modules/.bin/left-pad", body: "../left-pad/cli.js", mode: fs.ModeSymlink | 0o777},
+		)},
+	} {
+		t.Run(c.kind, func(t *testing.T) {
+			src := filepath.Join(t.TempDir(), "src")
+			if _, err := Place(src, c.kind, c.code, true); err != nil {
+				t.Fatal(err)
+			}
+			dst := filepath.Join(t.TempDir(), "dst")
+			size, err := LinkTree(src, dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, got := tree(t, src), tree(t, dst)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("linked tree:\n%v\nwant\n%v", got, want)
+			}
+			var files int64
+			filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+				if d.Type().IsRegular() {
+					rel, _ := filepath.Rel(src, p)
+					a, _ := os.Stat(p)
+					b, _ := os.Stat(filepath.Join(dst, rel))
+					files += a.Size()
+					if !os.SameFile(a, b) {
+						t.Errorf("%s is a copy, not a link", rel)
+					}
+				}
+				return nil
+			})
+			if size != files {
+				t.Errorf("LinkTree reported %d bytes, the files hold %d", size, files)
+			}
+		})
+	}
+}
