@@ -101,7 +101,7 @@ type Runtime struct {
 	// unpacked keeps zip actions unpacked, under <StateDir>/unpacked, for
 	// action directories to link to (unpacked.go).
 	unpacked *unpackedTrees
-	stems      []stemSpec
+	stems    []stemSpec
 
 	imgMu    sync.Mutex
 	images   map[string]*runtimeImage // built runtimes by kind
