@@ -292,16 +292,20 @@ func (r *Runtime) placeCode(ctx context.Context, j *job, m *member) (string, *fa
 		entry, err = actioncode.PlaceNativeFile(m.actionDir, path)
 		release()
 	case req.Binary && (req.Kind == actioncode.KindPython || req.Kind == actioncode.KindNodeJS):
-		// A zip: unpacked once per digest, linked into each container.
-		load := func(ctx context.Context) ([]byte, error) {
-			if j.code == nil {
-				code, err := req.Load(ctx)
-				if err != nil {
-					return nil, err
+		// A zip: unpacked once per digest, linked into each container;
+		// read in place from the invoker's cached file when it has one.
+		load := zipFile(func(ctx context.Context) (string, func(), error) { return req.LoadFile(ctx) })
+		if req.LoadFile == nil || j.code != nil {
+			load = zipBytes(func(ctx context.Context) ([]byte, error) {
+				if j.code == nil {
+					code, err := req.Load(ctx)
+					if err != nil {
+						return nil, err
+					}
+					j.code = code
 				}
-				j.code = code
-			}
-			return j.code, nil
+				return j.code, nil
+			})
 		}
 		err = r.unpacked.link(ctx, req.Digest, req.Kind, load, m.actionDir)
 		var le errLoad

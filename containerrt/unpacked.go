@@ -1,11 +1,13 @@
 package containerrt
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -51,11 +53,50 @@ func newUnpackedTrees(root string) *unpackedTrees {
 	return &unpackedTrees{root: root, budget: unpackedBudget, trees: map[string]*unpackedTree{}}
 }
 
+// zipSource opens a zip to unpack: size bytes read in place from r, until
+// done is called.
+type zipSource func(ctx context.Context) (r io.ReaderAt, size int64, done func(), err error)
+
+// zipBytes is a zipSource of bytes that load fetches.
+func zipBytes(load func(context.Context) ([]byte, error)) zipSource {
+	return func(ctx context.Context) (io.ReaderAt, int64, func(), error) {
+		b, err := load(ctx)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		return bytes.NewReader(b), int64(len(b)), func() {}, nil
+	}
+}
+
+// zipFile is a zipSource of a file that open hands out (the invoker's
+// cached copy of the blob, kept until release): the zip is never whole in
+// memory.
+func zipFile(open func(context.Context) (string, func(), error)) zipSource {
+	return func(ctx context.Context) (io.ReaderAt, int64, func(), error) {
+		path, release, err := open(ctx)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			release()
+			return nil, 0, nil, err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			release()
+			return nil, 0, nil, err
+		}
+		return f, fi.Size(), func() { f.Close(); release() }, nil
+	}
+}
+
 // link gives dir the code of the zip named digest, for kind (whose entry
-// point the unpacking checks), unpacking it with the bytes of load unless
-// a tree of it is kept. Errors are the unpacking's (what is wrong with the
-// zip) or load's, marked as such.
-func (u *unpackedTrees) link(ctx context.Context, digest, kind string, load func(context.Context) ([]byte, error), dir string) error {
+// point the unpacking checks), unpacking it from load unless a tree of it
+// is kept. Errors are the unpacking's (what is wrong with the zip) or
+// load's, marked as such (errLoad).
+func (u *unpackedTrees) link(ctx context.Context, digest, kind string, load zipSource, dir string) error {
 	t, err := u.acquire(ctx, digest, kind, load)
 	if err != nil {
 		return err
@@ -75,7 +116,7 @@ func (e errLoad) Unwrap() error { return e.err }
 
 // acquire returns the ready tree of digest for kind, unpacking it if
 // needed (one unpacking for concurrent callers), with a use counted.
-func (u *unpackedTrees) acquire(ctx context.Context, digest, kind string, load func(context.Context) ([]byte, error)) (*unpackedTree, error) {
+func (u *unpackedTrees) acquire(ctx context.Context, digest, kind string, load zipSource) (*unpackedTree, error) {
 	sum := sha256.Sum256([]byte(digest + "\x00" + kind))
 	key := hex.EncodeToString(sum[:16])
 	for {
@@ -115,11 +156,13 @@ func (u *unpackedTrees) acquire(ctx context.Context, digest, kind string, load f
 }
 
 // fill unpacks the zip into tmp, then renames it into place.
-func (u *unpackedTrees) fill(ctx context.Context, t *unpackedTree, tmp, kind string, load func(context.Context) ([]byte, error)) {
+func (u *unpackedTrees) fill(ctx context.Context, t *unpackedTree, tmp, kind string, load zipSource) {
 	defer close(t.done)
-	code, err := load(ctx)
+	r, size, done, err := load(ctx)
 	if err == nil {
-		if _, err = actioncode.Place(tmp, kind, code, true); err == nil {
+		err = actioncode.PlaceZipAt(tmp, kind, r, size)
+		done()
+		if err == nil {
 			t.size = treeSize(tmp)
 			err = os.Rename(tmp, t.dir)
 		}

@@ -44,7 +44,7 @@ func TestUnpackedTrees(t *testing.T) {
 	}
 	code := pyZip(t, 50, 1000)
 	var loads atomic.Int32
-	load := func(context.Context) ([]byte, error) { loads.Add(1); return code, nil }
+	load := zipBytes(func(context.Context) ([]byte, error) { loads.Add(1); return code, nil })
 
 	t.Run("one unpacking for many containers at once", func(t *testing.T) {
 		var wg sync.WaitGroup
@@ -97,7 +97,7 @@ func TestUnpackedTrees(t *testing.T) {
 		bad := pyZip(t, 1, 10)
 		bad = bytes.Replace(bad, []byte("__main__.py"), []byte("___ain__.py"), -1)
 		for range 2 {
-			err := u.link(ctx, "sha256:cc", "python:3", func(context.Context) ([]byte, error) { return bad, nil }, filepath.Join(root, "e0"))
+			err := u.link(ctx, "sha256:cc", "python:3", zipBytes(func(context.Context) ([]byte, error) { return bad, nil }), filepath.Join(root, "e0"))
 			if err == nil || errors.As(err, new(errLoad)) {
 				t.Fatalf("link of a zip without __main__.py: %v", err)
 			}
@@ -108,9 +108,34 @@ func TestUnpackedTrees(t *testing.T) {
 		}
 	})
 	t.Run("a failed fetch says so", func(t *testing.T) {
-		err := u.link(ctx, "sha256:dd", "python:3", func(context.Context) ([]byte, error) { return nil, errors.New("store down") }, filepath.Join(root, "f0"))
+		err := u.link(ctx, "sha256:dd", "python:3", zipBytes(func(context.Context) ([]byte, error) { return nil, errors.New("store down") }), filepath.Join(root, "f0"))
 		if !errors.As(err, new(errLoad)) {
 			t.Fatalf("link with a failing load: %v", err)
 		}
 	})
+}
+
+// TestUnpackedFromFile unpacks a zip read in place from a file, as from the
+// invoker's code cache, and releases the file once done.
+func TestUnpackedFromFile(t *testing.T) {
+	root := t.TempDir()
+	u := newUnpackedTrees(filepath.Join(root, "unpacked"))
+	if err := os.MkdirAll(u.root, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(root, "blob")
+	if err := os.WriteFile(path, pyZip(t, 20, 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var released atomic.Int32
+	open := zipFile(func(context.Context) (string, func(), error) { return path, func() { released.Add(1) }, nil })
+	if err := u.link(context.Background(), "sha256:ff", "python:3", open, filepath.Join(root, "c")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "c", "__main__.py")); err != nil || !bytes.HasPrefix(b, []byte("def main")) {
+		t.Fatalf("__main__.py: %q, %v", b, err)
+	}
+	if n := released.Load(); n != 1 {
+		t.Errorf("the cached file was released %d times, want once", n)
+	}
 }

@@ -1,9 +1,9 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -112,12 +112,12 @@ func (d *Daemon) startContainers(ctx context.Context, runtimesByKind map[string]
 func containerValidators() map[string]gateway.CodeValidator {
 	out := map[string]gateway.CodeValidator{}
 	for _, kind := range []string{actioncode.KindPython, actioncode.KindNodeJS, actioncode.KindNative} {
-		out[kind] = gateway.CodeValidatorFunc(func(_ context.Context, _ string, code []byte, binary bool) error {
-			return actioncode.Check(kind, code, binary)
+		out[kind] = gateway.CodeValidatorFunc(func(_ context.Context, _ string, code io.ReaderAt, size int64, binary bool) error {
+			return actioncode.CheckAt(kind, code, size, binary)
 		})
 	}
-	out[actioncode.KindBlackbox] = gateway.CodeValidatorFunc(func(ctx context.Context, _ string, code []byte, _ bool) error {
-		_, err := image.Inspect(ctx, bytes.NewReader(code), int64(len(code)))
+	out[actioncode.KindBlackbox] = gateway.CodeValidatorFunc(func(ctx context.Context, _ string, code io.ReaderAt, size int64, _ bool) error {
+		_, err := image.Inspect(ctx, code, size)
 		return err
 	})
 	return out

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -212,8 +213,13 @@ func (d *Daemon) start(ctx context.Context) error {
 			return err
 		}
 		validators := containerValidators()
-		validators["wasm"] = gateway.CodeValidatorFunc(func(ctx context.Context, digest string, code []byte, _ bool) error {
-			return d.wasm.Validate(ctx, digest, code)
+		validators["wasm"] = gateway.CodeValidatorFunc(func(ctx context.Context, digest string, code io.ReaderAt, size int64, _ bool) error {
+			// The compiler needs the module whole.
+			wasm, err := readAllAt(code, size)
+			if err != nil {
+				return err
+			}
+			return d.wasm.Validate(ctx, digest, wasm)
 		})
 		d.gateway, err = gateway.New(gateway.Config{Listener: ln, ID: gatewayID(), APIHost: apiHost, UploadKey: key, UploadTTL: c.UploadTTL}, gateway.Deps{
 			Store:      d.store,
@@ -324,3 +330,15 @@ func gatewayID() string {
 
 // gatewaySeq keeps gateway ids unique when one process runs several (tests).
 var gatewaySeq atomic.Int64
+
+// readAllAt reads the size bytes of r into memory.
+func readAllAt(r io.ReaderAt, size int64) ([]byte, error) {
+	b := make([]byte, size)
+	if n, err := r.ReadAt(b, 0); int64(n) != size || err != nil && err != io.EOF {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("read the action's code: %w", err)
+	}
+	return b, nil
+}

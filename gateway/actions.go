@@ -137,7 +137,7 @@ func (g *Gateway) storeCode(c echo.Context, exec *core.Exec) (*storedCode, error
 		return nil, core.Errorf(core.CodeTooLarge, "The action's code is %d bytes; the limit is %d bytes.", len(code), core.MaxActionCodeBytes)
 	}
 	digest := blobs.Digest(code)
-	took, err := g.validate(c.Request().Context(), kind, digest, code, binary)
+	took, err := g.validate(c.Request().Context(), kind, digest, bytes.NewReader(code), int64(len(code)), binary)
 	if err != nil {
 		return nil, err
 	}
@@ -152,13 +152,13 @@ func (g *Gateway) storeCode(c echo.Context, exec *core.Exec) (*storedCode, error
 
 // validate runs kind's create-time check of the code, if it has one, and
 // says how long it took (for wasm: the compile).
-func (g *Gateway) validate(ctx context.Context, kind core.Kind, digest string, code []byte, binary bool) (time.Duration, error) {
+func (g *Gateway) validate(ctx context.Context, kind core.Kind, digest string, code io.ReaderAt, size int64, binary bool) (time.Duration, error) {
 	v := g.deps.Validators[kind.Name]
 	if v == nil {
 		return 0, nil
 	}
 	start := time.Now()
-	if err := v.Validate(ctx, digest, code, binary); err != nil {
+	if err := v.Validate(ctx, digest, code, size, binary); err != nil {
 		return 0, &core.Error{Code: core.CodeInvalid, Message: fmt.Sprintf("The action's code was refused: %v", err)}
 	}
 	took := time.Since(start)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,8 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -193,15 +196,18 @@ func (g *Gateway) storeCodeByDigest(c echo.Context, kind core.Kind, exec *core.E
 	}
 	var took time.Duration
 	if g.deps.Validators[kind.Name] != nil {
-		// Validation (for wasm: compiling) needs the bytes; reading them
-		// verifies the digest once more.
-		code, err := blobs.ReadAll(ctx, g.deps.Blobs, want.Digest)
+		// Validation reads the bytes: they stream into a temporary file,
+		// verified against the digest once more, and are read from there
+		// in place (a zip of a gigabyte is never whole in memory).
+		f, err := spoolBlob(ctx, g.deps.Blobs, want.Digest)
 		if errors.Is(err, blobs.ErrCorrupt) {
 			return nil, core.Errorf(core.CodeInvalid, "The code stored under exec.digest %s is corrupt (its bytes do not match the digest); upload it again.", want.Digest)
 		} else if err != nil {
 			return nil, blobStoreError("read the action's code", err)
 		}
-		if took, err = g.validate(ctx, kind, want.Digest, code, binary); err != nil {
+		took, err = g.validate(ctx, kind, want.Digest, f, want.Size, binary)
+		f.Close()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -299,4 +305,24 @@ func (u *uploadGrants) has(ns, digest string, now time.Time) bool {
 	defer u.mu.Unlock()
 	t, ok := u.m[uploadGrant{ns, digest}]
 	return ok && !now.After(t)
+}
+
+// spoolBlob copies a blob, verified as it streams, into an unlinked
+// temporary file, and returns the file (closing it frees the space).
+func spoolBlob(ctx context.Context, store blobs.Store, digest string) (*os.File, error) {
+	rc, err := store.Get(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp("", "wisp-code-")
+	if err != nil {
+		return nil, fmt.Errorf("spool blob %s: %w", digest, err)
+	}
+	_ = os.Remove(f.Name()) // unlinked: nothing is left behind, whatever happens
+	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, rc, make([]byte, 1<<20)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

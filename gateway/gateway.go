@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -50,18 +51,21 @@ type Dispatcher interface {
 
 // CodeValidator checks an action's code for its kind before it is stored
 // (for wasm: that it compiles and is a runnable command module; for a zip:
-// that it unpacks safely and has the kind's entry point). binary is the
-// action's exec.binary. Its errors are shown to the user.
+// that it unpacks safely and has the kind's entry point). The code is size
+// bytes read in place from code (a file, for code created by digest: up to
+// a gigabyte, it is never whole in the gateway's memory unless the check
+// needs it so, as a compiler does). binary is the action's exec.binary.
+// Its errors are shown to the user.
 type CodeValidator interface {
-	Validate(ctx context.Context, digest string, code []byte, binary bool) error
+	Validate(ctx context.Context, digest string, code io.ReaderAt, size int64, binary bool) error
 }
 
 // CodeValidatorFunc adapts a function to CodeValidator.
-type CodeValidatorFunc func(ctx context.Context, digest string, code []byte, binary bool) error
+type CodeValidatorFunc func(ctx context.Context, digest string, code io.ReaderAt, size int64, binary bool) error
 
 // Validate implements CodeValidator.
-func (f CodeValidatorFunc) Validate(ctx context.Context, digest string, code []byte, binary bool) error {
-	return f(ctx, digest, code, binary)
+func (f CodeValidatorFunc) Validate(ctx context.Context, digest string, code io.ReaderAt, size int64, binary bool) error {
+	return f(ctx, digest, code, size, binary)
 }
 
 // InvokerDirectory lists the invokers that are alive.

@@ -129,28 +129,55 @@ func PlaceNativeFile(dir, src string) (entry string, err error) {
 	return MountPoint + "/exec", nil
 }
 
+// PlaceZipAt is Place of a zip action read in place (the invoker's cached
+// file of it: the zip is never whole in memory).
+func PlaceZipAt(dir, kind string, r io.ReaderAt, size int64) error {
+	if kind != KindPython && kind != KindNodeJS {
+		return fmt.Errorf("place code: kind %q does not take a zip", kind)
+	}
+	return unpackZipAt(r, size, dir, kind)
+}
+
+// CheckAt is Check of code read in place, size bytes of r: a zip, an
+// executable or source is never read whole into memory.
+func CheckAt(kind string, r io.ReaderAt, size int64, binary bool) error {
+	switch kind {
+	case KindPython, KindNodeJS:
+		if binary {
+			return CheckZipAt(kind, r, size)
+		}
+		// Source: not empty, or only white space.
+		buf := make([]byte, 32<<10)
+		for off := int64(0); off < size; {
+			n, err := r.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+			if len(bytes.TrimSpace(buf[:n])) > 0 {
+				return nil
+			}
+			if err != nil && err != io.EOF {
+				return fmt.Errorf("read the action's code: %w", err)
+			}
+			if n == 0 {
+				break
+			}
+			off += int64(n)
+		}
+		return fmt.Errorf("the action's code is empty")
+	case KindNative:
+		return CheckNativeAt(r, size)
+	case KindBlackbox:
+		return nil
+	default:
+		return fmt.Errorf("kind %q does not run in a container", kind)
+	}
+}
+
 // Check validates code for a kind at create time, without writing
 // anything: a zip (binary for python:3 and nodejs:20) with CheckZip, a
 // native executable with CheckNative. Plain source is not parsed here (a
 // syntax error is reported by init, as in OpenWhisk), but it must not be
 // empty; blackbox images are checked by package image.
 func Check(kind string, code []byte, binary bool) error {
-	switch kind {
-	case KindPython, KindNodeJS:
-		if binary {
-			return CheckZip(kind, code)
-		}
-		if len(bytes.TrimSpace(code)) == 0 {
-			return fmt.Errorf("the action's code is empty")
-		}
-		return nil
-	case KindNative:
-		return CheckNative(code)
-	case KindBlackbox:
-		return nil
-	default:
-		return fmt.Errorf("kind %q does not run in a container", kind)
-	}
+	return CheckAt(kind, bytes.NewReader(code), int64(len(code)), binary)
 }
 
 // writeFile creates dir if needed and writes name in it with mode (set

@@ -489,3 +489,35 @@ func TestLinkTree(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckAt checks code read in place as Check checks bytes, including
+// source whose first non-blank byte lies past the first chunk read.
+func TestCheckAt(t *testing.T) {
+	blank := strings.Repeat(" \n\t", 40_000) // 120 kB of white space
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, kind string
+		code       []byte
+		binary     bool
+		ok         bool
+	}{
+		{"blank source", KindPython, []byte(blank), false, false},
+		{"source after blanks", KindNodeJS, []byte(blank + "function main() {}"), false, true},
+		{"empty source", KindPython, nil, false, false},
+		{"a zip", KindPython, mkzip(t, zent{name: "__main__.py", body: "def main(a): return a"}), true, true},
+		{"a zip without entry point", KindPython, mkzip(t, zent{name: "main.py", body: "x"}), true, false},
+		{"a static executable", KindNative, busybox, true, true},
+		{"a script as native", KindNative, []byte("#!/bin/sh\n"), true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			errBytes := Check(c.kind, c.code, c.binary)
+			errAt := CheckAt(c.kind, bytes.NewReader(c.code), int64(len(c.code)), c.binary)
+			if (errAt == nil) != c.ok || fmt.Sprint(errAt) != fmt.Sprint(errBytes) {
+				t.Fatalf("CheckAt = %v, Check = %v; want ok=%v and the same answer", errAt, errBytes, c.ok)
+			}
+		})
+	}
+}

@@ -55,15 +55,25 @@ func CheckNativeFile(path string) error {
 		return fmt.Errorf("native code: %w", err)
 	}
 	defer f.Close()
-	head := make([]byte, 16)
-	n, err := io.ReadFull(f, head)
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return fmt.Errorf("native code: read %s: %w", path, err)
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("native code: %w", err)
+	}
+	return CheckNativeAt(f, fi.Size())
+}
+
+// CheckNativeAt is CheckNative of an executable read in place; it reads
+// its headers only.
+func CheckNativeAt(r io.ReaderAt, size int64) error {
+	head := make([]byte, min(16, size))
+	n, err := r.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("native code: read it: %w", err)
 	}
 	if !bytes.HasPrefix(head[:n], []byte(elf.ELFMAG)) {
 		return CheckNative(head[:n]) // says what it is instead
 	}
-	return checkELF(f)
+	return checkELF(io.NewSectionReader(r, 0, size))
 }
 
 // checkELF checks an ELF file's machine, type and static linking.

@@ -59,10 +59,15 @@ type scanned struct {
 // types (files, directories and symlinks only) and symlink targets
 // (relative, resolving inside the directory).
 func scanZip(code []byte) (*scanned, error) {
-	if len(code) == 0 {
+	return scanZipAt(bytes.NewReader(code), int64(len(code)))
+}
+
+// scanZipAt is scanZip of a zip read in place.
+func scanZipAt(r io.ReaderAt, size int64) (*scanned, error) {
+	if size == 0 {
 		return nil, errors.New("the zip is empty (0 bytes)")
 	}
-	zr, err := zip.NewReader(bytes.NewReader(code), int64(len(code)))
+	zr, err := zip.NewReader(r, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return nil, fmt.Errorf("the code is not a readable zip archive: %w", err)
 	}
@@ -266,10 +271,16 @@ func readAll(f *zip.File, limit int64) ([]byte, error) {
 // python:3; for nodejs:20 a package.json whose "main" resolves to a file
 // (as Node's require does), or index.js.
 func CheckZip(kind string, code []byte) error {
+	return CheckZipAt(kind, bytes.NewReader(code), int64(len(code)))
+}
+
+// CheckZipAt is CheckZip of a zip read in place (a file: the zip is never
+// whole in memory).
+func CheckZipAt(kind string, r io.ReaderAt, size int64) error {
 	if kind != KindPython && kind != KindNodeJS {
 		return fmt.Errorf("kind %q does not take a zip", kind)
 	}
-	s, err := scanZip(code)
+	s, err := scanZipAt(r, size)
 	if err != nil {
 		return err
 	}
@@ -375,7 +386,12 @@ func UnpackZip(code []byte, dst string) error {
 // unpackZip is UnpackZip, checking kind's entry point first if kind is set
 // (Place: one pass over the data, which unpacking verifies as it goes).
 func unpackZip(code []byte, dst, kind string) (err error) {
-	s, err := scanZip(code)
+	return unpackZipAt(bytes.NewReader(code), int64(len(code)), dst, kind)
+}
+
+// unpackZipAt is unpackZip of a zip read in place.
+func unpackZipAt(r io.ReaderAt, size int64, dst, kind string) (err error) {
+	s, err := scanZipAt(r, size)
 	if err != nil {
 		return err
 	}
