@@ -151,7 +151,11 @@ func (r *Runtime) blackboxImage(ctx context.Context, req *invoker.RunRequest) (*
 	if r.cfg.Images == nil {
 		return nil, &failure{msg: "This invoker does not run blackbox images."}
 	}
-	dir, err := r.cfg.Images.Image(ctx, req.Digest, req.Load)
+	open := CodeBytes(req.Load)
+	if req.LoadFile != nil {
+		open = CodeFile(req.LoadFile) // an image tarball: read in place
+	}
+	dir, err := r.cfg.Images.Image(ctx, req.Digest, open)
 	if err != nil {
 		if errors.Is(err, ErrInvalidImage) {
 			return nil, &failure{msg: "The action's image cannot be used: " + err.Error(), developer: true, err: err}
@@ -273,6 +277,24 @@ func (r *Runtime) specialise(ctx context.Context, j *job, m *member) ([]string, 
 	return logs, nil
 }
 
+// codeReader reads j's code in place: from the invoker's cached file when
+// it keeps one, else from the bytes loaded once for the job.
+func (j *job) codeReader() CodeReader {
+	if j.req.LoadFile != nil && j.code == nil {
+		return CodeFile(j.req.LoadFile)
+	}
+	return CodeBytes(func(ctx context.Context) ([]byte, error) {
+		if j.code == nil {
+			code, err := j.req.Load(ctx)
+			if err != nil {
+				return nil, err
+			}
+			j.code = code
+		}
+		return j.code, nil
+	})
+}
+
 // placeKind is the kind whose placement rules code of kind follows.
 // placeCode writes the action's code into m's action directory and
 // returns the init message's entry. A native executable the invoker keeps
@@ -294,20 +316,7 @@ func (r *Runtime) placeCode(ctx context.Context, j *job, m *member) (string, *fa
 	case req.Binary && (req.Kind == actioncode.KindPython || req.Kind == actioncode.KindNodeJS):
 		// A zip: unpacked once per digest, linked into each container;
 		// read in place from the invoker's cached file when it has one.
-		load := zipFile(func(ctx context.Context) (string, func(), error) { return req.LoadFile(ctx) })
-		if req.LoadFile == nil || j.code != nil {
-			load = zipBytes(func(ctx context.Context) ([]byte, error) {
-				if j.code == nil {
-					code, err := req.Load(ctx)
-					if err != nil {
-						return nil, err
-					}
-					j.code = code
-				}
-				return j.code, nil
-			})
-		}
-		err = r.unpacked.link(ctx, req.Digest, req.Kind, load, m.actionDir)
+		err = r.unpacked.link(ctx, req.Digest, req.Kind, j.codeReader(), m.actionDir)
 		var le errLoad
 		if errors.As(err, &le) {
 			return "", &failure{msg: "The action's code could not be fetched: " + le.Error(), err: le.err}

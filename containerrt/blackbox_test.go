@@ -61,18 +61,19 @@ type importer struct {
 	mu  sync.Mutex
 }
 
-func (im *importer) Image(ctx context.Context, digest string, load func(context.Context) ([]byte, error)) (string, error) {
+func (im *importer) Image(ctx context.Context, digest string, load CodeReader) (string, error) {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	dst := filepath.Join(im.dir, strings.TrimPrefix(digest, "sha256:"))
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
-	code, err := load(ctx)
+	code, size, done, err := load(ctx)
 	if err != nil {
 		return "", err
 	}
-	if _, err := image.Import(ctx, bytes.NewReader(code), int64(len(code)), dst); err != nil {
+	defer done()
+	if _, err := image.Import(ctx, code, size, dst); err != nil {
 		if errors.Is(err, image.ErrInvalid) {
 			return "", fmt.Errorf("%w: %w", ErrInvalidImage, err)
 		}

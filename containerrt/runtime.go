@@ -32,13 +32,13 @@ const kindBlackbox = "blackbox"
 // (package image satisfies it); without one, blackbox actions cannot run.
 type ImageSource interface {
 	// Image returns the directory holding the image of the action whose
-	// code has this digest, imported from the bytes load returns (an OCI
-	// image layout or a `docker save` tarball) on first use: rootfs/ and
+	// code has this digest, imported from what open reads (an OCI image
+	// layout or a `docker save` tarball) on first use: rootfs/ and
 	// runtime.json as docs/container-protocol.md describes. Errors that
 	// are the image's own fault wrap ErrInvalidImage. It is called for
 	// every activation that needs a new container, so it should answer
 	// from its cache after the first import. Safe for concurrent use.
-	Image(ctx context.Context, digest string, load func(context.Context) ([]byte, error)) (dir string, err error)
+	Image(ctx context.Context, digest string, open CodeReader) (dir string, err error)
 }
 
 // Config configures a Runtime. New reads it once.

@@ -53,12 +53,12 @@ func newUnpackedTrees(root string) *unpackedTrees {
 	return &unpackedTrees{root: root, budget: unpackedBudget, trees: map[string]*unpackedTree{}}
 }
 
-// zipSource opens a zip to unpack: size bytes read in place from r, until
-// done is called.
-type zipSource func(ctx context.Context) (r io.ReaderAt, size int64, done func(), err error)
+// CodeReader opens an action's code to read it in place: size bytes of r,
+// until done is called.
+type CodeReader func(ctx context.Context) (r io.ReaderAt, size int64, done func(), err error)
 
-// zipBytes is a zipSource of bytes that load fetches.
-func zipBytes(load func(context.Context) ([]byte, error)) zipSource {
+// CodeBytes is a CodeReader of the bytes load fetches.
+func CodeBytes(load func(context.Context) ([]byte, error)) CodeReader {
 	return func(ctx context.Context) (io.ReaderAt, int64, func(), error) {
 		b, err := load(ctx)
 		if err != nil {
@@ -68,10 +68,10 @@ func zipBytes(load func(context.Context) ([]byte, error)) zipSource {
 	}
 }
 
-// zipFile is a zipSource of a file that open hands out (the invoker's
-// cached copy of the blob, kept until release): the zip is never whole in
+// CodeFile is a CodeReader of a file that open hands out (the invoker's
+// cached copy of the blob, kept until release): the code is never whole in
 // memory.
-func zipFile(open func(context.Context) (string, func(), error)) zipSource {
+func CodeFile(open func(context.Context) (string, func(), error)) CodeReader {
 	return func(ctx context.Context) (io.ReaderAt, int64, func(), error) {
 		path, release, err := open(ctx)
 		if err != nil {
@@ -96,7 +96,7 @@ func zipFile(open func(context.Context) (string, func(), error)) zipSource {
 // point the unpacking checks), unpacking it from load unless a tree of it
 // is kept. Errors are the unpacking's (what is wrong with the zip) or
 // load's, marked as such (errLoad).
-func (u *unpackedTrees) link(ctx context.Context, digest, kind string, load zipSource, dir string) error {
+func (u *unpackedTrees) link(ctx context.Context, digest, kind string, load CodeReader, dir string) error {
 	t, err := u.acquire(ctx, digest, kind, load)
 	if err != nil {
 		return err
@@ -116,7 +116,7 @@ func (e errLoad) Unwrap() error { return e.err }
 
 // acquire returns the ready tree of digest for kind, unpacking it if
 // needed (one unpacking for concurrent callers), with a use counted.
-func (u *unpackedTrees) acquire(ctx context.Context, digest, kind string, load zipSource) (*unpackedTree, error) {
+func (u *unpackedTrees) acquire(ctx context.Context, digest, kind string, load CodeReader) (*unpackedTree, error) {
 	sum := sha256.Sum256([]byte(digest + "\x00" + kind))
 	key := hex.EncodeToString(sum[:16])
 	for {
@@ -156,7 +156,7 @@ func (u *unpackedTrees) acquire(ctx context.Context, digest, kind string, load z
 }
 
 // fill unpacks the zip into tmp, then renames it into place.
-func (u *unpackedTrees) fill(ctx context.Context, t *unpackedTree, tmp, kind string, load zipSource) {
+func (u *unpackedTrees) fill(ctx context.Context, t *unpackedTree, tmp, kind string, load CodeReader) {
 	defer close(t.done)
 	r, size, done, err := load(ctx)
 	if err == nil {

@@ -44,7 +44,7 @@ func TestUnpackedTrees(t *testing.T) {
 	}
 	code := pyZip(t, 50, 1000)
 	var loads atomic.Int32
-	load := zipBytes(func(context.Context) ([]byte, error) { loads.Add(1); return code, nil })
+	load := CodeBytes(func(context.Context) ([]byte, error) { loads.Add(1); return code, nil })
 
 	t.Run("one unpacking for many containers at once", func(t *testing.T) {
 		var wg sync.WaitGroup
@@ -97,7 +97,7 @@ func TestUnpackedTrees(t *testing.T) {
 		bad := pyZip(t, 1, 10)
 		bad = bytes.Replace(bad, []byte("__main__.py"), []byte("___ain__.py"), -1)
 		for range 2 {
-			err := u.link(ctx, "sha256:cc", "python:3", zipBytes(func(context.Context) ([]byte, error) { return bad, nil }), filepath.Join(root, "e0"))
+			err := u.link(ctx, "sha256:cc", "python:3", CodeBytes(func(context.Context) ([]byte, error) { return bad, nil }), filepath.Join(root, "e0"))
 			if err == nil || errors.As(err, new(errLoad)) {
 				t.Fatalf("link of a zip without __main__.py: %v", err)
 			}
@@ -108,7 +108,7 @@ func TestUnpackedTrees(t *testing.T) {
 		}
 	})
 	t.Run("a failed fetch says so", func(t *testing.T) {
-		err := u.link(ctx, "sha256:dd", "python:3", zipBytes(func(context.Context) ([]byte, error) { return nil, errors.New("store down") }), filepath.Join(root, "f0"))
+		err := u.link(ctx, "sha256:dd", "python:3", CodeBytes(func(context.Context) ([]byte, error) { return nil, errors.New("store down") }), filepath.Join(root, "f0"))
 		if !errors.As(err, new(errLoad)) {
 			t.Fatalf("link with a failing load: %v", err)
 		}
@@ -128,7 +128,7 @@ func TestUnpackedFromFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var released atomic.Int32
-	open := zipFile(func(context.Context) (string, func(), error) { return path, func() { released.Add(1) }, nil })
+	open := CodeFile(func(context.Context) (string, func(), error) { return path, func() { released.Add(1) }, nil })
 	if err := u.link(context.Background(), "sha256:ff", "python:3", open, filepath.Join(root, "c")); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@
 package imagestore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,7 +63,7 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 // Image returns the directory of the image whose code has digest,
 // importing it from load's bytes on first use. Concurrent calls for one
 // digest import once.
-func (s *Store) Image(ctx context.Context, digest string, load func(context.Context) ([]byte, error)) (string, error) {
+func (s *Store) Image(ctx context.Context, digest string, load containerrt.CodeReader) (string, error) {
 	hex, ok := strings.CutPrefix(digest, "sha256:")
 	if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
 		return "", fmt.Errorf("image digest %q is not sha256:<64 hex digits>", digest)
@@ -104,17 +103,18 @@ func (s *Store) Image(ctx context.Context, digest string, load func(context.Cont
 	}
 }
 
-func (s *Store) importImage(ctx context.Context, digest, dst string, load func(context.Context) ([]byte, error)) error {
-	code, err := load(ctx)
+func (s *Store) importImage(ctx context.Context, digest, dst string, load containerrt.CodeReader) error {
+	code, size, done, err := load(ctx)
 	if err != nil {
 		return fmt.Errorf("fetch image %s: %w", digest, err)
 	}
+	defer done()
 	// A directory without its stamp was never finished (Import renames a
 	// complete build into place, so this is only a manual leftover).
 	if err := os.RemoveAll(dst); err != nil {
 		return fmt.Errorf("import image %s: %w", digest, err)
 	}
-	cfg, err := image.Import(ctx, bytes.NewReader(code), int64(len(code)), dst)
+	cfg, err := image.Import(ctx, code, size, dst)
 	if errors.Is(err, image.ErrInvalid) {
 		// Rare, as the image was inspected when its action was created
 		// (limits may have changed since); a developer error.
@@ -122,6 +122,6 @@ func (s *Store) importImage(ctx context.Context, digest, dst string, load func(c
 	} else if err != nil {
 		return fmt.Errorf("import image %s: %w", digest, err) // a full disk, a cancelled import: ours
 	}
-	s.log.Info("blackbox image imported", "digest", digest, "args", cfg.Args, "bytes", len(code))
+	s.log.Info("blackbox image imported", "digest", digest, "args", cfg.Args, "bytes", size)
 	return nil
 }

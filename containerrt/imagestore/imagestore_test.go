@@ -49,7 +49,7 @@ func TestImageImportsOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dirs[i], errs[i] = s.Image(context.Background(), digest, load)
+			dirs[i], errs[i] = s.Image(context.Background(), digest, containerrt.CodeBytes(load))
 		}()
 	}
 	wg.Wait()
@@ -71,7 +71,7 @@ func TestImageImportsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s2.Image(context.Background(), digest, load); err != nil || got != dirs[0] || loads.Load() != 1 {
+	if got, err := s2.Image(context.Background(), digest, containerrt.CodeBytes(load)); err != nil || got != dirs[0] || loads.Load() != 1 {
 		t.Fatalf("after reopening: %q, %v, %d loads", got, err, loads.Load())
 	}
 }
@@ -103,7 +103,7 @@ func TestImageRefusesBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.Image(context.Background(), tt.digest, tt.load)
+			_, err := s.Image(context.Background(), tt.digest, containerrt.CodeBytes(tt.load))
 			if err == nil {
 				t.Fatal("no error")
 			}
