@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -65,14 +66,35 @@ func readActionExec(file, kind, main string) (*core.Exec, error) {
 			return nil, fmt.Errorf("cannot tell the kind of %s from the extension %s: give --kind (one of %s), or use .wasm, .py or .js", file, ext, strings.Join(core.KnownKinds(), ", "))
 		}
 	}
-	code, err := os.ReadFile(file)
+	fi, err := os.Stat(file)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("the action file %s does not exist", file)
 	case err != nil:
 		return nil, fmt.Errorf("cannot read the action file: %w", err)
-	case len(code) == 0:
+	case fi.IsDir():
+		return nil, fmt.Errorf("the action file %s is a directory: zip it (with the kind's entry point at its root) and give the zip", file)
+	case fi.Size() == 0:
 		return nil, fmt.Errorf("the action file %s is empty", file)
+	}
+	if fi.Size() > uploadThreshold {
+		// Large code goes through the upload workflow, read from the
+		// file as it is sent: only its first bytes are read here.
+		head := make([]byte, len(wasmMagic))
+		if f, err := os.Open(file); err != nil {
+			return nil, fmt.Errorf("cannot read the action file: %w", err)
+		} else {
+			_, _ = io.ReadFull(f, head)
+			f.Close()
+		}
+		if kind == "wasm" && !bytes.Equal(head, wasmMagic) {
+			return nil, fmt.Errorf("%s is not a WebAssembly binary module (it does not start with \\0asm)", file)
+		}
+		return &core.Exec{Kind: kind, Main: main, Binary: binaryKinds[kind] || ext == ".wasm" || ext == ".zip", Size: fi.Size()}, nil
+	}
+	code, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the action file: %w", err)
 	}
 	if kind == "wasm" && !bytes.HasPrefix(code, wasmMagic) {
 		return nil, fmt.Errorf("%s is not a WebAssembly binary module (it does not start with \\0asm)", file)
@@ -166,7 +188,7 @@ ones. An action that does not exist is created.`
 				return err
 			}
 			ctx := cmd.Context()
-			if put.Exec != nil && len(put.Exec.Code) >= progressThreshold {
+			if put.Exec != nil && (len(put.Exec.Code) >= progressThreshold || needsUpload(put.Exec)) {
 				ctx = client.WithUploadProgress(ctx, a.uploadProgress(args[1]))
 			}
 			if put.Exec != nil && needsUpload(put.Exec) {

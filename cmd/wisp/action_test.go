@@ -53,7 +53,7 @@ func TestReadActionExec(t *testing.T) {
 		{file: "missing.wasm", err: "does not exist"},
 		{file: "fake.wasm", err: "is not a WebAssembly binary module"},
 		{file: "empty.py", err: "is empty"},
-		{file: "dir.py", err: "cannot read the action file"},
+		{file: "dir.py", err: "is a directory: zip it"},
 	}
 	for _, tt := range tests {
 		exec, err := readActionExec(filepath.Join(dir, tt.file), tt.kind, "")
@@ -70,6 +70,27 @@ func TestReadActionExec(t *testing.T) {
 		if exec.Kind != tt.wantKind || exec.Binary != tt.binary || exec.Code != tt.code {
 			t.Errorf("%s --kind %q: %+v", tt.file, tt.kind, exec)
 		}
+	}
+}
+
+// TestReadActionExecLarge checks that a file above the upload threshold is
+// not read into the exec (it is uploaded from the file) but still checked.
+func TestReadActionExecLarge(t *testing.T) {
+	dir := t.TempDir()
+	big := append(append([]byte(nil), wasmModule...), make([]byte, uploadThreshold)...)
+	os.WriteFile(filepath.Join(dir, "big.wasm"), big, 0o644)
+	os.WriteFile(filepath.Join(dir, "bigfake.wasm"), make([]byte, uploadThreshold+1), 0o644)
+	os.WriteFile(filepath.Join(dir, "big.zip"), make([]byte, uploadThreshold+1), 0o644)
+	exec, err := readActionExec(filepath.Join(dir, "big.wasm"), "", "")
+	if err != nil || exec.Code != "" || exec.Size != int64(len(big)) || !exec.Binary || exec.Kind != "wasm" || !needsUpload(exec) {
+		t.Errorf("big.wasm: %+v, %v", exec, err)
+	}
+	if _, err := readActionExec(filepath.Join(dir, "bigfake.wasm"), "", ""); err == nil || !strings.Contains(err.Error(), "is not a WebAssembly binary module") {
+		t.Errorf("bigfake.wasm: %v", err)
+	}
+	exec, err = readActionExec(filepath.Join(dir, "big.zip"), "python:3", "")
+	if err != nil || exec.Code != "" || !exec.Binary || !needsUpload(exec) {
+		t.Errorf("big.zip: %+v, %v", exec, err)
 	}
 }
 

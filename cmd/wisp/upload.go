@@ -13,8 +13,12 @@ import (
 // action by digest) instead of inline in the action's JSON.
 const uploadThreshold = 4 << 20
 
-// needsUpload reports whether exec's code is large enough to be uploaded.
+// needsUpload reports whether exec's code is large enough to be uploaded
+// (readActionExec leaves out the code of such a file, and gives its size).
 func needsUpload(exec *core.Exec) bool {
+	if exec.Code == "" && exec.Size > uploadThreshold {
+		return true
+	}
 	n := len(exec.Code)
 	if exec.Binary {
 		n = base64.StdEncoding.DecodedLen(n)
