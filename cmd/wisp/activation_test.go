@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/internal/syncbuf"
 	"github.com/wispfaas/wisp/internal/wasmtest"
 )
 
@@ -137,24 +137,6 @@ func TestActivationLastWithoutActivations(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe to read while poll writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestActivationPoll(t *testing.T) {
 	c := newCLI(t, newNamespace(t))
 	c.ok("action", "create", "echo", wasmFile(t, "echo", wasmtest.Action{}))
@@ -162,7 +144,7 @@ func TestActivationPoll(t *testing.T) {
 	old := c.invokeID("echo") // before the poll: not shown
 	nextMillisecond()         // the poll's since has millisecond precision
 
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	done := make(chan int, 1)
 	start := time.Now()
 	go func() {

@@ -1,18 +1,18 @@
 package container
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/cgroups"
 	"golang.org/x/sys/unix"
+
+	"github.com/wispfaas/wisp/internal/syncbuf"
 )
 
 // TestFreezerV2 runs the cgroup v2 freezer code (cgroup.freeze written,
@@ -38,7 +38,7 @@ func TestFreezerV2(t *testing.T) {
 
 	// A writer that never sleeps, counted through a pipe.
 	cmd := exec.Command("/bin/sh", "-c", "while :; do echo x; done")
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -83,22 +83,4 @@ func TestFreezerV2(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
 }

@@ -730,28 +730,7 @@ func (c *Container) Resume(ctx context.Context) error {
 // paused while the freezer cgroup reports it frozen, running otherwise.
 // It reads one cgroup file (libcontainer's Status reads several, and /proc).
 func (c *Container) State(ctx context.Context) (State, error) {
-	if err := ctx.Err(); err != nil {
-		return Stopped, err
-	}
-	if c.isDestroyed() || c.Exited() != nil {
-		return Stopped, nil
-	}
-	if alive, err := c.alive(); err != nil {
-		return Stopped, fmt.Errorf("state of %s: %w", c.id, err)
-	} else if !alive {
-		return Stopped, nil // dead, not yet reaped
-	}
-	frozen, err := c.cg.frozen()
-	if err != nil {
-		if c.Exited() != nil {
-			return Stopped, nil
-		}
-		return Stopped, fmt.Errorf("state of %s: %w", c.id, err)
-	}
-	if frozen {
-		return Paused, nil
-	}
-	return Running, nil
+	return c.readState(ctx, c.alive)
 }
 
 // pausedState is State for Resume, on the path of an activation: it asks
@@ -764,16 +743,24 @@ func (c *Container) pausedState(ctx context.Context) (State, error) {
 	if c.pidfd < 0 {
 		return c.State(ctx)
 	}
+	return c.readState(ctx, func() (bool, error) {
+		exited, err := c.pidfdExited()
+		return !exited, err
+	})
+}
+
+// readState is State with alive telling whether the action loop runs.
+func (c *Container) readState(ctx context.Context, alive func() (bool, error)) (State, error) {
 	if err := ctx.Err(); err != nil {
 		return Stopped, err
 	}
 	if c.isDestroyed() || c.Exited() != nil {
 		return Stopped, nil
 	}
-	if exited, err := c.pidfdExited(); err != nil {
+	if alive, err := alive(); err != nil {
 		return Stopped, fmt.Errorf("state of %s: %w", c.id, err)
-	} else if exited {
-		return Stopped, nil
+	} else if !alive {
+		return Stopped, nil // dead, not yet reaped
 	}
 	frozen, err := c.cg.frozen()
 	if err != nil {

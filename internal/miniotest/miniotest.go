@@ -22,6 +22,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/wispfaas/wisp/internal/syncbuf"
 )
 
 // The root credentials every test server is started with.
@@ -68,7 +70,7 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 }
 
 // Start starts a server for tb, stopped (and its data removed) when tb ends.
@@ -120,7 +122,7 @@ func (s *Server) Start() error {
 	if s.cmd != nil {
 		return errors.New("MinIO is already running")
 	}
-	s.out = &syncBuffer{}
+	s.out = &syncbuf.Buffer{}
 	cmd := exec.Command(s.bin, "server", "--quiet", "--address", s.Addr, "--console-address", "127.0.0.1:0", s.Dir)
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
@@ -205,22 +207,4 @@ func (s *Server) Output() string {
 		return ""
 	}
 	return s.out.String()
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }
