@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wispfaas/wisp/internal/syncbuf"
 )
 
 // Deadlines of the suite. They bound waits on a loaded 2-core machine; no
@@ -30,30 +32,12 @@ const (
 	pollDeadline  = 60 * time.Second // a record appearing
 )
 
-// logBuffer collects a process's output; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // wispd is one running wispd process.
 type wispd struct {
 	data, addr string // data directory, host:port
 	url        string // http://host:port
-	stdout     logBuffer
-	stderr     logBuffer
+	stdout     syncbuf.Buffer
+	stderr     syncbuf.Buffer
 	cmd        *exec.Cmd
 	done       chan struct{} // closed when the process has exited
 	waitErr    error         // its exit status, once done is closed
