@@ -167,7 +167,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	// the modules used in the last day are compiled again in the background
 	// at start, so a busy action's first invoke after a restart finds its
 	// module ready or being compiled.
-	if d.wasm, err = wasmrt.New(ctx, wasmrt.Config{CacheDir: filepath.Join(c.Data, "wasm-cache"), WarmRecent: 24 * time.Hour, Logger: d.log}); err != nil {
+	if d.wasm, err = wasmrt.New(ctx, wasmrt.Config{CacheDir: filepath.Join(c.Data, "wasm-cache"), WarmRecent: 24 * time.Hour, PruneUnused: 30 * 24 * time.Hour, Logger: d.log}); err != nil {
 		return err
 	}
 	// The API port is bound before anything runs so that actions learn

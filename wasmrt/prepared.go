@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -202,4 +203,29 @@ func (r *Runtime) isCompiled(digest string) bool {
 	default:
 		return false
 	}
+}
+
+// pruneUnused removes the regular files under cacheDir (wazero's cache and
+// the prepared modules) that were neither read nor written since before.
+// A file's last use is its access time or its modification time, the
+// later: wazero reads a cache entry on every hit (file systems mounted
+// relatime update the access time once a day, enough here) and prepared
+// modules are touched while used. On a noatime mount a module still in
+// use may go after the period; it is compiled again on its next use.
+func pruneUnused(cacheDir string, before time.Time) (files int, bytes int64) {
+	_ = filepath.WalkDir(cacheDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if lastUse(fi).Before(before) && os.Remove(path) == nil {
+			files++
+			bytes += fi.Size()
+		}
+		return nil
+	})
+	return files, bytes
 }

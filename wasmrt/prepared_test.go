@@ -3,8 +3,10 @@ package wasmrt
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -151,5 +153,47 @@ func TestOldPreparedModulesRemoved(t *testing.T) {
 	entries, _ := filepath.Glob(filepath.Join(dir, "wisp-prepared*"))
 	if len(entries) != 1 || filepath.Base(entries[0]) != preparedDirName {
 		t.Fatalf("prepared-module directories after New: %v, want only %s", entries, preparedDirName)
+	}
+}
+
+// TestPruneUnused checks that New removes cache files unused for longer
+// than PruneUnused, in wazero's cache and among the prepared modules, and
+// keeps the others, which still serve.
+func TestPruneUnused(t *testing.T) {
+	dir := t.TempDir()
+	wasm := echoCommand()
+	r := newRuntime(t, Config{CacheDir: dir})
+	if err := r.Validate(context.Background(), digestOf(wasm), wasm); err != nil {
+		t.Fatal(err)
+	}
+	r.Close(context.Background())
+	var files []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) < 2 {
+		t.Fatalf("cache files after a compile: %v, want wazero's and the prepared module", files)
+	}
+	// A file nobody has read or written for 40 days, and the real ones,
+	// used now.
+	old := filepath.Join(dir, preparedDirName, "sha256-"+strings.Repeat("0", 64)+".wasm")
+	if err := os.WriteFile(old, []byte("\x00asm"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	long := time.Now().Add(-40 * 24 * time.Hour)
+	if err := os.Chtimes(old, long, long); err != nil {
+		t.Fatal(err)
+	}
+	newRuntime(t, Config{CacheDir: dir, PruneUnused: 30 * 24 * time.Hour})
+	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a file unused for 40 days is still there: %v", err)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("a file in use was removed: %v", err)
+		}
 	}
 }

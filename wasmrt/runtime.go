@@ -36,6 +36,10 @@ type Config struct {
 	// restart the first activation of a recently busy action does not wait for its compilation
 	// (prepared.go). 0 means no warming.
 	WarmRecent time.Duration
+	// PruneUnused, with a CacheDir, makes New remove the files of the compilation cache and the
+	// prepared modules that nothing has read for this long, so that the cache does not grow with
+	// every module ever compiled (a Go module's compiled code is ~15 MB). 0 keeps everything.
+	PruneUnused time.Duration
 	// Logger receives debug records (compilations). nil means slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 }
@@ -115,6 +119,11 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		}
 		r.preparedDir = dir
 		removeOldPrepared(cfg.CacheDir)
+		if cfg.PruneUnused > 0 {
+			if n, size := pruneUnused(cfg.CacheDir, time.Now().Add(-cfg.PruneUnused)); n > 0 {
+				r.log.Info("removed compiled Wasm modules unused for a while", "files", n, "bytes", size, "unused_for", cfg.PruneUnused)
+			}
+		}
 	}
 	r.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	if err := instantiateWASI(ctx, r.rt); err != nil {
