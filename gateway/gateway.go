@@ -95,6 +95,9 @@ type Config struct {
 	UploadTTL time.Duration
 	// UploadThroughGateway makes clients upload to the gateway even when
 	// the store can presign URLs (clients that cannot reach the store).
+	// An upload through a gateway lets its namespace create actions from
+	// it on that gateway only (the grant is in its memory): behind a load
+	// balancer of several gateways, leave it off.
 	UploadThroughGateway bool
 }
 
