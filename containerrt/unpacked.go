@@ -124,7 +124,9 @@ func (u *unpackedTrees) acquire(ctx context.Context, digest, kind string, load C
 		t := u.trees[key]
 		if t == nil {
 			u.seq++
-			t = &unpackedTree{key: key, dir: filepath.Join(u.root, key), done: make(chan struct{}), users: 1}
+			// A directory of its own, sequence-numbered: an evicted tree
+			// of the same key may still be being removed.
+			t = &unpackedTree{key: key, dir: filepath.Join(u.root, fmt.Sprintf("%s-%d", key, u.seq)), done: make(chan struct{}), users: 1}
 			u.trees[key] = t
 			tmp := filepath.Join(u.root, fmt.Sprintf("tmp-%s-%d", key, u.seq))
 			u.mu.Unlock()
@@ -185,10 +187,12 @@ func (u *unpackedTrees) fill(ctx context.Context, t *unpackedTree, tmp, kind str
 	u.mu.Unlock()
 }
 
-// release ends a use of t and evicts what no longer fits.
+// release ends a use of t and evicts what no longer fits. The evicted
+// trees are removed after the lock is let go (a large one takes a while):
+// they are out of the map by then, so nobody links from them.
 func (u *unpackedTrees) release(t *unpackedTree) {
+	var evicted []string
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	t.users--
 	if t.elem != nil {
 		u.lru.MoveToFront(t.elem)
@@ -199,9 +203,13 @@ func (u *unpackedTrees) release(t *unpackedTree) {
 			u.lru.Remove(el)
 			delete(u.trees, v.key)
 			u.size -= v.size
-			_ = os.RemoveAll(v.dir)
+			evicted = append(evicted, v.dir)
 		}
 		el = prev
+	}
+	u.mu.Unlock()
+	for _, dir := range evicted {
+		_ = os.RemoveAll(dir)
 	}
 }
 
