@@ -321,6 +321,10 @@ func (r *Runtime) placeCode(ctx context.Context, j *job, m *member) (string, *fa
 		if errors.As(err, &le) {
 			return "", &failure{msg: "The action's code could not be fetched: " + le.Error(), err: le.err}
 		}
+		var pe errPlace
+		if errors.As(err, &pe) {
+			return "", &failure{msg: "The action's code could not be placed: " + pe.Error(), err: pe.err}
+		}
 		if err != nil && ctx.Err() != nil {
 			return "", &failure{msg: "The action's code could not be placed in time: " + err.Error(), err: err}
 		}

@@ -103,7 +103,7 @@ func (u *unpackedTrees) link(ctx context.Context, digest, kind string, load Code
 	}
 	defer u.release(t)
 	if _, err := actioncode.LinkTree(t.dir, dir); err != nil {
-		return fmt.Errorf("place the action's code: %w", err)
+		return errPlace{fmt.Errorf("place the action's code: %w", err)}
 	}
 	return nil
 }
@@ -113,6 +113,13 @@ type errLoad struct{ err error }
 
 func (e errLoad) Error() string { return e.err.Error() }
 func (e errLoad) Unwrap() error { return e.err }
+
+// errPlace marks a failure to link the unpacked code into a container's
+// directory: the host's (a full disk), not the code's.
+type errPlace struct{ err error }
+
+func (e errPlace) Error() string { return e.err.Error() }
+func (e errPlace) Unwrap() error { return e.err }
 
 // acquire returns the ready tree of digest for kind, unpacking it if
 // needed (one unpacking for concurrent callers), with a use counted.
