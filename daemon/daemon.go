@@ -331,8 +331,12 @@ func gatewayID() string {
 // gatewaySeq keeps gateway ids unique when one process runs several (tests).
 var gatewaySeq atomic.Int64
 
-// readAllAt reads the size bytes of r into memory.
+// readAllAt reads the size bytes of r into memory; code the gateway holds
+// already (gateway.CodeBytes) is taken as it is.
 func readAllAt(r io.ReaderAt, size int64) ([]byte, error) {
+	if cb, ok := r.(interface{ Bytes() []byte }); ok && int64(len(cb.Bytes())) == size {
+		return cb.Bytes(), nil
+	}
 	b := make([]byte, size)
 	if n, err := r.ReadAt(b, 0); int64(n) != size || err != nil && err != io.EOF {
 		if err == nil || err == io.EOF {

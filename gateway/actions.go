@@ -137,7 +137,7 @@ func (g *Gateway) storeCode(c echo.Context, exec *core.Exec) (*storedCode, error
 		return nil, core.Errorf(core.CodeTooLarge, "The action's code is %d bytes; the limit is %d bytes.", len(code), core.MaxActionCodeBytes)
 	}
 	digest := blobs.Digest(code)
-	took, err := g.validate(c.Request().Context(), kind, digest, bytes.NewReader(code), int64(len(code)), binary)
+	took, err := g.validate(c.Request().Context(), kind, digest, CodeBytes(code), int64(len(code)), binary)
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -174,5 +176,20 @@ func TestUploadGrants(t *testing.T) {
 	u.grant("a", "sha256:1", now.Add(time.Second))
 	if !u.has("a", "sha256:1", now.Add(30*time.Minute)) {
 		t.Error("the longer grant was lost")
+	}
+}
+
+// TestCodeBytes checks CodeBytes against io.ReaderAt's contract.
+func TestCodeBytes(t *testing.T) {
+	for _, content := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("wisp"), 5000)} {
+		if err := iotest.TestReader(io.NewSectionReader(CodeBytes(content), 0, int64(len(content))), content); err != nil {
+			t.Errorf("%d bytes: %v", len(content), err)
+		}
+		if got := CodeBytes(content).Bytes(); !bytes.Equal(got, content) {
+			t.Errorf("Bytes() = %q", got)
+		}
+	}
+	if _, err := CodeBytes("abc").ReadAt(make([]byte, 1), -1); err == nil {
+		t.Error("a negative offset was read")
 	}
 }

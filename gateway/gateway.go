@@ -60,6 +60,29 @@ type CodeValidator interface {
 	Validate(ctx context.Context, digest string, code io.ReaderAt, size int64, binary bool) error
 }
 
+// CodeBytes is code already in memory (inline exec.code) as a validator
+// reads it: an io.ReaderAt whose Bytes a validator that needs the code
+// whole (a compiler) takes without a copy.
+type CodeBytes []byte
+
+// ReadAt implements io.ReaderAt.
+func (b CodeBytes) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("gateway: negative offset")
+	}
+	if off >= int64(len(b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Bytes returns the code itself.
+func (b CodeBytes) Bytes() []byte { return b }
+
 // CodeValidatorFunc adapts a function to CodeValidator.
 type CodeValidatorFunc func(ctx context.Context, digest string, code io.ReaderAt, size int64, binary bool) error
 
