@@ -66,6 +66,13 @@ const helloPython = `def main(args):
     return {"greeting": greeting}
 `
 
+// helloNode is OpenWhisk's canonical Node.js hello world, unchanged.
+const helloNode = `function main(params) {
+    var name = params.name || 'World';
+    return {payload:  'Hello, ' + name + '!'};
+}
+`
+
 // containerResults is everything the container rows measured.
 type containerResults struct {
 	Skipped string `json:"skipped,omitempty"`
@@ -159,6 +166,7 @@ func measureContainers(ctx context.Context, src sources, tmp string, n int) (*co
 	}
 	python := linkRuntime(ctx, rtDir, runtimes.Python3)
 	native := linkRuntime(ctx, rtDir, runtimes.Native)
+	node := linkRuntime(ctx, rtDir, runtimes.NodeJS20)
 	cr.Runtime = rtDir
 
 	// Pause and resume: runc CLI, then in-process, on a busybox sleep.
@@ -190,6 +198,11 @@ func measureContainers(ctx context.Context, src sources, tmp string, n int) (*co
 		kinds = append(kinds, benchKind{kind: "python:3", skipped: "the python3 runtime could not be built"})
 	} else {
 		kinds = append(kinds, benchKind{kind: "python:3", memMB: 128, coldMB: 160, code: []byte(helloPython), params: `{"name":"wisp"}`})
+	}
+	if node == "" {
+		kinds = append(kinds, benchKind{kind: "nodejs:20", skipped: "the nodejs20 runtime could not be built"})
+	} else {
+		kinds = append(kinds, benchKind{kind: "nodejs:20", memMB: 256, coldMB: 320, code: []byte(helloNode), params: `{"name":"wisp"}`})
 	}
 	if err := storeBenchCode(ctx, filepath.Join(dir, "blobs"), kinds); err != nil {
 		return nil, err
@@ -809,7 +822,7 @@ func printContainerTables(out io.Writer, cr *containerResults) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t≤ %s\t\n", s.Kind, s.From, fmtDur(s.Latency.P50), fmtDur(s.Latency.P90), fmtDur(s.Latency.Max), fmtDur(s.InitTime.P50), s.Errors, fmtDur(s.Target))
 	}
 	tw.Flush()
-	fmt.Fprintln(out, "(containerrt.Runtime.Run of an action never seen: code placed, init, one run. native: the native runtime's launcher executing a static Go action; python:3: OpenWhisk's hello world.)")
+	fmt.Fprintln(out, "(containerrt.Runtime.Run of an action never seen: code placed, init, one run. native: the native runtime's launcher executing a static Go action; python:3 and nodejs:20: OpenWhisk's hello worlds.)")
 	for _, s := range cr.Starts {
 		if s.Errors > 0 && s.Latency.P50 > 0 {
 			fmt.Fprintf(out, "  %s from %s: %s\n", s.Kind, s.From, firstLine(s.FirstError))

@@ -42,24 +42,24 @@ func TestContainerRows(t *testing.T) {
 	if cr.CLIError != "" || cr.CLIPause.P50 == 0 || cr.PoolPause.P50 == 0 || cr.Ratio == 0 {
 		t.Errorf("pause/resume rows incomplete: CLI error %q, %+v", cr.CLIError, cr)
 	}
-	if len(cr.Starts) != 4 {
-		t.Fatalf("%d start rows, want 4 (native and python:3, from a stem cell and with nothing warm)", len(cr.Starts))
+	if len(cr.Starts) != 6 {
+		t.Fatalf("%d start rows, want 6 (native, python:3 and nodejs:20, from a stem cell and with nothing warm)", len(cr.Starts))
 	}
 	for _, s := range cr.Starts {
 		if s.Errors > 0 || s.Latency.P50 == 0 || s.InitTime.P50 == 0 {
 			t.Errorf("%s from %s: %d errors (%s), p50 %v, initTime p50 %v", s.Kind, s.From, s.Errors, s.FirstError, s.Latency.P50, s.InitTime.P50)
 		}
 	}
-	if len(cr.Memory) != 2 {
-		t.Errorf("paused memory measured for %d kinds, want 2", len(cr.Memory))
+	if len(cr.Memory) != 3 {
+		t.Errorf("paused memory measured for %d kinds, want 3", len(cr.Memory))
 	}
 	for _, m := range cr.Memory {
 		if m.MeanBytes <= 0 || m.Containers != 5 {
 			t.Errorf("paused memory of %s: %+v", m.Kind, m)
 		}
 	}
-	if len(cr.Warm) != 2 {
-		t.Errorf("warm rows for %d kinds, want 2", len(cr.Warm))
+	if len(cr.Warm) != 3 {
+		t.Errorf("warm rows for %d kinds, want 3", len(cr.Warm))
 	}
 	for _, w := range cr.Warm {
 		if w.Errors > 0 || w.Unpaused.P50 == 0 || w.Resumed.P50 == 0 {
