@@ -255,7 +255,6 @@ func (r *Runtime) specialise(ctx context.Context, j *job, m *member) ([]string, 
 		return nil, f
 	}
 	main := req.Main
-
 	if main == "" {
 		main = "main"
 	}
@@ -295,7 +294,6 @@ func (j *job) codeReader() CodeReader {
 	})
 }
 
-// placeKind is the kind whose placement rules code of kind follows.
 // placeCode writes the action's code into m's action directory and
 // returns the init message's entry. A native executable the invoker keeps
 // in its disk cache is linked from there (actioncode.PlaceNativeFile); a
@@ -344,6 +342,7 @@ func (r *Runtime) placeCode(ctx context.Context, j *job, m *member) (string, *fa
 	return entry, nil
 }
 
+// placeKind is the kind whose placement rules code of kind follows.
 func placeKind(kind string) string {
 	if kind == kindBlackbox {
 		return actioncode.KindBlackbox
