@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/wispfaas/wisp/internal/treetest"
 )
 
 // zent is one entry of a test zip. A mode with fs.ModeSymlink makes a
@@ -72,34 +74,6 @@ func rawZip(t testing.TB, name string, body []byte, declared uint64) []byte {
 	w.Write(comp.Bytes())
 	zw.Close()
 	return buf.Bytes()
-}
-
-// tree describes every entry under root.
-func tree(t *testing.T, root string) map[string]string {
-	t.Helper()
-	got := map[string]string{}
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p == root {
-			return nil
-		}
-		rel, _ := filepath.Rel(root, p)
-		fi, _ := os.Lstat(p)
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			got[rel] = "l " + target
-		case fi.IsDir():
-			got[rel] = fmt.Sprintf("d %o", fi.Mode().Perm())
-		default:
-			b, _ := os.ReadFile(p)
-			got[rel] = fmt.Sprintf("f %o %s", fi.Mode().Perm(), b)
-		}
-		return nil
-	})
-	return got
 }
 
 func TestPlace(t *testing.T) {
@@ -179,7 +153,7 @@ func TestPlace(t *testing.T) {
 			if entry != c.entry {
 				t.Errorf("entry %q, want %q", entry, c.entry)
 			}
-			if got := tree(t, dir); !reflect.DeepEqual(got, c.tree) {
+			if got := treetest.Describe(t, dir, treetest.Options{}); !reflect.DeepEqual(got, c.tree) {
 				t.Errorf("placed:\n%s\nwant:\n%s", show(got), show(c.tree))
 			}
 			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o755 {
@@ -283,7 +257,7 @@ func TestBadZips(t *testing.T) {
 			if err == nil {
 				t.Errorf("UnpackZip accepted it")
 			}
-			got := tree(t, parent)
+			got := treetest.Describe(t, parent, treetest.Options{})
 			delete(got, "action") // an empty dst may remain
 			if len(got) != 0 {
 				t.Errorf("after a refused unpack, beside dst: %v", got)
@@ -466,7 +440,7 @@ func TestLinkTree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, got := tree(t, src), tree(t, dst)
+			want, got := treetest.Describe(t, src, treetest.Options{}), treetest.Describe(t, dst, treetest.Options{})
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("linked tree:\n%v\nwant\n%v", got, want)
 			}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,6 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/wispfaas/wisp/containerrt/image"
 	it "github.com/wispfaas/wisp/containerrt/image/imagetest"
+	"github.com/wispfaas/wisp/internal/treetest"
 )
 
 // threeLayers exercises layer order, whiteouts, opaque directories,
@@ -92,46 +92,6 @@ var threeLayersConfig = &image.Config{
 	Args: []string{"/usr/bin/tool", "--serve"},
 	Env:  []string{image.DefaultPath, "A=1"},
 	Cwd:  "/srv",
-}
-
-// listTree describes every entry under root.
-func listTree(t *testing.T, root string) map[string]string {
-	t.Helper()
-	got := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		mode := fmt.Sprintf("%o", fi.Mode().Perm()|fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid))
-		if fi.Mode()&fs.ModeSticky != 0 {
-			mode = "1" + mode
-		}
-		if fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
-			mode = "SETUID " + mode
-		}
-		switch {
-		case fi.IsDir():
-			got[rel] = "d " + mode
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			got[rel] = "l " + target
-		case fi.Mode().IsRegular():
-			b, _ := os.ReadFile(p)
-			got[rel] = "f " + mode + " " + string(b)
-		default:
-			got[rel] = "other " + fi.Mode().String()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
 }
 
 // format is one way to hand an image to the package.
@@ -233,7 +193,7 @@ func TestImportFormats(t *testing.T) {
 				if !reflect.DeepEqual(cfg, threeLayersConfig) || !reflect.DeepEqual(icfg, threeLayersConfig) {
 					t.Errorf("config: Import %+v, Inspect %+v, want %+v", cfg, icfg, threeLayersConfig)
 				}
-				got := listTree(t, filepath.Join(dst, "rootfs"))
+				got := treetest.Describe(t, filepath.Join(dst, "rootfs"), treetest.Options{Special: true})
 				if !reflect.DeepEqual(got, threeLayersTree) {
 					t.Errorf("rootfs:\n%s\nwant:\n%s", show(got), show(threeLayersTree))
 				}
@@ -304,7 +264,7 @@ func TestImportReaderAt(t *testing.T) {
 	if _, err := image.Import(ctx, bytes.NewReader(b), int64(len(b)), dst); err != nil {
 		t.Fatal(err)
 	}
-	if got := listTree(t, filepath.Join(dst, "rootfs")); !reflect.DeepEqual(got, threeLayersTree) {
+	if got := treetest.Describe(t, filepath.Join(dst, "rootfs"), treetest.Options{Special: true}); !reflect.DeepEqual(got, threeLayersTree) {
 		t.Errorf("rootfs:\n%s", show(got))
 	}
 	if _, err := image.Import(ctx, bytes.NewReader(b), int64(len(b)), dst); err == nil || !strings.Contains(err.Error(), "already exists") || errors.Is(err, image.ErrInvalid) {
@@ -713,7 +673,7 @@ func TestLongNames(t *testing.T) {
 	if _, err := image.Import(context.Background(), bytes.NewReader(tarball), int64(len(tarball)), dst); err != nil {
 		t.Fatal(err)
 	}
-	if got := listTree(t, filepath.Join(dst, "rootfs")); !reflect.DeepEqual(got, threeLayersTree) {
+	if got := treetest.Describe(t, filepath.Join(dst, "rootfs"), treetest.Options{Special: true}); !reflect.DeepEqual(got, threeLayersTree) {
 		t.Errorf("rootfs:\n%s", show(got))
 	}
 }

@@ -2,8 +2,6 @@ package image_test
 
 import (
 	"context"
-	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/wispfaas/wisp/containerrt/image"
+	"github.com/wispfaas/wisp/internal/treetest"
 )
 
 // TestUmociInterop builds an image with umoci (a real OCI tool, from
@@ -70,7 +69,7 @@ func TestUmociInterop(t *testing.T) {
 		t.Fatalf("tar: %v %s", err, out)
 	}
 
-	want := umociTree(t, filepath.Join(dir, "ref/rootfs"))
+	want := treetest.Describe(t, filepath.Join(dir, "ref/rootfs"), treetest.Options{Links: true})
 	for _, src := range []string{filepath.Join(dir, "img"), tarball} {
 		dst := filepath.Join(t.TempDir(), "img")
 		cfg, err := image.ImportPath(context.Background(), src, dst)
@@ -81,43 +80,11 @@ func TestUmociInterop(t *testing.T) {
 		if !reflect.DeepEqual(cfg.Args, wantCfg.Args) || cfg.Cwd != wantCfg.Cwd || !strings.Contains(strings.Join(cfg.Env, " "), "GREETING=hi") {
 			t.Errorf("config %+v", cfg)
 		}
-		if got := umociTree(t, filepath.Join(dst, "rootfs")); !reflect.DeepEqual(got, want) {
+		if got := treetest.Describe(t, filepath.Join(dst, "rootfs"), treetest.Options{Links: true}); !reflect.DeepEqual(got, want) {
 			t.Errorf("Import of %s:\n%s\numoci unpack:\n%s", filepath.Base(src), show(got), show(want))
 		}
 	}
 	if want["etc/keep"] != "f 755 2 keep" || want["etc/gone"] != "" || want["opt"] != "" || want["etc/conf/a"] != "" {
 		t.Errorf("umoci's unpack is not the image this test meant to build:\n%s", show(want))
 	}
-}
-
-// umociTree describes a root filesystem with link counts, setuid and
-// setgid masked (Import clears them; umoci keeps them).
-func umociTree(t *testing.T, root string) map[string]string {
-	t.Helper()
-	got := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			got[rel] = "l " + target
-		case fi.IsDir():
-			got[rel] = fmt.Sprintf("d %o", fi.Mode().Perm())
-		default:
-			b, _ := os.ReadFile(p)
-			got[rel] = fmt.Sprintf("f %o %d %s", fi.Mode().Perm(), links(fi), b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
 }
