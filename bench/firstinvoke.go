@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/wispfaas/wisp/internal/wasmtest"
 )
 
 // First invokes: what a user waits for the first time an action runs,
@@ -48,42 +50,11 @@ type firstInvokes struct {
 	FreshFromCode string         `json:"fresh_from,omitempty"`
 }
 
-// appendCustomSection returns wasm with a custom section (id 0) named name
-// holding payload appended. Runtimes ignore custom sections, so the module
-// behaves exactly as before, but its bytes, and so its digest, differ: a
-// "new" module that nothing has compiled or cached yet.
-func appendCustomSection(wasm []byte, name string, payload []byte) []byte {
-	content := appendULEB128(nil, uint32(len(name)))
-	content = append(content, name...)
-	content = append(content, payload...)
-	out := make([]byte, 0, len(wasm)+len(content)+6)
-	out = append(out, wasm...)
-	out = append(out, 0) // custom section
-	out = appendULEB128(out, uint32(len(content)))
-	return append(out, content...)
-}
-
-// appendULEB128 appends v in the unsigned LEB128 encoding Wasm uses for
-// sizes.
-func appendULEB128(b []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			c |= 0x80
-		}
-		b = append(b, c)
-		if v == 0 {
-			return b
-		}
-	}
-}
-
 // freshCopy is m's code made distinct by a random custom section.
 func freshCopy(m *wasmModule) []byte {
 	nonce := make([]byte, 16)
 	_, _ = rand.Read(nonce)
-	return appendCustomSection(m.code, "wisp-bench-nonce", []byte(hex.EncodeToString(nonce)))
+	return wasmtest.WithCustomSection(m.code, "wisp-bench-nonce", []byte(hex.EncodeToString(nonce)))
 }
 
 // timeInvoke sends one blocking invoke of action on c and returns how long

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,43 +16,6 @@ var minimalCommand = []byte{
 	0x03, 0x02, 0x01, 0x00, // functions: one of type 0
 	0x07, 0x0a, 0x01, 0x06, '_', 's', 't', 'a', 'r', 't', 0x00, 0x00, // export "_start"
 	0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // code: an empty body
-}
-
-func TestAppendULEB128(t *testing.T) {
-	tests := []struct {
-		v    uint32
-		want []byte
-	}{
-		{0, []byte{0x00}},
-		{1, []byte{0x01}},
-		{127, []byte{0x7f}},
-		{128, []byte{0x80, 0x01}},
-		{300, []byte{0xac, 0x02}},
-		{16384, []byte{0x80, 0x80, 0x01}},
-		{0xffffffff, []byte{0xff, 0xff, 0xff, 0xff, 0x0f}},
-	}
-	for _, tt := range tests {
-		if got := appendULEB128(nil, tt.v); !bytes.Equal(got, tt.want) {
-			t.Errorf("appendULEB128(%d) = % x, want % x", tt.v, got, tt.want)
-		}
-	}
-}
-
-func TestAppendCustomSectionLayout(t *testing.T) {
-	payload := bytes.Repeat([]byte("p"), 200) // a size that takes two LEB128 bytes
-	out := appendCustomSection(minimalCommand, "nonce", payload)
-	if !bytes.Equal(out[:len(minimalCommand)], minimalCommand) {
-		t.Fatal("the module's own bytes changed")
-	}
-	sec := out[len(minimalCommand):]
-	content := append(append([]byte{5}, "nonce"...), payload...)
-	want := append(append([]byte{0}, appendULEB128(nil, uint32(len(content)))...), content...)
-	if !bytes.Equal(sec, want) {
-		t.Errorf("section = % x…, want % x…", sec[:12], want[:12])
-	}
-	if bytes.Equal(appendCustomSection(minimalCommand, "n", []byte("a")), appendCustomSection(minimalCommand, "n", []byte("b"))) {
-		t.Error("different payloads gave the same module")
-	}
 }
 
 func TestFreshCopyIsValidAndNew(t *testing.T) {

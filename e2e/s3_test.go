@@ -21,6 +21,7 @@ import (
 
 	"github.com/wispfaas/wisp/blobs"
 	"github.com/wispfaas/wisp/internal/miniotest"
+	"github.com/wispfaas/wisp/internal/wasmtest"
 )
 
 // s3Env is a MinIO server and the --blobs value of a store on it, with
@@ -67,30 +68,11 @@ func digestOf(b []byte) string {
 // a valid module, n bytes larger, that runs as the original does.
 func bigWasm(t *testing.T, module []byte, n int) []byte {
 	t.Helper()
-	name := []byte("wisp.padding")
 	payload := make([]byte, n)
 	if _, err := rand.Read(payload); err != nil {
 		t.Fatal(err)
 	}
-	body := append(uleb(uint64(len(name))), name...)
-	body = append(body, payload...)
-	out := append([]byte{}, module...)
-	out = append(out, 0) // custom section
-	out = append(out, uleb(uint64(len(body)))...)
-	return append(out, body...)
-}
-
-func uleb(v uint64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			b = append(b, c|0x80)
-			continue
-		}
-		return append(b, c)
-	}
+	return wasmtest.WithCustomSection(module, "wisp.padding", payload)
 }
 
 // startUpload POSTs a blob's digest and size and returns the answer.

@@ -1,5 +1,7 @@
 package wasmrt
 
+import "github.com/wispfaas/wisp/internal/wasmtest"
+
 // A tiny assembler for hand-written test modules, so that edge cases need neither wat2wasm nor a
 // C toolchain. Instructions are written as bytes with the op* constants below.
 
@@ -62,18 +64,8 @@ type rawData struct {
 	bytes  []byte
 }
 
-func uleb(v uint64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			b = append(b, c|0x80)
-			continue
-		}
-		return append(b, c)
-	}
-}
+// uleb is the LEB128 encoding the modules here are written with.
+var uleb = wasmtest.ULEB
 
 func sleb(v int64) []byte {
 	var b []byte

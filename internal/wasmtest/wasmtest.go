@@ -88,17 +88,17 @@ func (a Action) Wasm() []byte {
 		wasiImport("poll_oneoff", 1),
 	))...)
 	out = append(out, section(secFunction, 1, []byte{0})...)
-	out = append(out, section(secMemory, 1, cat([]byte{0x00}, uleb(memPages)))...)
+	out = append(out, section(secMemory, 1, cat([]byte{0x00}, ULEB(memPages)))...)
 	out = append(out, section(secExport, 2, cat(
-		name("_start"), []byte{externFunc}, uleb(fnStart),
+		name("_start"), []byte{externFunc}, ULEB(fnStart),
 		name("memory"), []byte{externMemory, 0},
 	))...)
-	code := cat(uleb(1), uleb(2), []byte{i32}, body, []byte{opEnd}) // locals: two i32, n and nread
-	out = append(out, section(secCode, 1, cat(uleb(uint64(len(code))), code))...)
+	code := cat(ULEB(1), ULEB(2), []byte{i32}, body, []byte{opEnd}) // locals: two i32, n and nread
+	out = append(out, section(secCode, 1, cat(ULEB(uint64(len(code))), code))...)
 	if len(data) > 0 {
 		var segs []byte
 		for _, d := range data {
-			segs = cat(segs, []byte{0x00}, i32c(d.offset), []byte{opEnd}, uleb(uint64(len(d.bytes))), d.bytes)
+			segs = cat(segs, []byte{0x00}, i32c(d.offset), []byte{opEnd}, ULEB(uint64(len(d.bytes))), d.bytes)
 		}
 		out = append(out, section(secData, len(data), segs)...)
 	}
@@ -187,12 +187,12 @@ type dataSegment struct {
 }
 
 func wasiImport(fn string, typ uint64) []byte {
-	return cat(name("wasi_snapshot_preview1"), name(fn), []byte{externFunc}, uleb(typ))
+	return cat(name("wasi_snapshot_preview1"), name(fn), []byte{externFunc}, ULEB(typ))
 }
 
 // call pushes args and calls function fn.
 func call(fn uint64, args ...[]byte) []byte {
-	return cat(cat(args...), []byte{opCall}, uleb(fn))
+	return cat(cat(args...), []byte{opCall}, ULEB(fn))
 }
 
 // store32 stores the constant v at the constant address addr.
@@ -203,7 +203,8 @@ func store32(addr, v int32) []byte {
 // i32c is "i32.const v".
 func i32c(v int32) []byte { return append([]byte{opI32Const}, sleb(int64(v))...) }
 
-func uleb(v uint64) []byte {
+// ULEB is v in the unsigned LEB128 encoding of the Wasm binary format.
+func ULEB(v uint64) []byte {
 	var b []byte
 	for {
 		c := byte(v & 0x7f)
@@ -227,11 +228,11 @@ func sleb(v int64) []byte {
 	}
 }
 
-func name(s string) []byte { return append(uleb(uint64(len(s))), s...) }
+func name(s string) []byte { return append(ULEB(uint64(len(s))), s...) }
 
 func section(id byte, items int, body []byte) []byte {
-	content := append(uleb(uint64(items)), body...)
-	return cat([]byte{id}, uleb(uint64(len(content))), content)
+	content := append(ULEB(uint64(items)), body...)
+	return cat([]byte{id}, ULEB(uint64(len(content))), content)
 }
 
 func cat(parts ...[]byte) []byte {
@@ -240,4 +241,17 @@ func cat(parts ...[]byte) []byte {
 		b = append(b, p...)
 	}
 	return b
+}
+
+// WithCustomSection returns wasm with a custom section named name holding
+// payload appended. Runtimes ignore custom sections: the module runs as
+// before, but its bytes, and so its digest and size, differ.
+func WithCustomSection(wasm []byte, name string, payload []byte) []byte {
+	body := append(ULEB(uint64(len(name))), name...)
+	body = append(body, payload...)
+	out := make([]byte, 0, len(wasm)+len(body)+6)
+	out = append(out, wasm...)
+	out = append(out, 0) // custom section
+	out = append(out, ULEB(uint64(len(body)))...)
+	return append(out, body...)
 }
