@@ -255,3 +255,12 @@ func WithCustomSection(wasm []byte, name string, payload []byte) []byte {
 	out = append(out, ULEB(uint64(len(body)))...)
 	return append(out, body...)
 }
+
+// MinimalCommand is (module (func (export "_start"))): the smallest WASI command.
+var MinimalCommand = []byte{
+	0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // header
+	0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // types: () -> ()
+	0x03, 0x02, 0x01, 0x00, // functions: one of type 0
+	0x07, 0x0a, 0x01, 0x06, '_', 's', 't', 'a', 'r', 't', 0x00, 0x00, // export "_start"
+	0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // code: an empty body
+}

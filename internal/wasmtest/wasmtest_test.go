@@ -5,15 +5,6 @@ import (
 	"testing"
 )
 
-// minimalCommand is (module (func (export "_start"))).
-var minimalCommand = []byte{
-	0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // header
-	0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // types: () -> ()
-	0x03, 0x02, 0x01, 0x00, // functions: one of type 0
-	0x07, 0x0a, 0x01, 0x06, '_', 's', 't', 'a', 'r', 't', 0x00, 0x00, // export "_start"
-	0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // code: an empty body
-}
-
 func TestULEB(t *testing.T) {
 	tests := []struct {
 		v    uint32
@@ -36,17 +27,17 @@ func TestULEB(t *testing.T) {
 
 func TestWithCustomSectionLayout(t *testing.T) {
 	payload := bytes.Repeat([]byte("p"), 200) // a size that takes two LEB128 bytes
-	out := WithCustomSection(minimalCommand, "nonce", payload)
-	if !bytes.Equal(out[:len(minimalCommand)], minimalCommand) {
+	out := WithCustomSection(MinimalCommand, "nonce", payload)
+	if !bytes.Equal(out[:len(MinimalCommand)], MinimalCommand) {
 		t.Fatal("the module's own bytes changed")
 	}
-	sec := out[len(minimalCommand):]
+	sec := out[len(MinimalCommand):]
 	content := append(append([]byte{5}, "nonce"...), payload...)
 	want := append(append([]byte{0}, ULEB(uint64(len(content)))...), content...)
 	if !bytes.Equal(sec, want) {
 		t.Errorf("section = % x…, want % x…", sec[:12], want[:12])
 	}
-	if bytes.Equal(WithCustomSection(minimalCommand, "n", []byte("a")), WithCustomSection(minimalCommand, "n", []byte("b"))) {
+	if bytes.Equal(WithCustomSection(MinimalCommand, "n", []byte("a")), WithCustomSection(MinimalCommand, "n", []byte("b"))) {
 		t.Error("different payloads gave the same module")
 	}
 }
