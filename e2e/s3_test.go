@@ -421,27 +421,6 @@ func TestUploadURLs(t *testing.T) {
 			r.want(t, http.StatusOK)
 			g.invoke(t, "intime", "blocking=true", nil).want(t, http.StatusOK)
 
-			// Another namespace learns nothing from the digest: it is not
-			// told the code is stored, cannot create an action from it
-			// without the bytes, and can once it uploads them.
-			o := c.d.namespace(t)
-			if up := o.startUpload(t, digestOf(code), int64(len(code))); up["exists"] == true || up["url"] == nil {
-				t.Fatalf("another namespace was told the blob exists: %v", up)
-			}
-			r, _ = o.createByDigest("theirs", digestOf(code), int64(len(code)))
-			r.wantError(t, http.StatusBadRequest, "no code", "uploaded")
-			up = o.startUpload(t, digestOf(code), int64(len(code)))
-			if status, msg := putUpload(t, up, code); status != http.StatusOK {
-				t.Fatalf("PUT by another namespace: %d %s", status, msg)
-			}
-			r, _ = o.createByDigest("theirs", digestOf(code), int64(len(code)))
-			r.want(t, http.StatusOK)
-			o.invoke(t, "theirs", "blocking=true", nil).want(t, http.StatusOK)
-			// The owner, whose action uses it, is told it is stored.
-			if up := g.startUpload(t, digestOf(code), int64(len(code))); up["exists"] != true {
-				t.Errorf("the owning namespace was not told the blob is stored: %v", up)
-			}
-
 			// The CLI takes the same way for a large module: the gateway's
 			// own URL on the local store, MinIO's on S3.
 			big := filepath.Join(t.TempDir(), "big.wasm")
@@ -455,6 +434,54 @@ func TestUploadURLs(t *testing.T) {
 			}
 			if res := g.invoke(t, "big", "blocking=true&result=true", map[string]any{"name": "CLI"}).want(t, http.StatusOK).object(t); res["greeting"] != "Hello, CLI!" {
 				t.Fatalf("invoke of the uploaded action: %v", res)
+			}
+		})
+	}
+}
+
+// TestBlobsStayInTheirNamespace checks, on the local store and on MinIO,
+// that a digest tells a namespace nothing of what another stored: it is
+// not told the code is stored, cannot create an action from it without
+// the bytes, and can once it uploads them; the owner, whose action uses
+// it, is told it is stored.
+func TestBlobsStayInTheirNamespace(t *testing.T) {
+	t.Parallel()
+	hello, err := os.ReadFile(wasmPath("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3 := newS3Env(t, "wisp-ns", "c")
+	local := startWispd(t)
+	remote := startWispd(t, "--blobs", s3.blobs)
+	for _, c := range []struct {
+		name string
+		d    *wispd
+	}{{"local", local}, {"s3", remote}} {
+		t.Run(c.name, func(t *testing.T) {
+			g := c.d.guest(t)
+			code := bigWasm(t, hello, 1000)
+			up := g.startUpload(t, digestOf(code), int64(len(code)))
+			if status, msg := putUpload(t, up, code); status != http.StatusOK {
+				t.Fatalf("PUT: %d %s", status, msg)
+			}
+			r, _ := g.createByDigest("mine", digestOf(code), int64(len(code)))
+			r.want(t, http.StatusOK)
+
+			o := c.d.namespace(t)
+			if up := o.startUpload(t, digestOf(code), int64(len(code))); up["exists"] == true || up["url"] == nil {
+				t.Fatalf("another namespace was told the blob exists: %v", up)
+			}
+			r, _ = o.createByDigest("theirs", digestOf(code), int64(len(code)))
+			r.wantError(t, http.StatusBadRequest, "no code", "uploaded")
+			up = o.startUpload(t, digestOf(code), int64(len(code)))
+			if status, msg := putUpload(t, up, code); status != http.StatusOK {
+				t.Fatalf("PUT by another namespace: %d %s", status, msg)
+			}
+			r, _ = o.createByDigest("theirs", digestOf(code), int64(len(code)))
+			r.want(t, http.StatusOK)
+			o.invoke(t, "theirs", "blocking=true", nil).want(t, http.StatusOK)
+			if up := g.startUpload(t, digestOf(code), int64(len(code))); up["exists"] != true {
+				t.Errorf("the owning namespace was not told the blob is stored: %v", up)
 			}
 		})
 	}

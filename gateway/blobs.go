@@ -37,6 +37,10 @@ const MaxBlobBytes = 1 << 30
 // defaultUploadTTL is how long an upload URL is valid.
 const defaultUploadTTL = 15 * time.Minute
 
+// uploadGrantTTL is how long after an upload through the gateway its
+// namespace may create actions from the blob without an action using it.
+const uploadGrantTTL = time.Hour
+
 func (g *Gateway) makeStartUploadHandler() echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
@@ -119,8 +123,10 @@ func (g *Gateway) makeUploadHandler() echo.HandlerFunc {
 			return blobStoreError("store the upload", err)
 		}
 		// The bytes hashed to the digest: the namespace has them, and may
-		// create actions from them until the URL would have expired.
-		g.uploaded.grant(claims.NS, info.Digest, time.Unix(claims.Exp, 0))
+		// create actions from them for uploadGrantTTL from now. (Not
+		// until the URL's expiry: a large upload can end after it, with
+		// the create still to come.)
+		g.uploaded.grant(claims.NS, info.Digest, time.Now().Add(uploadGrantTTL))
 		g.log.Info("blob uploaded", "namespace", claims.NS, "digest", info.Digest, "size", info.Size)
 		return c.JSON(http.StatusOK, &core.BlobUpload{Digest: info.Digest, Size: info.Size, Exists: true})
 	}
@@ -271,7 +277,7 @@ func newUploadKey() []byte {
 }
 
 // uploadGrants remembers, per namespace, the blobs it uploaded through the
-// gateway's own upload URLs, until the URLs' expiry. Only the local store
+// gateway's own upload URLs, for uploadGrantTTL. Only the local store
 // uses those URLs, and a local store serves one node, so memory is where
 // they belong; after a restart a client uploads again.
 type uploadGrants struct {

@@ -149,8 +149,8 @@ type Gateway struct {
 	// uploadKey signs upload tokens (gateway/blobs.go).
 	uploadKey []byte
 	// uploaded remembers the blobs each namespace uploaded through this
-	// gateway's own upload URLs, until the URL's expiry: the proof that
-	// it has the bytes, which an action create by digest needs.
+	// gateway's own upload URLs, for an hour after each upload: the proof
+	// that it has the bytes, which an action create by digest needs.
 	uploaded uploadGrants
 }
 
