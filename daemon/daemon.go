@@ -221,14 +221,18 @@ func (d *Daemon) start(ctx context.Context) error {
 			}
 			return d.wasm.Validate(ctx, digest, wasm)
 		})
-		d.gateway, err = gateway.New(gateway.Config{Listener: ln, ID: gatewayID(), APIHost: apiHost, UploadKey: key, UploadTTL: c.UploadTTL}, gateway.Deps{
+		deps := gateway.Deps{
 			Store:      d.store,
 			Blobs:      codeStore,
 			Dispatcher: d.broker,
 			Invokers:   d.reg,
 			Validators: validators,
 			Logger:     d.log,
-		})
+		}
+		if d.invoker != nil {
+			deps.Local = d.invoker
+		}
+		d.gateway, err = gateway.New(gateway.Config{Listener: ln, ID: gatewayID(), APIHost: apiHost, UploadKey: key, UploadTTL: c.UploadTTL}, deps)
 		if err != nil {
 			return err
 		}

@@ -49,6 +49,19 @@ type Dispatcher interface {
 	OpenResults(gatewayID string, log *slog.Logger) (*queue.Results, error)
 }
 
+// LocalInvoker is an invoker in the gateway's own process (the "all"
+// role), to which a blocking activation whose home it is goes directly,
+// without the queue's three messages through JetStream
+// (docs/rationale.md).
+type LocalInvoker interface {
+	// ID is the invoker's id in the directory of invokers.
+	ID() string
+	// Offer runs inv at once if the invoker has a free slot, reporting
+	// false, having done nothing, otherwise. done is called once with the
+	// result, after the record is stored; it must not block.
+	Offer(inv *core.Invocation, done func(queue.Result)) bool
+}
+
 // CodeValidator checks an action's code for its kind before it is stored
 // (for wasm: that it compiles and is a runnable command module; for a zip:
 // that it unpacks safely and has the kind's entry point). The code is size
@@ -130,6 +143,8 @@ type Deps struct {
 	Blobs      blobs.Store
 	Dispatcher Dispatcher
 	Invokers   InvokerDirectory
+	// Local is the invoker of this process, nil when there is none.
+	Local LocalInvoker
 	// Validators by canonical kind; a kind without one is stored unchecked.
 	Validators map[string]CodeValidator
 	Logger     *slog.Logger

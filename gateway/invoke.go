@@ -73,30 +73,45 @@ func (g *Gateway) makeInvokeHandler() echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		var done <-chan queue.Outcome
-		if blocking {
-			// Registered before publishing, so that a fast result cannot
-			// arrive before anyone waits for it.
-			inv.ReplyTo = queue.ReplySubject(g.cfg.ID, inv.ActivationID)
-			done = g.results.Wait(inv.ActivationID)
-			defer g.results.Leave(inv.ActivationID)
-		}
-		inv.Queued = time.Now().UnixNano()
 		if !blocking {
 			// 202 promises the activation will run: answer once it is stored.
+			inv.Queued = time.Now().UnixNano()
 			if err := g.deps.Dispatcher.PublishInvocation(ctx, invoker, inv); err != nil {
 				return notQueued(err)
 			}
 			setActivationID(c, inv.ActivationID)
 			return accepted(c, inv.ActivationID)
 		}
+		timer := time.NewTimer(time.Duration(waitMs) * time.Millisecond)
+		defer timer.Stop()
+		if local := g.deps.Local; local != nil && invoker == local.ID() {
+			done := make(chan queue.Result, 1)
+			inv.Queued = time.Now().UnixNano()
+			if local.Offer(inv, func(r queue.Result) { done <- r }) {
+				select {
+				case res := <-done:
+					setActivationID(c, inv.ActivationID)
+					return writeResult(c, res, resultOnly)
+				case <-timer.C:
+					setActivationID(c, inv.ActivationID)
+					return accepted(c, inv.ActivationID)
+				case <-ctx.Done():
+					return nil // the caller went away; the activation goes on
+				}
+			}
+			// No free slot: the activation waits in the queue.
+		}
+		// Registered before publishing, so that a fast result cannot
+		// arrive before anyone waits for it.
+		inv.ReplyTo = queue.ReplySubject(g.cfg.ID, inv.ActivationID)
+		done := g.results.Wait(inv.ActivationID)
+		defer g.results.Leave(inv.ActivationID)
+		inv.Queued = time.Now().UnixNano()
 		// A blocking caller waits for the result, which cannot come before
 		// the activation is stored: no need to wait for the store's ack.
 		if err := g.deps.Dispatcher.PublishInvocationAsync(invoker, inv); err != nil {
 			return notQueued(err)
 		}
-		timer := time.NewTimer(time.Duration(waitMs) * time.Millisecond)
-		defer timer.Stop()
 		select {
 		case out := <-done:
 			if errors.Is(out.Err, queue.ErrNotQueued) {

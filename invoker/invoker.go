@@ -148,7 +148,7 @@ type Invoker struct {
 	cancel   context.CancelFunc
 	stopping bool                 // under mu
 	stopCh   chan struct{}        // closed when shutdown begins
-	work     chan *queue.Delivery // to idle workers
+	work     chan task // to idle workers
 	consumer *queue.Consumption
 	unsubPre func() error
 	stopBeat chan struct{}
@@ -175,7 +175,7 @@ func New(cfg Config, deps Deps) (*Invoker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	inv := &Invoker{cfg: cfg, deps: deps, log: log.With("invoker", cfg.ID), slots: make(chan struct{}, cfg.Capacity), stopCh: make(chan struct{}), work: make(chan *queue.Delivery)}
+	inv := &Invoker{cfg: cfg, deps: deps, log: log.With("invoker", cfg.ID), slots: make(chan struct{}, cfg.Capacity), stopCh: make(chan struct{}), work: make(chan task)}
 	for k := range deps.Runtimes {
 		inv.kinds = append(inv.kinds, k)
 	}
@@ -270,6 +270,18 @@ func (inv *Invoker) heartbeats() {
 	}
 }
 
+// ID is the invoker's id, as its heartbeats announce it.
+func (inv *Invoker) ID() string { return inv.cfg.ID }
+
+// task is one activation for a worker: a delivery from the queue, or a
+// blocking activation handed over by a gateway in this process (local,
+// answered through done).
+type task struct {
+	d     *queue.Delivery
+	local *core.Invocation
+	done  func(queue.Result)
+}
+
 // accept is called by the queue for each delivery, one at a time. It
 // blocks while all slots are taken, so that the queue, not memory, holds
 // the backlog.
@@ -280,35 +292,110 @@ func (inv *Invoker) accept(d *queue.Delivery) {
 		_ = d.Nak(0) // leave it for the next start
 		return
 	}
+	if !inv.enter() {
+		_ = d.Nak(0) // leave it for the next start
+		return
+	}
+	inv.dispatch(task{d: d})
+}
+
+// Offer runs a blocking activation that a gateway in this process hands
+// over directly, instead of through the queue, when a slot is free at
+// once; it reports whether it took the activation. When it reports false
+// nothing was done, and the gateway queues the activation as usual: a
+// backlog in the queue has the first claim on each freed slot (accept
+// waits on the slots, Offer never does), so a direct hand-over never
+// overtakes queued work. done is called once, on a goroutine that must
+// not be held long, with the result once the record is stored (or could
+// not be: that is logged). The result's bytes are the caller's.
+//
+// The activation lives only in this process until its record is stored:
+// should the process die meanwhile, it is lost along with its caller's
+// connection, as a blocking invoke is in OpenWhisk (docs/rationale.md).
+func (inv *Invoker) Offer(msg *core.Invocation, done func(queue.Result)) bool {
+	select {
+	case inv.slots <- struct{}{}:
+	default:
+		return false
+	}
+	if !inv.enter() {
+		return false
+	}
+	inv.dispatch(task{local: msg, done: done})
+	return true
+}
+
+// enter counts an activation as running once it holds a slot; it frees
+// the slot and reports false when the invoker is stopping.
+func (inv *Invoker) enter() bool {
 	inv.mu.Lock()
 	if inv.stopping {
 		inv.mu.Unlock()
 		<-inv.slots
-		_ = d.Nak(0) // leave it for the next start
-		return
+		return false
 	}
 	inv.running.Add(1)
 	inv.mu.Unlock()
 	inv.busy.Add(1)
+	return true
+}
+
+// release frees the slot of an activation that has run.
+func (inv *Invoker) release() {
+	inv.busy.Add(-1)
+	<-inv.slots
+}
+
+// dispatch hands t to an idle worker, or starts one.
+func (inv *Invoker) dispatch(t task) {
 	select {
-	case inv.work <- d: // an idle worker takes it
+	case inv.work <- t:
 	default:
-		go inv.worker(d)
+		go inv.worker(t)
 	}
 }
 
-// worker handles d, then the activations handed to it while it is idle,
-// until the invoker stops. Workers outlive their activations so that each
+// worker runs t, then the tasks handed to it while it is idle, until the
+// invoker stops. Workers outlive their activations so that each
 // activation does not start a goroutine whose stack must grow (copied
 // several times) to the depth of a Wasm run: that showed in profiles.
-func (inv *Invoker) worker(d *queue.Delivery) {
+func (inv *Invoker) worker(t task) {
 	for {
-		inv.handle(d)
+		if t.local != nil {
+			inv.handleLocal(t.local, t.done)
+		} else {
+			inv.handle(t.d)
+		}
 		select {
-		case d = <-inv.work:
+		case t = <-inv.work:
 		case <-inv.stopCh:
 			return
 		}
+	}
+}
+
+// handleLocal runs an activation handed over by Offer, stores its record
+// and, once the store has confirmed it (so that the record can be read as
+// soon as the caller has the result), hands the result to done.
+func (inv *Invoker) handleLocal(msg *core.Invocation, done func(queue.Result)) {
+	record := inv.run(inv.runCtx, msg, nil)
+	inv.release()
+	// A buffer of its own, not a pooled one: the result goes to the
+	// caller's response after this returns.
+	buf, rs, re := record.AppendJSON(make([]byte, 0, 512))
+	res := queue.Result{Record: buf, StatusCode: record.StatusCode}
+	if rs < re {
+		res.Value = buf[rs:re]
+	}
+	stored := func(err error) {
+		if err != nil {
+			inv.log.Error("store activation record", "activation", msg.ActivationID, "err", err)
+		}
+		done(res)
+		inv.running.Done()
+	}
+	if err := inv.deps.Records.PutActivationAsync(record.Namespace, record.ActivationID, buf, stored); err != nil {
+		stored(err)
 	}
 }
 
@@ -324,23 +411,19 @@ func (inv *Invoker) worker(d *queue.Delivery) {
 func (inv *Invoker) handle(d *queue.Delivery) {
 	msg := &d.Invocation
 	ctx := inv.runCtx
-	release := func() {
-		inv.busy.Add(-1)
-		<-inv.slots
-	}
 	if d.Redelivered() {
 		// It may have run before the invoker died, after the record was
 		// stored but before the ack: never run an activation twice.
 		if done, err := inv.deps.Records.HasActivation(ctx, msg.Namespace, msg.ActivationID); err == nil && done {
 			inv.log.Info("activation already recorded; acknowledging the redelivery", "activation", msg.ActivationID)
 			_ = d.Ack()
-			release()
+			inv.release()
 			inv.running.Done()
 			return
 		}
 	}
-	record := inv.run(ctx, d)
-	release()
+	record := inv.run(ctx, msg, d)
+	inv.release()
 	if msg.ReplyTo != "" && inv.sendToGateway(d, record) {
 		inv.running.Done()
 		return
@@ -458,9 +541,10 @@ func (inv *Invoker) request(a *core.InvokedAction, params json.RawMessage, env m
 	}
 }
 
-// run executes the activation and returns its record.
-func (inv *Invoker) run(ctx context.Context, d *queue.Delivery) *core.Activation {
-	msg := &d.Invocation
+// run executes the activation msg and returns its record. d is its
+// delivery from the queue, told of progress while a long activation runs;
+// nil for one handed over in process.
+func (inv *Invoker) run(ctx context.Context, msg *core.Invocation, d *queue.Delivery) *core.Activation {
 	action := &msg.Action
 	path := action.Path()
 	start := time.Now()
@@ -488,8 +572,11 @@ func (inv *Invoker) run(ctx context.Context, d *queue.Delivery) *core.Activation
 	if rt == nil {
 		res = RunResult{Err: fmt.Errorf("this invoker cannot run actions of kind %q", action.Kind)}
 	} else {
-		// Tell JetStream the activation is alive while it runs long.
-		stopProgress := keepAlive(d, inv.deps.Queue.AckWait()/3)
+		stopProgress := func() {}
+		if d != nil {
+			// Tell JetStream the activation is alive while it runs long.
+			stopProgress = keepAlive(d, inv.deps.Queue.AckWait()/3)
+		}
 		env := inv.env(msg, start)
 		res = rt.Run(ctx, inv.request(action, msg.Params, env))
 		putEnv(env)

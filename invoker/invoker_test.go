@@ -106,13 +106,29 @@ func newRig(t *testing.T, capacity int) *rig {
 	return r
 }
 
-func (r *rig) invoke(t *testing.T, digest, params string) string {
-	t.Helper()
+// invocation is a blocking activation of the echo action at digest.
+func invocation(digest, params string) *core.Invocation {
 	id := core.NewActivationID(time.Now())
 	a := core.Action{Namespace: "guest", Name: "echo", Version: "0.0.1", Exec: core.Exec{Kind: "wasm", Digest: digest}, Limits: core.DefaultLimits()}
 	a.Limits.Timeout = 10_000
-	inv := &core.Invocation{ActivationID: id, Namespace: "guest", Subject: "guest", Action: a.Invoked(),
+	return &core.Invocation{ActivationID: id, Namespace: "guest", Subject: "guest", Action: a.Invoked(),
 		Params: json.RawMessage(params), ReplyTo: queue.ReplySubject("gw", id), Queued: time.Now().UnixNano()}
+}
+
+// offer hands a blocking activation to the invoker in process, as a
+// gateway of the same process does; ok is false when it was refused.
+func (r *rig) offer(t *testing.T, digest, params string) (id string, ok bool) {
+	t.Helper()
+	inv := invocation(digest, params)
+	inv.ReplyTo = ""
+	return inv.ActivationID, r.inv.Offer(inv, func(res queue.Result) { r.results <- queue.Outcome{Result: res} })
+}
+
+// invoke publishes a blocking activation to the invoker's queue.
+func (r *rig) invoke(t *testing.T, digest, params string) string {
+	t.Helper()
+	inv := invocation(digest, params)
+	id := inv.ActivationID
 	done := r.gw.Wait(id)
 	go func() { r.results <- <-done }()
 	if err := r.broker.PublishInvocationAsync("test", inv); err != nil {
@@ -148,8 +164,28 @@ func annotation(a *core.Activation, key string) string {
 	return string(v)
 }
 
+// TestRecords runs activations of every outcome both ways an invoker
+// takes them: from its queue, and handed over in process (Offer).
 func TestRecords(t *testing.T) {
 	r := newRig(t, 4)
+	for _, way := range []string{"queue", "in process"} {
+		t.Run(way, func(t *testing.T) {
+			start := r.invoke
+			if way == "in process" {
+				start = func(t *testing.T, digest, params string) string {
+					id, ok := r.offer(t, digest, params)
+					if !ok {
+						t.Fatal("Offer refused with all slots free")
+					}
+					return id
+				}
+			}
+			testRecords(t, r, start)
+		})
+	}
+}
+
+func testRecords(t *testing.T, r *rig, start func(t *testing.T, digest, params string) string) {
 	tests := []struct {
 		name, params string
 		digest       string
@@ -167,7 +203,7 @@ func TestRecords(t *testing.T) {
 			if digest == "" {
 				digest = r.digest
 			}
-			id := r.invoke(t, digest, tt.params)
+			id := start(t, digest, tt.params)
 			a := r.result(t)
 			if a.ActivationID != id || a.Response.StatusCode != tt.status || a.StatusCode != tt.status || a.Response.Success != (tt.status == 0) {
 				t.Fatalf("record = %+v", a)
@@ -225,5 +261,44 @@ func TestShutdownInterruptsAfterGrace(t *testing.T) {
 	}
 	if _, err := r.store.GetActivation(context.Background(), "guest", slow); err != nil {
 		t.Fatalf("interrupted activation not stored: %v", err)
+	}
+}
+
+// TestOfferRefuses: a hand-over is refused, with nothing run, when no slot
+// is free (the activation then waits in the queue) and once the invoker
+// stops; it counts in the invoker's shutdown like a queued activation.
+func TestOfferRefuses(t *testing.T) {
+	r := newRig(t, 1)
+	slow, ok := r.offer(t, r.digest, `{"sleep_ms":300}`)
+	if !ok {
+		t.Fatal("Offer refused with a free slot")
+	}
+	if id, ok := r.offer(t, r.digest, `{}`); ok {
+		t.Fatalf("Offer took %s with its only slot busy", id)
+	}
+	queued := r.invoke(t, r.digest, `{}`) // waits for the slot
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.inv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := r.offer(t, r.digest, `{}`); ok {
+		t.Fatalf("Offer took %s after shutdown", id)
+	}
+	a := r.result(t)
+	if a.ActivationID != slow || a.Response.StatusCode != core.StatusSuccess {
+		t.Fatalf("the activation handed over = %+v", a)
+	}
+	if _, err := r.store.GetActivation(context.Background(), "guest", slow); err != nil {
+		t.Fatalf("its record: %v", err)
+	}
+	// The queued one either ran before the shutdown or stays queued for
+	// the next start: it is never lost, and never answered as failed.
+	select {
+	case out := <-r.results:
+		if out.Err != nil || out.Result.StatusCode != core.StatusSuccess {
+			t.Fatalf("queued activation %s: %+v", queued, out)
+		}
+	case <-time.After(time.Second):
 	}
 }
