@@ -146,9 +146,9 @@ type Invoker struct {
 	busy     atomic.Int64
 	runCtx   context.Context // cancelled when a shutdown's grace runs out
 	cancel   context.CancelFunc
-	stopping bool                 // under mu
-	stopCh   chan struct{}        // closed when shutdown begins
-	work     chan task // to idle workers
+	stopping bool          // under mu
+	stopCh   chan struct{} // closed when shutdown begins
+	work     chan task     // to idle workers
 	consumer *queue.Consumption
 	unsubPre func() error
 	stopBeat chan struct{}
