@@ -9,10 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -121,10 +119,15 @@ func (r *Runtime) touchPrepared(e *moduleEntry) {
 	}
 }
 
-// warmRecent compiles, most recently used first and two at a time, the
+// warmingKey marks the context of warmRecent's compilations.
+type warmingKey struct{}
+
+// warmRecent compiles, most recently used first and one at a time, the
 // prepared modules used within window, while they fit in half the
 // compiled-module budget. It runs in the background from New until done or
-// the Runtime closes.
+// the Runtime closes, and gives way to the invokes that come meanwhile: it
+// starts no module while one is being compiled for a caller that waits
+// (docs/rationale.md, "After a restart").
 func (r *Runtime) warmRecent(ctx context.Context, window time.Duration) {
 	entries, err := os.ReadDir(r.preparedDir)
 	if err != nil {
@@ -150,43 +153,36 @@ func (r *Runtime) warmRecent(ctx context.Context, window time.Duration) {
 		list = append(list, recent{digest, info.ModTime(), info.Size()})
 	}
 	slices.SortFunc(list, func(a, b recent) int { return b.used.Compare(a.used) })
-	var total int64
 	noLoad := func(context.Context) ([]byte, error) {
 		return nil, errors.New("warming: only prepared modules are compiled")
 	}
-	// Two at a time: a restarted process is mostly waiting on its store as
-	// it starts, and the first invokes come while this runs.
-	work := make(chan recent)
-	var wg sync.WaitGroup
-	for range min(2, runtime.GOMAXPROCS(0)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range work {
-				start := time.Now()
-				_, compiled, err := r.module(ctx, m.digest, noLoad)
-				if compiled {
-					r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module warmed after start", slog.String("digest", m.digest),
-						slog.Duration("took", time.Since(start)), slog.Any("error", err))
-				}
-			}
-		}()
-	}
+	ctx = context.WithValue(ctx, warmingKey{}, true)
+	var total int64
 	for _, m := range list {
 		total += m.size * compiledCostFactor
-		if total > r.budget/2 {
-			break
+		if total > r.budget/2 || !r.awaitNoDemand(ctx) {
+			return
 		}
-		select {
-		case work <- m:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
+		start := time.Now()
+		_, compiled, err := r.module(ctx, m.digest, noLoad)
+		if compiled {
+			r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module warmed after start", slog.String("digest", m.digest),
+				slog.Duration("took", time.Since(start)), slog.Any("error", err))
 		}
 	}
-	close(work)
-	wg.Wait()
+}
+
+// awaitNoDemand waits until no module is being compiled for a caller that
+// waits; false when ctx ends first.
+func (r *Runtime) awaitNoDemand(ctx context.Context) bool {
+	for r.demand.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return ctx.Err() == nil
 }
 
 // isCompiled reports whether digest's module is compiled and in memory.

@@ -110,6 +110,33 @@ func TestWarmRecent(t *testing.T) {
 	}
 }
 
+// TestWarmRecentGivesWay: the warming starts no module while one is being
+// compiled for a caller that waits for it.
+func TestWarmRecentGivesWay(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	wasm := echoCommand()
+	r1 := newRuntime(t, Config{CacheDir: dir})
+	if err := r1.Validate(ctx, digestOf(wasm), wasm); err != nil {
+		t.Fatal(err)
+	}
+	_ = r1.Close(ctx)
+
+	r2 := newRuntime(t, Config{CacheDir: dir})
+	r2.demand.Add(1) // as fill does for an invoke's module
+	done := make(chan struct{})
+	go func() { r2.warmRecent(ctx, time.Hour); close(done) }()
+	time.Sleep(200 * time.Millisecond)
+	if r2.isCompiled(digestOf(wasm)) {
+		t.Fatal("the warming compiled a module while an invoke's module was being compiled")
+	}
+	r2.demand.Add(-1)
+	<-done
+	if !r2.isCompiled(digestOf(wasm)) {
+		t.Fatal("the warming did not compile the module once nothing else was compiling")
+	}
+}
+
 func TestWarmRecentStopsOnClose(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()

@@ -65,6 +65,9 @@ type Runtime struct {
 	preparedDir string
 	stopWarm    context.CancelFunc // ends warmRecent; nil if it was not started
 	warmDone    chan struct{}      // closed when warmRecent returns
+	// demand counts the modules being compiled for a caller that waits
+	// (not for warmRecent, which lets them go first).
+	demand atomic.Int32
 
 	mu      sync.Mutex
 	modules map[string]*moduleEntry
@@ -259,6 +262,10 @@ func (r *Runtime) module(ctx context.Context, digest string, load func(context.C
 // fill loads and compiles the module of e, publishes the outcome and, on failure, forgets e.
 func (r *Runtime) fill(ctx context.Context, digest string, e *moduleEntry, load func(context.Context) ([]byte, error)) {
 	defer close(e.done)
+	if ctx.Value(warmingKey{}) == nil {
+		r.demand.Add(1)
+		defer r.demand.Add(-1)
+	}
 	start := time.Now()
 	var size int
 	if mod, n, ok := r.loadPrepared(ctx, digest); ok {
