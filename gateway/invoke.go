@@ -82,12 +82,13 @@ func (g *Gateway) makeInvokeHandler() echo.HandlerFunc {
 			setActivationID(c, inv.ActivationID)
 			return accepted(c, inv.ActivationID)
 		}
-		timer := time.NewTimer(time.Duration(waitMs) * time.Millisecond)
+		wait := time.Duration(waitMs) * time.Millisecond
+		timer := time.NewTimer(wait)
 		defer timer.Stop()
 		if local := g.deps.Local; local != nil && invoker == local.ID() {
 			done := make(chan queue.Result, 1)
 			inv.Queued = time.Now().UnixNano()
-			if local.Offer(inv, func(r queue.Result) { done <- r }) {
+			if local.Offer(inv, wait, func(r queue.Result) { done <- r }) {
 				select {
 				case res := <-done:
 					setActivationID(c, inv.ActivationID)

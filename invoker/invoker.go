@@ -73,6 +73,13 @@ type RunResult struct {
 	Queued time.Duration
 }
 
+// PromptRuntime is a Runtime that can tell, before running an activation,
+// that Run will start it at once (waiting for nothing: no compilation, no
+// memory held by others) and return within the action's time limit.
+type PromptRuntime interface {
+	Prompt(req RunRequest) bool
+}
+
 // Prewarmer is a Runtime that can get an action ready before its first
 // activation.
 type Prewarmer interface {
@@ -141,7 +148,7 @@ type Invoker struct {
 	log  *slog.Logger
 
 	slots    chan struct{}
-	mu       sync.Mutex // orders running.Add against Shutdown's Wait
+	mu       sync.RWMutex // orders running.Add (read-locked) against Shutdown's Wait
 	running  sync.WaitGroup
 	busy     atomic.Int64
 	runCtx   context.Context // cancelled when a shutdown's grace runs out
@@ -309,10 +316,17 @@ func (inv *Invoker) accept(d *queue.Delivery) {
 // not be held long, with the result once the record is stored (or could
 // not be: that is logged). The result's bytes are the caller's.
 //
+// wait is how long the caller waits for the result. When the action's
+// runtime says the activation will start at once and end within its time
+// limit, and that limit is within wait, Offer runs it on the caller's
+// goroutine before it returns: no hand-over to a worker, no scheduling
+// delay in waitTime. Otherwise a worker runs it, and Offer returns at
+// once, so that the caller can give up waiting after wait.
+//
 // The activation lives only in this process until its record is stored:
 // should the process die meanwhile, it is lost along with its caller's
 // connection, as a blocking invoke is in OpenWhisk (docs/rationale.md).
-func (inv *Invoker) Offer(msg *core.Invocation, done func(queue.Result)) bool {
+func (inv *Invoker) Offer(msg *core.Invocation, wait time.Duration, done func(queue.Result)) bool {
 	select {
 	case inv.slots <- struct{}{}:
 	default:
@@ -321,21 +335,37 @@ func (inv *Invoker) Offer(msg *core.Invocation, done func(queue.Result)) bool {
 	if !inv.enter() {
 		return false
 	}
+	if inv.prompt(msg, wait) {
+		inv.handleLocal(msg, done)
+		return true
+	}
 	inv.dispatch(task{local: msg, done: done})
 	return true
+}
+
+// prompt reports whether msg can run on the caller's goroutine: its
+// runtime will start it at once and end it within its time limit, which
+// is within wait.
+func (inv *Invoker) prompt(msg *core.Invocation, wait time.Duration) bool {
+	a := &msg.Action
+	if time.Duration(a.Limits.Timeout)*time.Millisecond > wait {
+		return false
+	}
+	p, ok := inv.deps.Runtimes[a.Kind].(PromptRuntime)
+	return ok && p.Prompt(RunRequest{Digest: a.Digest, Kind: a.Kind, Limits: a.Limits})
 }
 
 // enter counts an activation as running once it holds a slot; it frees
 // the slot and reports false when the invoker is stopping.
 func (inv *Invoker) enter() bool {
-	inv.mu.Lock()
+	inv.mu.RLock()
 	if inv.stopping {
-		inv.mu.Unlock()
+		inv.mu.RUnlock()
 		<-inv.slots
 		return false
 	}
 	inv.running.Add(1)
-	inv.mu.Unlock()
+	inv.mu.RUnlock()
 	inv.busy.Add(1)
 	return true
 }

@@ -116,12 +116,13 @@ func invocation(digest, params string) *core.Invocation {
 }
 
 // offer hands a blocking activation to the invoker in process, as a
-// gateway of the same process does; ok is false when it was refused.
-func (r *rig) offer(t *testing.T, digest, params string) (id string, ok bool) {
+// gateway of the same process does, whose caller waits for wait; ok is
+// false when it was refused.
+func (r *rig) offer(t *testing.T, digest, params string, wait time.Duration) (id string, ok bool) {
 	t.Helper()
 	inv := invocation(digest, params)
 	inv.ReplyTo = ""
-	return inv.ActivationID, r.inv.Offer(inv, func(res queue.Result) { r.results <- queue.Outcome{Result: res} })
+	return inv.ActivationID, r.inv.Offer(inv, wait, func(res queue.Result) { r.results <- queue.Outcome{Result: res} })
 }
 
 // invoke publishes a blocking activation to the invoker's queue.
@@ -173,7 +174,7 @@ func TestRecords(t *testing.T) {
 			start := r.invoke
 			if way == "in process" {
 				start = func(t *testing.T, digest, params string) string {
-					id, ok := r.offer(t, digest, params)
+					id, ok := r.offer(t, digest, params, time.Minute)
 					if !ok {
 						t.Fatal("Offer refused with all slots free")
 					}
@@ -269,11 +270,12 @@ func TestShutdownInterruptsAfterGrace(t *testing.T) {
 // stops; it counts in the invoker's shutdown like a queued activation.
 func TestOfferRefuses(t *testing.T) {
 	r := newRig(t, 1)
-	slow, ok := r.offer(t, r.digest, `{"sleep_ms":300}`)
+	// A wait shorter than the action's time limit: a worker runs it.
+	slow, ok := r.offer(t, r.digest, `{"sleep_ms":300}`, time.Second)
 	if !ok {
 		t.Fatal("Offer refused with a free slot")
 	}
-	if id, ok := r.offer(t, r.digest, `{}`); ok {
+	if id, ok := r.offer(t, r.digest, `{}`, time.Minute); ok {
 		t.Fatalf("Offer took %s with its only slot busy", id)
 	}
 	queued := r.invoke(t, r.digest, `{}`) // waits for the slot
@@ -282,7 +284,7 @@ func TestOfferRefuses(t *testing.T) {
 	if err := r.inv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if id, ok := r.offer(t, r.digest, `{}`); ok {
+	if id, ok := r.offer(t, r.digest, `{}`, time.Minute); ok {
 		t.Fatalf("Offer took %s after shutdown", id)
 	}
 	a := r.result(t)
@@ -300,5 +302,37 @@ func TestOfferRefuses(t *testing.T) {
 			t.Fatalf("queued activation %s: %+v", queued, out)
 		}
 	case <-time.After(time.Second):
+	}
+}
+
+// TestOfferRunsPromptActivationsInPlace: an activation of a compiled Wasm
+// module whose time limit is within the caller's wait runs on the
+// caller's goroutine (its slot is free again when Offer returns); one
+// whose limit is longer than the wait, or whose module must compile
+// first, goes to a worker.
+func TestOfferRunsPromptActivationsInPlace(t *testing.T) {
+	r := newRig(t, 2)
+	tests := []struct {
+		name    string
+		wait    time.Duration
+		inPlace bool
+	}{
+		{"module not compiled yet", time.Minute, false},
+		{"compiled, limit within the wait", time.Minute, true},
+		{"compiled, limit longer than the wait", 5 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, ok := r.offer(t, r.digest, `{"sleep_ms":100}`, tt.wait)
+			if !ok {
+				t.Fatal("Offer refused with free slots")
+			}
+			if busy := r.inv.busy.Load(); (busy == 0) != tt.inPlace {
+				t.Errorf("%d activations running when Offer returned; want it run in place: %v", busy, tt.inPlace)
+			}
+			if a := r.result(t); a.ActivationID != id || a.Response.StatusCode != core.StatusSuccess {
+				t.Fatalf("record = %+v", a)
+			}
+		})
 	}
 }

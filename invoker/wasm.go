@@ -36,3 +36,9 @@ func (w WasmRuntime) Run(ctx context.Context, req RunRequest) RunResult {
 func (w WasmRuntime) Prewarm(ctx context.Context, req RunRequest) error {
 	return w.RT.Prewarm(ctx, wasmrt.Code{Digest: req.Digest, Load: req.Load}, req.Owner, req.Limits.Memory)
 }
+
+// Prompt implements PromptRuntime: an activation of a compiled module
+// starts at once and ends within its time limit (wasmrt stops the guest
+// then); one of a module not yet compiled compiles first, for as long as
+// that takes.
+func (w WasmRuntime) Prompt(req RunRequest) bool { return w.RT.IsCompiled(req.Digest) }

@@ -185,8 +185,9 @@ func (r *Runtime) awaitNoDemand(ctx context.Context) bool {
 	return ctx.Err() == nil
 }
 
-// isCompiled reports whether digest's module is compiled and in memory.
-func (r *Runtime) isCompiled(digest string) bool {
+// IsCompiled reports whether digest's module is compiled and in memory:
+// a Run of it starts the guest without compiling first.
+func (r *Runtime) IsCompiled(digest string) bool {
 	r.mu.Lock()
 	e := r.modules[digest]
 	r.mu.Unlock()

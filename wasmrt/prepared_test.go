@@ -94,7 +94,7 @@ func TestWarmRecent(t *testing.T) {
 
 	r2 := newRuntime(t, Config{CacheDir: dir, WarmRecent: 24 * time.Hour})
 	checkFor(t, 30*time.Second, func() error {
-		if !r2.isCompiled(digestOf(recent)) {
+		if !r2.IsCompiled(digestOf(recent)) {
 			return errors.New("the recent module is not compiled yet")
 		}
 		return nil
@@ -105,7 +105,7 @@ func TestWarmRecent(t *testing.T) {
 		t.Fatalf("first activation after the warming: %v, compiled %v (want it found compiled)", out.Err, out.Compiled)
 	}
 	<-r2.warmDone
-	if r2.isCompiled(digestOf(old)) {
+	if r2.IsCompiled(digestOf(old)) {
 		t.Error("a module unused for 48 hours was warmed with a window of 24")
 	}
 }
@@ -127,12 +127,12 @@ func TestWarmRecentGivesWay(t *testing.T) {
 	done := make(chan struct{})
 	go func() { r2.warmRecent(ctx, time.Hour); close(done) }()
 	time.Sleep(200 * time.Millisecond)
-	if r2.isCompiled(digestOf(wasm)) {
+	if r2.IsCompiled(digestOf(wasm)) {
 		t.Fatal("the warming compiled a module while an invoke's module was being compiled")
 	}
 	r2.demand.Add(-1)
 	<-done
-	if !r2.isCompiled(digestOf(wasm)) {
+	if !r2.IsCompiled(digestOf(wasm)) {
 		t.Fatal("the warming did not compile the module once nothing else was compiling")
 	}
 }
