@@ -186,20 +186,10 @@ func (r *Runtime) awaitNoDemand(ctx context.Context) bool {
 }
 
 // IsCompiled reports whether digest's module is compiled and in memory:
-// a Run of it starts the guest without compiling first.
+// a Run of it starts the guest without compiling first. It takes no lock.
 func (r *Runtime) IsCompiled(digest string) bool {
-	r.mu.Lock()
-	e := r.modules[digest]
-	r.mu.Unlock()
-	if e == nil {
-		return false
-	}
-	select {
-	case <-e.done:
-		return e.err == nil
-	default:
-		return false
-	}
+	_, ok := r.compiled.Load(digest)
+	return ok
 }
 
 // pruneUnused removes the regular files under cacheDir (wazero's cache and

@@ -69,6 +69,10 @@ type Runtime struct {
 	// (not for warmRecent, which lets them go first).
 	demand atomic.Int32
 
+	// compiled holds the digests of the modules in lru, for IsCompiled to
+	// read without taking mu.
+	compiled sync.Map
+
 	mu      sync.Mutex
 	modules map[string]*moduleEntry
 	lru     list.List // of *moduleEntry that compiled, most recently used at the front
@@ -300,6 +304,7 @@ func (r *Runtime) fill(ctx context.Context, digest string, e *moduleEntry, load 
 	var evicted []*moduleEntry
 	r.mu.Lock()
 	e.elem = r.lru.PushFront(e)
+	r.compiled.Store(digest, struct{}{})
 	r.used += e.cost
 	for r.used > r.budget && r.lru.Len() > 1 {
 		old := r.lru.Remove(r.lru.Back()).(*moduleEntry)
@@ -307,6 +312,7 @@ func (r *Runtime) fill(ctx context.Context, digest string, e *moduleEntry, load 
 		r.used -= old.cost
 		if r.modules[old.digest] == old {
 			delete(r.modules, old.digest)
+			r.compiled.Delete(old.digest)
 		}
 		evicted = append(evicted, old)
 	}
