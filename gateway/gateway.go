@@ -58,10 +58,12 @@ type LocalInvoker interface {
 	ID() string
 	// Offer runs inv at once if the invoker has a free slot, reporting
 	// false, having done nothing, otherwise. done is called once with the
-	// result, after the record is stored; it must not block. wait is how
-	// long the caller waits for the result: an activation sure to end
-	// sooner may run before Offer returns.
-	Offer(inv *core.Invocation, wait time.Duration, done func(queue.Result)) bool
+	// result, after the record is stored; it must not block, and the
+	// receiver calls the result's Release once it has answered. wait is
+	// how long the caller waits for the result: an activation sure to end
+	// sooner may run before Offer returns (ranHere), and its result then
+	// comes as soon as the store has answered.
+	Offer(inv *core.Invocation, wait time.Duration, done func(queue.Result)) (taken, ranHere bool)
 }
 
 // CodeValidator checks an action's code for its kind before it is stored

@@ -83,14 +83,22 @@ func (g *Gateway) makeInvokeHandler() echo.HandlerFunc {
 			return accepted(c, inv.ActivationID)
 		}
 		wait := time.Duration(waitMs) * time.Millisecond
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
 		if local := g.deps.Local; local != nil && invoker == local.ID() {
 			done := make(chan queue.Result, 1)
 			inv.Queued = time.Now().UnixNano()
-			if local.Offer(inv, wait, func(r queue.Result) { done <- r }) {
+			taken, ranHere := local.Offer(inv, wait, func(r queue.Result) { done <- r })
+			if ranHere {
+				res := <-done
+				defer res.Release()
+				setActivationID(c, inv.ActivationID)
+				return writeResult(c, res, resultOnly)
+			}
+			if taken {
+				timer := time.NewTimer(wait)
+				defer timer.Stop()
 				select {
 				case res := <-done:
+					defer res.Release()
 					setActivationID(c, inv.ActivationID)
 					return writeResult(c, res, resultOnly)
 				case <-timer.C:
@@ -102,6 +110,8 @@ func (g *Gateway) makeInvokeHandler() echo.HandlerFunc {
 			}
 			// No free slot: the activation waits in the queue.
 		}
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
 		// Registered before publishing, so that a fast result cannot
 		// arrive before anyone waits for it.
 		inv.ReplyTo = queue.ReplySubject(g.cfg.ID, inv.ActivationID)

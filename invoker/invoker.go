@@ -321,26 +321,28 @@ func (inv *Invoker) accept(d *queue.Delivery) {
 // limit, and that limit is within wait, Offer runs it on the caller's
 // goroutine before it returns: no hand-over to a worker, no scheduling
 // delay in waitTime. Otherwise a worker runs it, and Offer returns at
-// once, so that the caller can give up waiting after wait.
+// once, so that the caller can give up waiting after wait. ranHere tells
+// which: after a run in place, done comes as soon as the store answers
+// (within its own timeout), and the caller need not watch the clock.
 //
 // The activation lives only in this process until its record is stored:
 // should the process die meanwhile, it is lost along with its caller's
 // connection, as a blocking invoke is in OpenWhisk (docs/rationale.md).
-func (inv *Invoker) Offer(msg *core.Invocation, wait time.Duration, done func(queue.Result)) bool {
+func (inv *Invoker) Offer(msg *core.Invocation, wait time.Duration, done func(queue.Result)) (taken, ranHere bool) {
 	select {
 	case inv.slots <- struct{}{}:
 	default:
-		return false
+		return false, false
 	}
 	if !inv.enter() {
-		return false
+		return false, false
 	}
 	if inv.prompt(msg, wait) {
 		inv.handleLocal(msg, done)
-		return true
+		return true, true
 	}
 	inv.dispatch(task{local: msg, done: done})
-	return true
+	return true, false
 }
 
 // prompt reports whether msg can run on the caller's goroutine: its
@@ -410,13 +412,11 @@ func (inv *Invoker) worker(t task) {
 func (inv *Invoker) handleLocal(msg *core.Invocation, done func(queue.Result)) {
 	record := inv.run(inv.runCtx, msg, nil)
 	inv.release()
-	// A buffer of its own, not a pooled one: the result goes to the
-	// caller's response after this returns.
-	buf, rs, re := record.AppendJSON(make([]byte, 0, 512))
-	res := queue.Result{Record: buf, StatusCode: record.StatusCode}
-	if rs < re {
-		res.Value = buf[rs:re]
-	}
+	// The record's buffer is lent to the caller, who gives it back once
+	// it has written its answer (Result.Release).
+	bp := resultBufs.Get().(*[]byte)
+	buf, rs, re := record.AppendJSON((*bp)[:0])
+	res := queue.LentResult(buf, record.StatusCode, rs, re, func() { putResultBuf(bp, buf) })
 	stored := func(err error) {
 		if err != nil {
 			inv.log.Error("store activation record", "activation", msg.ActivationID, "err", err)

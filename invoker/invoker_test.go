@@ -1,6 +1,7 @@
 package invoker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -122,7 +123,13 @@ func (r *rig) offer(t *testing.T, digest, params string, wait time.Duration) (id
 	t.Helper()
 	inv := invocation(digest, params)
 	inv.ReplyTo = ""
-	return inv.ActivationID, r.inv.Offer(inv, wait, func(res queue.Result) { r.results <- queue.Outcome{Result: res} })
+	taken, _ := r.inv.Offer(inv, wait, func(res queue.Result) {
+		// A copy: the record's buffer goes back to the invoker.
+		out := queue.Outcome{Result: queue.Result{Record: bytes.Clone(res.Record), StatusCode: res.StatusCode, Value: bytes.Clone(res.Value)}}
+		res.Release()
+		r.results <- out
+	})
+	return inv.ActivationID, taken
 }
 
 // invoke publishes a blocking activation to the invoker's queue.

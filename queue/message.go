@@ -196,6 +196,29 @@ type Result struct {
 	// AckSubject acknowledges the activation once its record is stored;
 	// "" when the invoker has done it.
 	AckSubject string
+	// release gives the buffer behind Record back to the invoker that
+	// lent it (in process); nil otherwise.
+	release func()
+}
+
+// LentResult is a Result whose Record lives in a buffer of its maker,
+// which release takes back: the receiver calls Release once it no longer
+// reads Record or Value.
+func LentResult(record []byte, statusCode, resultStart, resultEnd int, release func()) Result {
+	r := Result{Record: record, StatusCode: statusCode, release: release}
+	if resultStart < resultEnd {
+		r.Value = record[resultStart:resultEnd]
+	}
+	return r
+}
+
+// Release says the receiver no longer reads r's bytes. It may be called
+// on any Result, once.
+func (r *Result) Release() {
+	if r.release != nil {
+		r.release()
+		r.release, r.Record, r.Value = nil, nil, nil
+	}
 }
 
 // AppendResultHeader begins a result message at the end of dst (which
