@@ -159,7 +159,7 @@ func openStoreDirect(ctx context.Context, cfg Config) (s *store.Store, closeStor
 		release()
 		return nil, nil, err
 	}
-	s, err = store.Open(ctx, broker.JetStream(), store.Config{ActivationRetention: cfg.ActivationRetention, Replicas: broker.Replicas()})
+	s, err = store.Open(ctx, broker.JetStream(), store.Config{ActivationRetention: cfg.ActivationRetention, ActivationBytes: cfg.ActivationBytes, Replicas: broker.Replicas()})
 	if err != nil {
 		broker.Close()
 		release()

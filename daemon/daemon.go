@@ -54,6 +54,9 @@ type Config struct {
 	NATSListen string
 	// ActivationRetention is how long activation records are kept.
 	ActivationRetention time.Duration
+	// ActivationBytes bounds the storage of activation records, the
+	// oldest removed first; store.DefaultActivationBytes when 0.
+	ActivationBytes int64
 	// InvokerCapacity is how many activations the invoker runs at once.
 	InvokerCapacity int
 	// InvokerID names the invoker; stable across restarts.
@@ -151,7 +154,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if d.store, err = store.Open(ctx, d.broker.JetStream(), store.Config{ActivationRetention: c.ActivationRetention, Replicas: d.broker.Replicas(), Logger: d.log}); err != nil {
+	if d.store, err = store.Open(ctx, d.broker.JetStream(), store.Config{ActivationRetention: c.ActivationRetention, ActivationBytes: c.ActivationBytes, Replicas: d.broker.Replicas(), Logger: d.log}); err != nil {
 		return err
 	}
 	if d.reg, err = d.broker.OpenRegistry(ctx); err != nil {

@@ -45,6 +45,8 @@ func TestWispdRefuses(t *testing.T) {
 	}{
 		{"capacity 0", []string{"--invoker-capacity", "0"}, "invoker-capacity"},
 		{"retention 1s", []string{"--activation-retention", "1s"}, "activation-retention"},
+		{"record store of 10KiB", []string{"--activation-store-size", "10KiB"}, "activation-store-size"},
+		{"record store of lots", []string{"--activation-store-size", "lots"}, "activation-store-size"},
 		{"unknown log level", []string{"--log-level", "loud"}, "log-level"},
 		{"unknown flag", []string{"--no-such-flag"}, "no-such-flag"},
 		{"malformed guest key", []string{"--guest-auth", "not-a-key"}, "guest-auth"},

@@ -28,11 +28,20 @@ const (
 // DefaultActivationRetention is how long activation records are kept.
 const DefaultActivationRetention = 7 * 24 * time.Hour
 
+// DefaultActivationBytes bounds the storage of activation records: about
+// a million records of a kilobyte, whose index costs JetStream about
+// 110–250 bytes of memory each (docs/rationale.md).
+const DefaultActivationBytes = 1 << 30
+
 // Config configures a Store. Immutable once passed to Open.
 type Config struct {
 	// ActivationRetention is the age after which activation records are
 	// removed; 0 means DefaultActivationRetention.
 	ActivationRetention time.Duration
+	// ActivationBytes bounds the bytes of activation records kept: past
+	// it the oldest are removed first, as if they had expired; 0 means
+	// DefaultActivationBytes.
+	ActivationBytes int64
 	// Replicas of each bucket: 1 embedded, 3 on a cluster.
 	Replicas int
 	Logger   *slog.Logger
@@ -52,10 +61,14 @@ type Store struct {
 }
 
 // Open creates the buckets when missing and loads the entity caches.
-// An existing activations bucket has its retention set to cfg's.
+// An existing activations bucket has its retention and bound set to cfg's
+// (a smaller bound removes the oldest records at once).
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
 	if cfg.ActivationRetention == 0 {
 		cfg.ActivationRetention = DefaultActivationRetention
+	}
+	if cfg.ActivationBytes == 0 {
+		cfg.ActivationBytes = DefaultActivationBytes
 	}
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
@@ -81,7 +94,10 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if s.auth, err = open(jetstream.KeyValueConfig{Bucket: AuthBucket, Description: "Wisp namespaces and their credentials", History: 1}); err != nil {
 		return nil, err
 	}
-	if s.activations, err = open(jetstream.KeyValueConfig{Bucket: ActivationsBucket, Description: "Wisp activation records", History: 1, TTL: cfg.ActivationRetention}); err != nil {
+	if s.activations, err = open(jetstream.KeyValueConfig{Bucket: ActivationsBucket, Description: "Wisp activation records", History: 1, TTL: cfg.ActivationRetention, MaxBytes: cfg.ActivationBytes}); err != nil {
+		return nil, err
+	}
+	if err := discardOldest(ctx, js, "KV_"+ActivationsBucket); err != nil {
 		return nil, err
 	}
 	s.nc = js.Conn()
@@ -96,6 +112,26 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		return nil, err
 	}
 	return s, nil
+}
+
+// discardOldest makes the stream behind a bucket drop its oldest values
+// when it is full, where a KV bucket refuses new ones: a full activations
+// bucket must not fail activations, only forget the oldest records.
+// nats.go sets DiscardNew on every create or update of a bucket.
+func discardOldest(ctx context.Context, js jetstream.JetStream, stream string) error {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", stream, err)
+	}
+	c := st.CachedInfo().Config
+	if c.Discard == jetstream.DiscardOld {
+		return nil
+	}
+	c.Discard = jetstream.DiscardOld
+	if _, err := js.UpdateStream(ctx, c); err != nil {
+		return fmt.Errorf("let stream %s drop its oldest values when full: %w", stream, err)
+	}
+	return nil
 }
 
 // Close stops the watchers. The buckets stay as they are.

@@ -238,3 +238,45 @@ func TestNamespaces(t *testing.T) {
 		t.Fatalf("delete twice: %v", err)
 	}
 }
+
+// TestActivationsBounded: past the bound of the records' storage, the
+// oldest records go first; the newest stay readable, and storing goes on.
+func TestActivationsBounded(t *testing.T) {
+	ctx := context.Background()
+	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const bound = 64 << 10
+	s, err := Open(ctx, b.JetStream(), Config{ActivationBytes: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ids []string
+	start := time.Now()
+	for i := range 500 { // about 200 KB of records: three times the bound
+		id := core.NewActivationID(start.Add(time.Duration(i) * time.Millisecond))
+		ids = append(ids, id)
+		a := &core.Activation{Namespace: "guest", Name: "a", Version: "0.0.1", Subject: "guest", ActivationID: id,
+			Response: core.NewResponse(core.StatusSuccess, json.RawMessage(fmt.Sprintf(`{"n":%d,"pad":"%0300d"}`, i, 0)))}
+		if err := s.PutActivation(ctx, a); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	if _, err := s.GetActivation(ctx, "guest", ids[0]); core.ErrorCodeOf(err) != core.CodeNotFound {
+		t.Fatalf("the oldest record past the bound: %v, want not found", err)
+	}
+	last, err := s.GetActivation(ctx, "guest", ids[len(ids)-1])
+	if err != nil || last.ActivationID != ids[len(ids)-1] {
+		t.Fatalf("the newest record: %+v, %v", last, err)
+	}
+	info, err := s.activations.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Bytes() > bound {
+		t.Fatalf("the records take %d bytes, past the bound of %d", info.Bytes(), bound)
+	}
+}

@@ -38,6 +38,7 @@ type options struct {
 	containerIdle   time.Duration
 	blobs           string
 	blobCache       string
+	recordsSize     string
 	uploadTTL       time.Duration
 	// envErrs are environment variables that could not be parsed; they
 	// are reported when a command runs.
@@ -50,15 +51,16 @@ func defaultOptions() *options {
 		host = "invoker0"
 	}
 	return &options{
-		listen:    "127.0.0.1:3233",
-		data:      "./wisp-data",
-		retention: 7 * 24 * time.Hour,
-		capacity:  32,
-		invokerID: host,
-		logLevel:  "info",
-		drain:     30 * time.Second,
-		uploadTTL: 15 * time.Minute,
-		blobCache: "1GiB",
+		listen:      "127.0.0.1:3233",
+		data:        "./wisp-data",
+		retention:   7 * 24 * time.Hour,
+		capacity:    32,
+		invokerID:   host,
+		logLevel:    "info",
+		drain:       30 * time.Second,
+		uploadTTL:   15 * time.Minute,
+		blobCache:   "1GiB",
+		recordsSize: "1GiB",
 		// Container defaults are containerrt's, shown in --help.
 		containerMemory: containerrt.DefaultMemoryBudgetMB,
 		pauseGrace:      containerrt.DefaultPauseGrace,
@@ -76,6 +78,7 @@ func (o *options) bind(cmd *cobra.Command) {
 	str(f, &o.natsURL, "nats", "WISP_NATS", "URL of an external NATS cluster (default: embedded server, in-process)")
 	str(f, &o.natsListen, "nats-listen", "WISP_NATS_LISTEN", "let other processes reach the embedded NATS on this address (default: no port)")
 	o.dur(f, &o.retention, "activation-retention", "WISP_ACTIVATION_RETENTION", "how long activation records are kept")
+	str(f, &o.recordsSize, "activation-store-size", "WISP_ACTIVATION_STORE_SIZE", "bound of the activation records' storage, like 512MiB or 4GiB; when full, the oldest records are removed first (each record also costs the store ~110-250 bytes of memory)")
 	o.num(f, &o.capacity, "invoker-capacity", "WISP_INVOKER_CAPACITY", "activations one invoker runs at once; more wait in the queue")
 	str(f, &o.invokerID, "invoker-id", "WISP_INVOKER_ID", "stable name of this invoker")
 	str(f, &o.apiHost, "api-host", "WISP_API_HOST", "URL actions are told to reach the API at (default: http://<listen>)")
@@ -157,6 +160,11 @@ func (o *options) check() error {
 	if _, err := parseBytes(o.blobCache); err != nil {
 		return usageError{fmt.Errorf("--blob-cache-size: %w", err)}
 	}
+	if n, err := parseBytes(o.recordsSize); err != nil {
+		return usageError{fmt.Errorf("--activation-store-size: %w", err)}
+	} else if n < 1<<20 {
+		return usageError{fmt.Errorf("--activation-store-size must be at least 1MiB, not %s", o.recordsSize)}
+	}
 	if o.guestAuth != "" {
 		if _, _, err := core.ParseAuth(strings.TrimSpace(o.guestAuth)); err != nil {
 			return usageError{fmt.Errorf("--guest-auth: %w", err)}
@@ -172,6 +180,7 @@ func (o *options) config(r daemon.Role) (daemon.Config, error) {
 		return daemon.Config{}, err
 	}
 	cacheBytes, _ := parseBytes(o.blobCache) // checked by check
+	recordsBytes, _ := parseBytes(o.recordsSize)
 	stems, err := parseStemCells(o.stemCells)
 	if err != nil {
 		return daemon.Config{}, usageError{err}
@@ -195,6 +204,7 @@ func (o *options) config(r daemon.Role) (daemon.Config, error) {
 		NATSURL:             o.natsURL,
 		NATSListen:          o.natsListen,
 		ActivationRetention: o.retention,
+		ActivationBytes:     recordsBytes,
 		InvokerCapacity:     o.capacity,
 		InvokerID:           o.invokerID,
 		APIHost:             o.apiHost,
