@@ -30,7 +30,7 @@ const DefaultActivationRetention = 7 * 24 * time.Hour
 
 // DefaultActivationBytes bounds the storage of activation records: about
 // a million records of a kilobyte, whose index costs JetStream about
-// 110–250 bytes of memory each (docs/rationale.md).
+// 110 bytes of memory each (docs/rationale.md).
 const DefaultActivationBytes = 1 << 30
 
 // Config configures a Store. Immutable once passed to Open.

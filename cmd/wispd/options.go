@@ -78,7 +78,7 @@ func (o *options) bind(cmd *cobra.Command) {
 	str(f, &o.natsURL, "nats", "WISP_NATS", "URL of an external NATS cluster (default: embedded server, in-process)")
 	str(f, &o.natsListen, "nats-listen", "WISP_NATS_LISTEN", "let other processes reach the embedded NATS on this address (default: no port)")
 	o.dur(f, &o.retention, "activation-retention", "WISP_ACTIVATION_RETENTION", "how long activation records are kept")
-	str(f, &o.recordsSize, "activation-store-size", "WISP_ACTIVATION_STORE_SIZE", "bound of the activation records' storage, like 512MiB or 4GiB; when full, the oldest records are removed first (each record also costs the store ~110-250 bytes of memory)")
+	str(f, &o.recordsSize, "activation-store-size", "WISP_ACTIVATION_STORE_SIZE", "bound of the activation records' storage, like 512MiB or 4GiB; when full, the oldest records are removed first (each record also costs the store about 110 bytes of memory)")
 	o.num(f, &o.capacity, "invoker-capacity", "WISP_INVOKER_CAPACITY", "activations one invoker runs at once; more wait in the queue")
 	str(f, &o.invokerID, "invoker-id", "WISP_INVOKER_ID", "stable name of this invoker")
 	str(f, &o.apiHost, "api-host", "WISP_API_HOST", "URL actions are told to reach the API at (default: http://<listen>)")
