@@ -84,62 +84,80 @@ func (g *Gateway) makeInvokeHandler() echo.HandlerFunc {
 		}
 		wait := time.Duration(waitMs) * time.Millisecond
 		if local := g.deps.Local; local != nil && invoker == local.ID() {
-			done := make(chan queue.Result, 1)
-			inv.Queued = time.Now().UnixNano()
-			taken, ranHere := local.Offer(inv, wait, func(r queue.Result) { done <- r })
-			if ranHere {
-				res := <-done
-				defer res.Release()
-				setActivationID(c, inv.ActivationID)
-				return writeResult(c, res, resultOnly)
-			}
-			if taken {
-				timer := time.NewTimer(wait)
-				defer timer.Stop()
-				select {
-				case res := <-done:
-					defer res.Release()
-					setActivationID(c, inv.ActivationID)
-					return writeResult(c, res, resultOnly)
-				case <-timer.C:
-					setActivationID(c, inv.ActivationID)
-					return accepted(c, inv.ActivationID)
-				case <-ctx.Done():
-					return nil // the caller went away; the activation goes on
-				}
+			if handled, err := invokeInProcess(c, local, inv, wait, resultOnly); handled {
+				return err
 			}
 			// No free slot: the activation waits in the queue.
 		}
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		// Registered before publishing, so that a fast result cannot
-		// arrive before anyone waits for it.
-		inv.ReplyTo = queue.ReplySubject(g.cfg.ID, inv.ActivationID)
-		done := g.results.Wait(inv.ActivationID)
-		defer g.results.Leave(inv.ActivationID)
-		inv.Queued = time.Now().UnixNano()
-		// A blocking caller waits for the result, which cannot come before
-		// the activation is stored: no need to wait for the store's ack.
-		if err := g.deps.Dispatcher.PublishInvocationAsync(invoker, inv); err != nil {
-			return notQueued(err)
+		return g.invokeThroughQueue(c, invoker, inv, wait, resultOnly)
+	}
+}
+
+// invokeInProcess hands a blocking activation to the invoker of this
+// process (docs/rationale.md) and answers the caller; handled is false,
+// with nothing done, when the invoker has no free slot.
+func invokeInProcess(c echo.Context, local LocalInvoker, inv *core.Invocation, wait time.Duration, resultOnly bool) (handled bool, err error) {
+	done := make(chan queue.Result, 1)
+	inv.Queued = time.Now().UnixNano()
+	taken, ranHere := local.Offer(inv, wait, func(r queue.Result) { done <- r })
+	switch {
+	case !taken:
+		return false, nil
+	case ranHere:
+		// It has run; the result comes once the store has answered.
+		res := <-done
+		defer res.Release()
+		setActivationID(c, inv.ActivationID)
+		return true, writeResult(c, res, resultOnly)
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case res := <-done:
+		defer res.Release()
+		setActivationID(c, inv.ActivationID)
+		return true, writeResult(c, res, resultOnly)
+	case <-timer.C:
+		// The activation goes on; its record will be in the store.
+		setActivationID(c, inv.ActivationID)
+		return true, accepted(c, inv.ActivationID)
+	case <-c.Request().Context().Done():
+		return true, nil // the caller went away; the activation goes on
+	}
+}
+
+// invokeThroughQueue publishes a blocking activation to invoker's stream
+// and answers the caller with its result, or 202 after wait.
+func (g *Gateway) invokeThroughQueue(c echo.Context, invoker string, inv *core.Invocation, wait time.Duration, resultOnly bool) error {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	// Registered before publishing, so that a fast result cannot arrive
+	// before anyone waits for it.
+	inv.ReplyTo = queue.ReplySubject(g.cfg.ID, inv.ActivationID)
+	done := g.results.Wait(inv.ActivationID)
+	defer g.results.Leave(inv.ActivationID)
+	inv.Queued = time.Now().UnixNano()
+	// A blocking caller waits for the result, which cannot come before the
+	// activation is stored: no need to wait for the store's ack.
+	if err := g.deps.Dispatcher.PublishInvocationAsync(invoker, inv); err != nil {
+		return notQueued(err)
+	}
+	select {
+	case out := <-done:
+		if errors.Is(out.Err, queue.ErrNotQueued) {
+			return notQueued(out.Err)
 		}
-		select {
-		case out := <-done:
-			if errors.Is(out.Err, queue.ErrNotQueued) {
-				return notQueued(out.Err)
-			}
-			if out.Err != nil {
-				return out.Err
-			}
-			setActivationID(c, inv.ActivationID)
-			return writeResult(c, out.Result, resultOnly)
-		case <-timer.C:
-			// The activation goes on; its record will be in the store.
-			setActivationID(c, inv.ActivationID)
-			return accepted(c, inv.ActivationID)
-		case <-ctx.Done():
-			return nil // the caller went away
+		if out.Err != nil {
+			return out.Err
 		}
+		setActivationID(c, inv.ActivationID)
+		return writeResult(c, out.Result, resultOnly)
+	case <-timer.C:
+		// The activation goes on; its record will be in the store.
+		setActivationID(c, inv.ActivationID)
+		return accepted(c, inv.ActivationID)
+	case <-c.Request().Context().Done():
+		return nil // the caller went away
 	}
 }
 
