@@ -314,7 +314,8 @@ func (inv *Invoker) accept(d *queue.Delivery) {
 // waits on the slots, Offer never does), so a direct hand-over never
 // overtakes queued work. done is called once, on a goroutine that must
 // not be held long, with the result once the record is stored (or could
-// not be: that is logged). The result's bytes are the caller's.
+// not be: that is logged). The result's bytes are lent: the caller calls
+// its Release once it no longer reads them.
 //
 // wait is how long the caller waits for the result. When the action's
 // runtime says the activation will start at once and end within its time
