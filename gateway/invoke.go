@@ -97,40 +97,22 @@ func (g *Gateway) makeInvokeHandler() echo.HandlerFunc {
 // process (docs/rationale.md) and answers the caller; handled is false,
 // with nothing done, when the invoker has no free slot.
 func invokeInProcess(c echo.Context, local LocalInvoker, inv *core.Invocation, wait time.Duration, resultOnly bool) (handled bool, err error) {
-	done := make(chan queue.Result, 1)
+	done := make(chan queue.Outcome, 1)
 	inv.Queued = time.Now().UnixNano()
-	taken, ranHere := local.Offer(inv, wait, func(r queue.Result) { done <- r })
+	taken, ranHere := local.Offer(inv, wait, func(r queue.Result) { done <- queue.Outcome{Result: r} })
 	switch {
 	case !taken:
 		return false, nil
 	case ranHere:
 		// It has run; the result comes once the store has answered.
-		res := <-done
-		defer res.Release()
-		setActivationID(c, inv.ActivationID)
-		return true, writeResult(c, res, resultOnly)
+		return true, answer(c, <-done, inv.ActivationID, resultOnly)
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case res := <-done:
-		defer res.Release()
-		setActivationID(c, inv.ActivationID)
-		return true, writeResult(c, res, resultOnly)
-	case <-timer.C:
-		// The activation goes on; its record will be in the store.
-		setActivationID(c, inv.ActivationID)
-		return true, accepted(c, inv.ActivationID)
-	case <-c.Request().Context().Done():
-		return true, nil // the caller went away; the activation goes on
-	}
+	return true, awaitOutcome(c, done, wait, inv.ActivationID, resultOnly)
 }
 
 // invokeThroughQueue publishes a blocking activation to invoker's stream
 // and answers the caller with its result, or 202 after wait.
 func (g *Gateway) invokeThroughQueue(c echo.Context, invoker string, inv *core.Invocation, wait time.Duration, resultOnly bool) error {
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
 	// Registered before publishing, so that a fast result cannot arrive
 	// before anyone waits for it.
 	inv.ReplyTo = queue.ReplySubject(g.cfg.ID, inv.ActivationID)
@@ -142,23 +124,38 @@ func (g *Gateway) invokeThroughQueue(c echo.Context, invoker string, inv *core.I
 	if err := g.deps.Dispatcher.PublishInvocationAsync(invoker, inv); err != nil {
 		return notQueued(err)
 	}
+	return awaitOutcome(c, done, wait, inv.ActivationID, resultOnly)
+}
+
+// awaitOutcome answers a blocking caller with the outcome of activation
+// id when it comes within wait, or else 202 (the activation goes on, and
+// its record will be in the store).
+func awaitOutcome(c echo.Context, done <-chan queue.Outcome, wait time.Duration, id string, resultOnly bool) error {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	select {
 	case out := <-done:
-		if errors.Is(out.Err, queue.ErrNotQueued) {
-			return notQueued(out.Err)
-		}
-		if out.Err != nil {
-			return out.Err
-		}
-		setActivationID(c, inv.ActivationID)
-		return writeResult(c, out.Result, resultOnly)
+		return answer(c, out, id, resultOnly)
 	case <-timer.C:
-		// The activation goes on; its record will be in the store.
-		setActivationID(c, inv.ActivationID)
-		return accepted(c, inv.ActivationID)
+		setActivationID(c, id)
+		return accepted(c, id)
 	case <-c.Request().Context().Done():
-		return nil // the caller went away
+		return nil // the caller went away; the activation goes on
 	}
+}
+
+// answer writes the outcome of activation id for a blocking caller, then
+// gives its bytes back (Result.Release).
+func answer(c echo.Context, out queue.Outcome, id string, resultOnly bool) error {
+	defer out.Result.Release()
+	if errors.Is(out.Err, queue.ErrNotQueued) {
+		return notQueued(out.Err)
+	}
+	if out.Err != nil {
+		return out.Err
+	}
+	setActivationID(c, id)
+	return writeResult(c, out.Result, resultOnly)
 }
 
 func notQueued(err error) error {
