@@ -368,75 +368,67 @@ func TestUploadURLs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s3 := newS3Env(t, "wisp-ttl", "c")
-	local := startWispd(t, "--upload-ttl", "1s")
-	remote := startWispd(t, "--upload-ttl", "1s", "--blobs", s3.blobs)
-	for _, c := range []struct {
-		name string
-		d    *wispd
-	}{{"local", local}, {"s3", remote}} {
-		t.Run(c.name, func(t *testing.T) {
-			g := c.d.guest(t)
-			code := bigWasm(t, hello, 1000)
-			up := g.startUpload(t, digestOf(code), int64(len(code)))
-			exp, err := time.Parse(time.RFC3339, up["expires"].(string))
-			if err != nil {
-				t.Fatalf("expires: %v", err)
-			}
-			if c.name == "local" && !strings.HasPrefix(up["url"].(string), c.d.url+"/api/v1/namespaces/guest/blobs/uploads/") {
-				t.Fatalf("the local store's upload URL: %v", up["url"])
-			}
-			for time.Now().Before(exp.Add(1100 * time.Millisecond)) {
-				time.Sleep(100 * time.Millisecond)
-			}
-			status, msg := putUpload(t, up, code)
-			if status != http.StatusForbidden || !strings.Contains(strings.ToLower(msg), "expired") {
-				t.Fatalf("PUT to an expired upload URL: %d %s", status, msg)
-			}
-			r, _ := g.createByDigest("late", digestOf(code), int64(len(code)))
-			r.wantError(t, http.StatusBadRequest, "no code")
+	onBothStores(t, "wisp-ttl", []string{"--upload-ttl", "1s"}, func(t *testing.T, c storeCase) {
+		g := c.d.guest(t)
+		code := bigWasm(t, hello, 1000)
+		up := g.startUpload(t, digestOf(code), int64(len(code)))
+		exp, err := time.Parse(time.RFC3339, up["expires"].(string))
+		if err != nil {
+			t.Fatalf("expires: %v", err)
+		}
+		if c.name == "local" && !strings.HasPrefix(up["url"].(string), c.d.url+"/api/v1/namespaces/guest/blobs/uploads/") {
+			t.Fatalf("the local store's upload URL: %v", up["url"])
+		}
+		for time.Now().Before(exp.Add(1100 * time.Millisecond)) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		status, msg := putUpload(t, up, code)
+		if status != http.StatusForbidden || !strings.Contains(strings.ToLower(msg), "expired") {
+			t.Fatalf("PUT to an expired upload URL: %d %s", status, msg)
+		}
+		r, _ := g.createByDigest("late", digestOf(code), int64(len(code)))
+		r.wantError(t, http.StatusBadRequest, "no code")
 
-			up = g.startUpload(t, digestOf(code), int64(len(code)))
-			if c.name == "local" {
-				// A token altered to another digest or size.
-				tampered := map[string]any{"url": strings.Replace(up["url"].(string), "uploads/e", "uploads/f", 1) + "x", "method": "PUT"}
-				status, msg := putUpload(t, tampered, code)
-				if status != http.StatusForbidden || !strings.Contains(msg, "not valid") {
-					t.Fatalf("PUT with a tampered token: %d %s", status, msg)
-				}
-				// Bytes that are not the announced ones, then too few.
-				status, msg = putUpload(t, up, bigWasm(t, hello, 1000))
-				if status != http.StatusBadRequest || !strings.Contains(msg, "not stored") {
-					t.Fatalf("PUT of other bytes: %d %s", status, msg)
-				}
-				status, msg = putUpload(t, up, code[:len(code)-1])
-				if status != http.StatusBadRequest {
-					t.Fatalf("PUT of a truncated upload: %d %s", status, msg)
-				}
+		up = g.startUpload(t, digestOf(code), int64(len(code)))
+		if c.name == "local" {
+			// A token altered to another digest or size.
+			tampered := map[string]any{"url": strings.Replace(up["url"].(string), "uploads/e", "uploads/f", 1) + "x", "method": "PUT"}
+			status, msg := putUpload(t, tampered, code)
+			if status != http.StatusForbidden || !strings.Contains(msg, "not valid") {
+				t.Fatalf("PUT with a tampered token: %d %s", status, msg)
 			}
-			if status, msg := putUpload(t, up, code); status != http.StatusOK {
-				t.Fatalf("PUT in time: %d %s", status, msg)
+			// Bytes that are not the announced ones, then too few.
+			status, msg = putUpload(t, up, bigWasm(t, hello, 1000))
+			if status != http.StatusBadRequest || !strings.Contains(msg, "not stored") {
+				t.Fatalf("PUT of other bytes: %d %s", status, msg)
 			}
-			r, _ = g.createByDigest("intime", digestOf(code), int64(len(code)))
-			r.want(t, http.StatusOK)
-			g.invoke(t, "intime", "blocking=true", nil).want(t, http.StatusOK)
+			status, msg = putUpload(t, up, code[:len(code)-1])
+			if status != http.StatusBadRequest {
+				t.Fatalf("PUT of a truncated upload: %d %s", status, msg)
+			}
+		}
+		if status, msg := putUpload(t, up, code); status != http.StatusOK {
+			t.Fatalf("PUT in time: %d %s", status, msg)
+		}
+		r, _ = g.createByDigest("intime", digestOf(code), int64(len(code)))
+		r.want(t, http.StatusOK)
+		g.invoke(t, "intime", "blocking=true", nil).want(t, http.StatusOK)
 
-			// The CLI takes the same way for a large module: the gateway's
-			// own URL on the local store, MinIO's on S3.
-			big := filepath.Join(t.TempDir(), "big.wasm")
-			if err := os.WriteFile(big, bigWasm(t, hello, 5<<20), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cl := newCLI(t)
-			cl.ok(t, "property", "set", "--apihost", c.d.url, "--auth", g.auth)
-			if _, stderr, code := cl.run(t, "action", "create", "big", big); code != 0 || !strings.Contains(stderr, "uploading") {
-				t.Fatalf("wisp action create of a 5 MiB module: exit %d: %s", code, stderr)
-			}
-			if res := g.invoke(t, "big", "blocking=true&result=true", map[string]any{"name": "CLI"}).want(t, http.StatusOK).object(t); res["greeting"] != "Hello, CLI!" {
-				t.Fatalf("invoke of the uploaded action: %v", res)
-			}
-		})
-	}
+		// The CLI takes the same way for a large module: the gateway's
+		// own URL on the local store, MinIO's on S3.
+		big := filepath.Join(t.TempDir(), "big.wasm")
+		if err := os.WriteFile(big, bigWasm(t, hello, 5<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cl := newCLI(t)
+		cl.ok(t, "property", "set", "--apihost", c.d.url, "--auth", g.auth)
+		if _, stderr, code := cl.run(t, "action", "create", "big", big); code != 0 || !strings.Contains(stderr, "uploading") {
+			t.Fatalf("wisp action create of a 5 MiB module: exit %d: %s", code, stderr)
+		}
+		if res := g.invoke(t, "big", "blocking=true&result=true", map[string]any{"name": "CLI"}).want(t, http.StatusOK).object(t); res["greeting"] != "Hello, CLI!" {
+			t.Fatalf("invoke of the uploaded action: %v", res)
+		}
+	})
 }
 
 // TestBlobsStayInTheirNamespace checks, on the local store and on MinIO,
@@ -450,39 +442,50 @@ func TestBlobsStayInTheirNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s3 := newS3Env(t, "wisp-ns", "c")
-	local := startWispd(t)
-	remote := startWispd(t, "--blobs", s3.blobs)
-	for _, c := range []struct {
-		name string
-		d    *wispd
-	}{{"local", local}, {"s3", remote}} {
-		t.Run(c.name, func(t *testing.T) {
-			g := c.d.guest(t)
-			code := bigWasm(t, hello, 1000)
-			up := g.startUpload(t, digestOf(code), int64(len(code)))
-			if status, msg := putUpload(t, up, code); status != http.StatusOK {
-				t.Fatalf("PUT: %d %s", status, msg)
-			}
-			r, _ := g.createByDigest("mine", digestOf(code), int64(len(code)))
-			r.want(t, http.StatusOK)
+	onBothStores(t, "wisp-ns", nil, func(t *testing.T, c storeCase) {
+		g := c.d.guest(t)
+		code := bigWasm(t, hello, 1000)
+		up := g.startUpload(t, digestOf(code), int64(len(code)))
+		if status, msg := putUpload(t, up, code); status != http.StatusOK {
+			t.Fatalf("PUT: %d %s", status, msg)
+		}
+		r, _ := g.createByDigest("mine", digestOf(code), int64(len(code)))
+		r.want(t, http.StatusOK)
 
-			o := c.d.namespace(t)
-			if up := o.startUpload(t, digestOf(code), int64(len(code))); up["exists"] == true || up["url"] == nil {
-				t.Fatalf("another namespace was told the blob exists: %v", up)
-			}
-			r, _ = o.createByDigest("theirs", digestOf(code), int64(len(code)))
-			r.wantError(t, http.StatusBadRequest, "no code", "uploaded")
-			up = o.startUpload(t, digestOf(code), int64(len(code)))
-			if status, msg := putUpload(t, up, code); status != http.StatusOK {
-				t.Fatalf("PUT by another namespace: %d %s", status, msg)
-			}
-			r, _ = o.createByDigest("theirs", digestOf(code), int64(len(code)))
-			r.want(t, http.StatusOK)
-			o.invoke(t, "theirs", "blocking=true", nil).want(t, http.StatusOK)
-			if up := g.startUpload(t, digestOf(code), int64(len(code))); up["exists"] != true {
-				t.Errorf("the owning namespace was not told the blob is stored: %v", up)
-			}
-		})
+		o := c.d.namespace(t)
+		if up := o.startUpload(t, digestOf(code), int64(len(code))); up["exists"] == true || up["url"] == nil {
+			t.Fatalf("another namespace was told the blob exists: %v", up)
+		}
+		r, _ = o.createByDigest("theirs", digestOf(code), int64(len(code)))
+		r.wantError(t, http.StatusBadRequest, "no code", "uploaded")
+		up = o.startUpload(t, digestOf(code), int64(len(code)))
+		if status, msg := putUpload(t, up, code); status != http.StatusOK {
+			t.Fatalf("PUT by another namespace: %d %s", status, msg)
+		}
+		r, _ = o.createByDigest("theirs", digestOf(code), int64(len(code)))
+		r.want(t, http.StatusOK)
+		o.invoke(t, "theirs", "blocking=true", nil).want(t, http.StatusOK)
+		if up := g.startUpload(t, digestOf(code), int64(len(code))); up["exists"] != true {
+			t.Errorf("the owning namespace was not told the blob is stored: %v", up)
+		}
+	})
+}
+
+// storeCase is one of the two code stores onBothStores runs a test on.
+type storeCase struct {
+	name string // "local" or "s3"
+	d    *wispd
+}
+
+// onBothStores starts two wispds with args, one on the local code store
+// and one with its code in MinIO (a bucket of its own), and runs test as
+// a subtest on each.
+func onBothStores(t *testing.T, bucket string, args []string, test func(t *testing.T, c storeCase)) {
+	t.Helper()
+	s3 := newS3Env(t, bucket, "c")
+	local := startWispd(t, args...)
+	remote := startWispd(t, append(append([]string{}, args...), "--blobs", s3.blobs)...)
+	for _, c := range []storeCase{{"local", local}, {"s3", remote}} {
+		t.Run(c.name, func(t *testing.T) { test(t, c) })
 	}
 }
