@@ -94,10 +94,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if s.auth, err = open(jetstream.KeyValueConfig{Bucket: AuthBucket, Description: "Wisp namespaces and their credentials", History: 1}); err != nil {
 		return nil, err
 	}
-	if s.activations, err = open(jetstream.KeyValueConfig{Bucket: ActivationsBucket, Description: "Wisp activation records", History: 1, TTL: cfg.ActivationRetention, MaxBytes: cfg.ActivationBytes}); err != nil {
-		return nil, err
-	}
-	if err := discardOldest(ctx, js, "KV_"+ActivationsBucket); err != nil {
+	if s.activations, err = openRecords(ctx, js, cfg); err != nil {
 		return nil, err
 	}
 	s.nc = js.Conn()
@@ -114,24 +111,71 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	return s, nil
 }
 
-// discardOldest makes the stream behind a bucket drop its oldest values
-// when it is full, where a KV bucket refuses new ones: a full activations
-// bucket must not fail activations, only forget the oldest records.
-// nats.go sets DiscardNew on every create or update of a bucket.
-func discardOldest(ctx context.Context, js jetstream.JetStream, stream string) error {
-	st, err := js.Stream(ctx, stream)
+// recordsStream is the stream behind the activations bucket.
+const recordsStream = "KV_" + ActivationsBucket
+
+// openRecords opens the activation records' bucket, creating it when
+// missing. Its stream is written here, in the shape nats.go gives a KV
+// bucket, for two settings a KeyValueConfig cannot carry:
+//   - DiscardOld: a full bucket drops its oldest records, where a KV
+//     bucket refuses new ones; a full store must not fail activations.
+//   - AsyncPersistMode, on a single replica: the stream acknowledges a
+//     record once it is in the server's write buffer, written to its file
+//     within milliseconds, rather than after a write of its own. The
+//     server reads back from that buffer, so a record can be read at once;
+//     only a crash of the process in those milliseconds loses it
+//     (docs/rationale.md). A replicated stream is already written in
+//     batches behind its Raft log and refuses the setting.
+//
+// The persist mode can only be chosen when a stream is created; a bucket
+// made before keeps its own.
+func openRecords(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.KeyValue, error) {
+	want := jetstream.StreamConfig{
+		Name:              recordsStream,
+		Description:       "Wisp activation records",
+		Subjects:          []string{"$KV." + ActivationsBucket + ".>"},
+		MaxMsgsPerSubject: 1,
+		MaxBytes:          cfg.ActivationBytes,
+		MaxAge:            cfg.ActivationRetention,
+		MaxMsgSize:        -1,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Storage:           jetstream.FileStorage,
+		Replicas:          cfg.Replicas,
+		AllowRollup:       true,
+		DenyDelete:        true,
+		AllowDirect:       true,
+		Duplicates:        min(2*time.Minute, cfg.ActivationRetention),
+		Discard:           jetstream.DiscardOld,
+	}
+	if cfg.Replicas == 1 {
+		want.PersistMode = jetstream.AsyncPersistMode
+	}
+	st, err := js.Stream(ctx, recordsStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Another node made it meanwhile: update it as below.
+			st, err = js.Stream(ctx, recordsStream)
+		} else if err != nil {
+			return nil, fmt.Errorf("create bucket %s: %w", ActivationsBucket, err)
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("open stream %s: %w", stream, err)
+		return nil, fmt.Errorf("open bucket %s: %w", ActivationsBucket, err)
 	}
-	c := st.CachedInfo().Config
-	if c.Discard == jetstream.DiscardOld {
-		return nil
+	if st != nil {
+		have := st.CachedInfo().Config
+		want.PersistMode = have.PersistMode
+		if _, err := js.UpdateStream(ctx, want); err != nil {
+			return nil, fmt.Errorf("update bucket %s to a retention of %s and a bound of %d bytes: %w", ActivationsBucket, cfg.ActivationRetention, cfg.ActivationBytes, err)
+		}
 	}
-	c.Discard = jetstream.DiscardOld
-	if _, err := js.UpdateStream(ctx, c); err != nil {
-		return fmt.Errorf("let stream %s drop its oldest values when full: %w", stream, err)
+	kv, err := js.KeyValue(ctx, ActivationsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", ActivationsBucket, err)
 	}
-	return nil
+	return kv, nil
 }
 
 // Close stops the watchers. The buckets stay as they are.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/wispfaas/wisp/core"
 	"github.com/wispfaas/wisp/queue"
 )
@@ -278,5 +280,107 @@ func TestActivationsBounded(t *testing.T) {
 	}
 	if info.Bytes() > bound {
 		t.Fatalf("the records take %d bytes, past the bound of %d", info.Bytes(), bound)
+	}
+}
+
+// TestRecordsStream checks the stream behind the records bucket: made
+// with the settings a KV config cannot carry, records readable as soon as
+// they are stored and still there after a restart, and a bucket made
+// before (by nats.go, with its defaults) opened without losing a record.
+func TestRecordsStream(t *testing.T) {
+	ctx := context.Background()
+	record := func(i int) *core.Activation {
+		id := core.NewActivationID(time.Now())
+		return &core.Activation{Namespace: "guest", Name: "a", ActivationID: id, Response: core.NewResponse(core.StatusSuccess, json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)))}
+	}
+	streamConfig := func(t *testing.T, b *queue.Broker) jetstream.StreamConfig {
+		t.Helper()
+		st, err := b.JetStream().Stream(ctx, recordsStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.CachedInfo().Config
+	}
+	tests := []struct {
+		name string
+		// before makes the bucket as an earlier Wisp did, or not at all.
+		before      func(t *testing.T, js jetstream.JetStream)
+		wantPersist jetstream.PersistModeType
+	}{
+		{name: "new", wantPersist: jetstream.AsyncPersistMode},
+		{name: "made by nats.go", wantPersist: jetstream.DefaultPersistMode, before: func(t *testing.T, js jetstream.JetStream) {
+			kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: ActivationsBucket, History: 1, TTL: time.Hour, Storage: jetstream.FileStorage})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := kv.Put(ctx, "guest.old", []byte(`{"activationId":"old"}`)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			b, err := queue.Open(ctx, queue.Config{StoreDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.before != nil {
+				tt.before(t, b.JetStream())
+			}
+			s, err := Open(ctx, b.JetStream(), Config{ActivationRetention: time.Hour, ActivationBytes: 8 << 20})
+			if err != nil {
+				b.Close()
+				t.Fatal(err)
+			}
+			c := streamConfig(t, b)
+			if c.PersistMode != tt.wantPersist || c.Discard != jetstream.DiscardOld || c.MaxAge != time.Hour || c.MaxBytes != 8<<20 || c.MaxMsgsPerSubject != 1 || !c.AllowDirect {
+				t.Errorf("records stream: persist %v, discard %v, max age %v, max bytes %d, per subject %d, direct %v", c.PersistMode, c.Discard, c.MaxAge, c.MaxBytes, c.MaxMsgsPerSubject, c.AllowDirect)
+			}
+			var ids []string
+			for i := range 20 {
+				a := record(i)
+				if err := s.PutActivation(ctx, a); err != nil {
+					t.Fatal(err)
+				}
+				// Read at once: a stored record is readable before the
+				// server has written it to its file.
+				got, err := s.GetActivation(ctx, "guest", a.ActivationID)
+				if err != nil || got.ActivationID != a.ActivationID {
+					t.Fatalf("record %d right after storing it: %+v, %v", i, got, err)
+				}
+				ids = append(ids, a.ActivationID)
+			}
+			s.Close()
+			b.Close()
+
+			// After a restart, with another bound: every record is there,
+			// the bound changed and the persist mode did not.
+			b, err = queue.Open(ctx, queue.Config{StoreDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			s, err = Open(ctx, b.JetStream(), Config{ActivationRetention: 2 * time.Hour, ActivationBytes: 16 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for i, id := range ids {
+				got, err := s.GetActivation(ctx, "guest", id)
+				if err != nil || string(got.Response.Result) != fmt.Sprintf(`{"i":%d}`, i) {
+					t.Fatalf("record %d after a restart: %+v, %v", i, got, err)
+				}
+			}
+			if tt.before != nil {
+				if _, err := s.activations.Get(ctx, "guest.old"); err != nil {
+					t.Fatalf("the record stored before: %v", err)
+				}
+			}
+			c = streamConfig(t, b)
+			if c.PersistMode != tt.wantPersist || c.MaxAge != 2*time.Hour || c.MaxBytes != 16<<20 {
+				t.Errorf("records stream after a restart: persist %v, max age %v, max bytes %d", c.PersistMode, c.MaxAge, c.MaxBytes)
+			}
+		})
 	}
 }
