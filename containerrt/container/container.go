@@ -698,6 +698,7 @@ func (c *Container) Pause(ctx context.Context) error {
 	case st == Stopped:
 		return &StateError{Op: "pause", State: Stopped}
 	}
+	c.m.keepFrozen.Do(func() { c.m.keepFreezerActive(c.cg) })
 	if err := c.cg.freeze(ctx); err != nil {
 		return fmt.Errorf("pause %s: %w", c.id, err)
 	}

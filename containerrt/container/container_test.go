@@ -1,11 +1,13 @@
 package container
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -188,14 +190,19 @@ func TestPauseResume(t *testing.T) {
 	if frozen, err := c.cg.frozen(); err != nil || !frozen {
 		t.Fatalf("freezer cgroup frozen: %v, %v", frozen, err)
 	}
+	sentinel := filepath.Join(filepath.Dir(c.cg.freezer), freezerSentinel)
 	if !c.cg.v2 {
 		b, err := os.ReadFile(c.cg.freezer + "/freezer.state")
 		if err != nil || strings.TrimSpace(string(b)) != "FROZEN" {
 			t.Fatalf("freezer.state %q, %v", b, err)
 		}
+		assertSentinel(t, sentinel)
 	}
 	if err := c.Resume(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if !c.cg.v2 {
+		assertSentinel(t, sentinel) // it stays frozen
 	}
 	if st, err := c.State(ctx); err != nil || st != Running {
 		t.Fatalf("state after resume: %v, %v", st, err)
@@ -216,6 +223,27 @@ func TestPauseResume(t *testing.T) {
 	}
 	if st, _ := c.State(ctx); st != Stopped {
 		t.Fatalf("state after destroy %v", st)
+	}
+	// Closing the Manager removes the sentinel with the parent cgroup.
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sentinel); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the freezer sentinel after Close: %v", err)
+	}
+}
+
+// assertSentinel checks the v1 freezer's sentinel cgroup: frozen, and
+// with no task in it.
+func assertSentinel(t *testing.T, dir string) {
+	t.Helper()
+	state, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
+	if err != nil || strings.TrimSpace(string(state)) != "FROZEN" {
+		t.Fatalf("the freezer sentinel's state: %q, %v", state, err)
+	}
+	tasks, err := os.ReadFile(filepath.Join(dir, "tasks"))
+	if err != nil || len(bytes.TrimSpace(tasks)) != 0 {
+		t.Fatalf("the freezer sentinel's tasks: %q, %v", tasks, err)
 	}
 }
 

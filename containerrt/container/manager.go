@@ -68,6 +68,10 @@ type Manager struct {
 	containers map[string]*Container
 	closed     bool
 
+	// keepFrozen is the v1 freezer's sentinel (see keepFreezerActive),
+	// made at the first pause.
+	keepFrozen sync.Once
+
 	net        hostNet // egress for containers granted network
 	resolvOnce sync.Once
 	resolvPath string
