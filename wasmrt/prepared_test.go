@@ -224,3 +224,32 @@ func TestPruneUnused(t *testing.T) {
 		}
 	}
 }
+
+func TestIsDigestForm(t *testing.T) {
+	hex64 := strings.Repeat("0123456789abcdef", 4)
+	tests := []struct {
+		digest string
+		want   bool
+	}{
+		{"sha256:" + hex64, true},
+		{"a:0123456789abcdef", true},                          // shortest
+		{strings.Repeat("a", 16) + ":" + hex64 + hex64, true}, // longest
+		{strings.Repeat("a", 17) + ":" + hex64, false},
+		{"sha256:" + hex64 + hex64 + "0", false},
+		{"sha256:0123456789abcde", false},
+		{":" + hex64, false},
+		{"sha256" + hex64, false},
+		{"SHA256:" + hex64, false},
+		{"sha256:" + strings.ToUpper(hex64), false},
+		{"sha256:../" + hex64, false},
+		{"sha256:" + hex64 + ":0", false},
+		{"sha-256:" + hex64, false},
+		{"sha256:" + hex64[:63] + "é", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := isDigestForm(tt.digest); got != tt.want {
+			t.Errorf("isDigestForm(%q) = %v, want %v", tt.digest, got, tt.want)
+		}
+	}
+}

@@ -10,7 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/opencontainers/runc/libcontainer"
@@ -78,7 +78,12 @@ type Manager struct {
 	resolvErr  error
 }
 
-var cgroupNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+// validCgroupName reports whether name is 1 to 128 of A-Z, a-z, 0-9,
+// '_', '.' and '-'.
+func validCgroupName(name string) bool {
+	return len(name) >= 1 && len(name) <= 128 &&
+		strings.Trim(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == ""
+}
 
 // NewManager validates cfg and prepares StateDir. It fails when not run as
 // root, when the binary was built without seccomp support (see the package
@@ -105,7 +110,7 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 		sum := sha256.Sum256([]byte(dir))
 		parent = "wisp-" + hex.EncodeToString(sum[:4])
 	}
-	if !cgroupNameRE.MatchString(parent) || parent == "." || parent == ".." {
+	if !validCgroupName(parent) || parent == "." || parent == ".." {
 		return nil, fmt.Errorf("container manager: cgroup parent %q: use letters, digits, '_', '.', '-'", parent)
 	}
 	log := cfg.Logger

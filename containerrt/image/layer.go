@@ -85,7 +85,7 @@ func layerName(l layerRef) string {
 	// Classic docker save: <64 hex>/layer.tar, shortened as Docker does.
 	parts := strings.Split(l.name, "/")
 	for i, p := range parts {
-		if hexDigest.MatchString(p) {
+		if isHexDigest(p) {
 			parts[i] = p[:12]
 		}
 	}
