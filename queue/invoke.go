@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -247,7 +248,9 @@ func (b *Broker) ConsumeInvocations(ctx context.Context, invokerID string, prefe
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s: %w", name, err)
 	}
+	var delivered atomic.Uint64
 	p, err := startPuller(b.nc, InvokeStream, name, prefetch, func(msg *nats.Msg) {
+		delivered.Add(1)
 		d := &Delivery{msg: msg, seenBefore: seen}
 		if err := DecodeInvocation(msg.Data, &d.Invocation); err != nil {
 			b.log.Error("dropping an undecodable activation message", "subject", msg.Subject, "err", err)
@@ -260,22 +263,30 @@ func (b *Broker) ConsumeInvocations(ctx context.Context, invokerID string, prefe
 		return nil, fmt.Errorf("consume %s: %w", name, err)
 	}
 	c := &Consumption{p: p, stopPurge: make(chan struct{}), purgeEnded: make(chan struct{})}
-	go c.purge(cons, InvokeSubject(invokerID), b)
+	go c.purge(cons, InvokeSubject(invokerID), b, &delivered)
 	return c, nil
 }
 
 // purge removes, every purgeInterval, the activations of subject that
-// the consumer has acknowledged (those below its ack floor).
-func (c *Consumption) purge(cons jetstream.Consumer, subject string, b *Broker) {
+// the consumer has acknowledged (those below its ack floor). Once every
+// activation delivered is acknowledged and purged, it asks the server
+// nothing more until another is delivered (counted in delivered): an idle
+// invoker then wakes for nothing but its ticker.
+func (c *Consumption) purge(cons jetstream.Consumer, subject string, b *Broker, delivered *atomic.Uint64) {
 	defer close(c.purgeEnded)
 	t := time.NewTicker(purgeInterval)
 	defer t.Stop()
 	var purged uint64
+	idleAt := ^uint64(0) // deliveries counted when nothing was left to purge
 	for {
 		select {
 		case <-c.stopPurge:
 			return
 		case <-t.C:
+		}
+		n := delivered.Load()
+		if n == idleAt {
+			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), purgeInterval)
 		info, err := cons.Info(ctx)
@@ -287,6 +298,9 @@ func (c *Consumption) purge(cons jetstream.Consumer, subject string, b *Broker) 
 			if err == nil {
 				purged = info.AckFloor.Stream
 			}
+		}
+		if err == nil && info.NumAckPending == 0 && info.NumPending == 0 {
+			idleAt = n
 		}
 		cancel()
 		if err != nil {

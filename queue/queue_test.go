@@ -65,25 +65,41 @@ func TestInvocationRoundTripAndResults(t *testing.T) {
 		t.Fatalf("duplicate publish delivered: %+v", extra.Invocation)
 	case <-time.After(300 * time.Millisecond):
 	}
-	// Acknowledged activations are purged from the stream.
+	// Acknowledged activations are purged from the stream; once all are,
+	// the purger rests until another is delivered, and then purges again.
 	stream, err := b.JetStream().Stream(ctx, InvokeStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		info, err := stream.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
+	awaitPurged := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			info, err := stream.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.State.Msgs == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d acknowledged activations still in the stream", info.State.Msgs)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if info.State.Msgs == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d acknowledged activations still in the stream", info.State.Msgs)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	awaitPurged()
+	time.Sleep(2 * purgeInterval) // it rests now
+	later := &core.Invocation{ActivationID: core.NewActivationID(time.Now()), Namespace: "guest"}
+	if err := b.PublishInvocation(ctx, "inv1", later); err != nil {
+		t.Fatal(err)
+	}
+	if d := receive(t, got); d.Invocation.ActivationID != later.ActivationID {
+		t.Fatalf("delivery = %+v, want %s", d.Invocation, later.ActivationID)
+	} else if err := d.Ack(); err != nil {
+		t.Fatal(err)
+	}
+	awaitPurged()
 	done := results.Wait("x")
 	if err := b.PublishResult(d.Invocation.ReplyTo, []byte(`{"response":{"statusCode":0,"result":{"ok":true}}}`)); err != nil {
 		t.Fatal(err)
