@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,14 +25,72 @@ type cgroupFiles struct {
 	memory  string // directory of the memory controller
 	freezer string // directory of the freezer (v1) or the unified one (v2)
 	pids    string // directory of the pids controller
+
+	// The freezer's files, open for the container's life (nil where the
+	// open failed: the file is then opened for each use). A resume reads
+	// the state and writes it; kept open, that is two system calls
+	// instead of six, on the path of the activation, where each cost
+	// 20–70 µs after an idle moment on this kind of VM.
+	state  *os.File // freezer.state (v1), read and written; cgroup.freeze (v2), written
+	events *os.File // cgroup.events (v2), read
 }
 
+// newCgroupFiles locates a container's cgroup files and opens the
+// freezer's; close closes them.
 func newCgroupFiles(paths map[string]string) cgroupFiles {
+	var c cgroupFiles
 	if cgroups.IsCgroup2UnifiedMode() {
 		p := paths[""]
-		return cgroupFiles{v2: true, memory: p, freezer: p, pids: p}
+		c = cgroupFiles{v2: true, memory: p, freezer: p, pids: p}
+		c.state, _ = os.OpenFile(filepath.Join(p, "cgroup.freeze"), os.O_WRONLY, 0)
+		c.events, _ = os.Open(filepath.Join(p, "cgroup.events"))
+	} else {
+		c = cgroupFiles{memory: paths["memory"], freezer: paths["freezer"], pids: paths["pids"]}
+		c.state, _ = os.OpenFile(filepath.Join(c.freezer, "freezer.state"), os.O_RDWR, 0)
 	}
-	return cgroupFiles{memory: paths["memory"], freezer: paths["freezer"], pids: paths["pids"]}
+	return c
+}
+
+// close closes the freezer's files.
+func (c cgroupFiles) close() {
+	for _, f := range []*os.File{c.state, c.events} {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
+}
+
+// readFreezer reads one of the freezer's files whole: from f, kept open,
+// or else by name.
+func (c cgroupFiles) readFreezer(f *os.File, name string) ([]byte, error) {
+	if f == nil {
+		return os.ReadFile(filepath.Join(c.freezer, name))
+	}
+	buf := make([]byte, 512) // either file is a few lines
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+// writeFreezer writes the freezer's state: v to freezer.state (v1) or
+// cgroup.freeze (v2).
+func (c cgroupFiles) writeFreezer(v string) error {
+	name := "freezer.state"
+	if c.v2 {
+		name = "cgroup.freeze"
+	}
+	var err error
+	if c.state != nil {
+		_, err = c.state.WriteAt([]byte(v), 0)
+	} else {
+		err = os.WriteFile(filepath.Join(c.freezer, name), []byte(v), 0)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
 }
 
 // oomKills is how many processes the memory cgroup's OOM killer has
@@ -77,14 +136,14 @@ func (c cgroupFiles) pidsCurrent() (int64, error) {
 // "frozen 1" in cgroup.events (v2).
 func (c cgroupFiles) frozen() (bool, error) {
 	if c.v2 {
-		b, err := os.ReadFile(filepath.Join(c.freezer, "cgroup.events"))
+		b, err := c.readFreezer(c.events, "cgroup.events")
 		if err != nil {
 			return false, fmt.Errorf("read cgroup.events: %w", err)
 		}
 		n, _ := keyedValue(b, "frozen")
 		return n == 1, nil
 	}
-	b, err := os.ReadFile(filepath.Join(c.freezer, "freezer.state"))
+	b, err := c.readFreezer(c.state, "freezer.state")
 	if err != nil {
 		return false, fmt.Errorf("read freezer.state: %w", err)
 	}
@@ -164,17 +223,11 @@ func removeCgroupTree(ctx context.Context, path string) error {
 // meanwhile may need it) and polled with a short, growing delay, never
 // thawing in between. If ctx ends first, the cgroup is thawed.
 func (c cgroupFiles) freeze(ctx context.Context) error {
-	file, on, off := "freezer.state", "FROZEN", "THAWED"
+	on, off := "FROZEN", "THAWED"
 	if c.v2 {
-		file, on, off = "cgroup.freeze", "1", "0"
+		on, off = "1", "0"
 	}
-	path := filepath.Join(c.freezer, file)
-	write := func(v string) error {
-		if err := os.WriteFile(path, []byte(v), 0); err != nil {
-			return fmt.Errorf("write %s: %w", file, err)
-		}
-		return nil
-	}
+	write := c.writeFreezer
 	if err := write(on); err != nil {
 		return err
 	}
@@ -240,12 +293,8 @@ func (m *Manager) keepFreezerActive(c cgroupFiles) {
 
 // thaw resumes a frozen cgroup: a single write, the kernel thaws at once.
 func (c cgroupFiles) thaw() error {
-	file, off := "freezer.state", "THAWED"
 	if c.v2 {
-		file, off = "cgroup.freeze", "0"
+		return c.writeFreezer("0")
 	}
-	if err := os.WriteFile(filepath.Join(c.freezer, file), []byte(off), 0); err != nil {
-		return fmt.Errorf("write %s: %w", file, err)
-	}
-	return nil
+	return c.writeFreezer("THAWED")
 }

@@ -342,6 +342,7 @@ func (c *Container) kill() {
 	for _, f := range c.files {
 		_ = f.Close()
 	}
+	c.cg.close()
 	if err := c.lc.Destroy(); err != nil {
 		c.m.log.Warn("destroy a container that failed to start", "id", c.id, "err", err)
 	}
@@ -892,6 +893,7 @@ func (c *Container) Destroy(ctx context.Context) error {
 	for _, f := range c.files {
 		_ = f.Close()
 	}
+	c.cg.close()
 	if c.net != nil {
 		c.net.release()
 	}
