@@ -259,9 +259,9 @@ func (c cgroupFiles) freeze(ctx context.Context) error {
 }
 
 // freezerSentinel names the empty cgroup that keepFreezerActive keeps
-// frozen beside a Manager's containers. Container ids cannot take this
-// name (they are "wisp-" and hex digits).
-const freezerSentinel = "keep-freezer-active"
+// frozen beside a Manager's containers. No container can take the name:
+// an id has no '_' (validID).
+const freezerSentinel = "keep_freezer_active"
 
 // keepFreezerActive makes an empty cgroup beside the containers in the v1
 // freezer hierarchy and freezes it, for as long as the parent cgroup

@@ -24,6 +24,7 @@ func TestNames(t *testing.T) {
 		{"a b", false, false},
 		{"wisp-é", false, false},
 		{"a\x00", false, false},
+		{freezerSentinel, false, true}, // beside the containers, never one of them
 	}
 	for _, tt := range tests {
 		if got := validID(tt.name); got != tt.id {
