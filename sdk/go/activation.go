@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -38,13 +39,96 @@ func FromContext(ctx context.Context) (Activation, bool) {
 	return a, ok
 }
 
-// context returns parent with a attached and a's deadline, if any.
-func (a Activation) context(parent context.Context) (context.Context, context.CancelFunc) {
-	ctx := context.WithValue(parent, activationKey{}, a)
-	if a.Deadline.IsZero() {
-		return context.WithCancel(ctx)
+// context returns a handler's context: it carries a, ends at a's
+// deadline, if any, and is canceled by the returned function.
+func (a Activation) context() (context.Context, context.CancelFunc) {
+	c := &activationContext{a: a}
+	return c, func() { c.end(context.Canceled) }
+}
+
+// activationContext is a handler's context, as context.WithDeadline on a
+// context.WithValue would make it, except that the channel Done returns,
+// and the timer that closes it at the deadline, are made only when Done is
+// first called (a context derived from it calls Done). Most handlers never
+// wait on their context; in a Wasm guest the timer of every activation
+// cost a quarter of a warm call (29 µs against 22 µs, measured in process).
+type activationContext struct {
+	a Activation
+
+	mu    sync.Mutex
+	done  chan struct{} // made by Done
+	timer *time.Timer   // closes done at the deadline
+	err   error         // why the context ended; nil while it lives
+}
+
+// Deadline is the activation's.
+func (c *activationContext) Deadline() (time.Time, bool) {
+	return c.a.Deadline, !c.a.Deadline.IsZero()
+}
+
+// Done makes the channel when first called, closed at once if the context
+// has ended, else at the deadline or on cancel.
+func (c *activationContext) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done != nil {
+		return c.done
 	}
-	return context.WithDeadline(ctx, a.Deadline)
+	c.expireLocked() // before the channel is made, which it would close
+	c.done = make(chan struct{})
+	switch {
+	case c.err != nil:
+		close(c.done)
+	case !c.a.Deadline.IsZero():
+		c.timer = time.AfterFunc(time.Until(c.a.Deadline), func() { c.end(context.DeadlineExceeded) })
+	}
+	return c.done
+}
+
+// Err is nil until the deadline passes or the context is canceled.
+func (c *activationContext) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expireLocked()
+	return c.err
+}
+
+// Value holds the Activation (FromContext); nothing else.
+func (c *activationContext) Value(key any) any {
+	if key == (activationKey{}) {
+		return c.a
+	}
+	return nil
+}
+
+func (c *activationContext) String() string { return "wisp.activationContext(" + c.a.ID + ")" }
+
+// end ends the context with err, unless it has ended already.
+func (c *activationContext) end(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.endLocked(err)
+}
+
+func (c *activationContext) endLocked(err error) {
+	if c.err != nil {
+		return
+	}
+	c.err = err
+	if c.done != nil {
+		close(c.done)
+	}
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+// expireLocked ends the context if its deadline has passed, which no
+// timer says while Done has not been called.
+func (c *activationContext) expireLocked() {
+	if c.err == nil && !c.a.Deadline.IsZero() && !time.Now().Before(c.a.Deadline) {
+		c.endLocked(context.DeadlineExceeded)
+	}
 }
 
 // The activation's fields, by environment variable and by key of the

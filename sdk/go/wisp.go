@@ -124,7 +124,7 @@ func call(a Activation, params []byte) ([]byte, error) {
 	if registered == nil {
 		return nil, errNoHandler
 	}
-	ctx, cancel := a.context(context.Background())
+	ctx, cancel := a.context()
 	defer cancel()
 	return registered(ctx, params)
 }

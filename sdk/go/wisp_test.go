@@ -191,6 +191,86 @@ func TestContext(t *testing.T) {
 	}
 }
 
+// TestContextEnds checks the handler's context against what
+// context.WithDeadline gives: Done closed and Err set at the deadline
+// (whether or not Done was called before), on cancel, and for a context
+// derived from it; no deadline, no end but cancel.
+func TestContextEnds(t *testing.T) {
+	// within waits up to d for ch to be closed; d == 0: it must be now.
+	within := func(t *testing.T, ch <-chan struct{}, d time.Duration) {
+		t.Helper()
+		if d == 0 {
+			select {
+			case <-ch:
+			default:
+				t.Fatal("Done is not closed")
+			}
+			return
+		}
+		select {
+		case <-ch:
+		case <-time.After(d):
+			t.Fatal("Done was not closed")
+		}
+	}
+	t.Run("deadline, waited on", func(t *testing.T) {
+		ctx, cancel := Activation{Deadline: time.Now().Add(30 * time.Millisecond)}.context()
+		defer cancel()
+		if ctx.Err() != nil {
+			t.Fatalf("Err before the deadline: %v", ctx.Err())
+		}
+		within(t, ctx.Done(), 5*time.Second)
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Fatalf("Err after the deadline: %v", ctx.Err())
+		}
+	})
+	t.Run("deadline passed before Done", func(t *testing.T) {
+		ctx, cancel := Activation{Deadline: time.Now().Add(-time.Millisecond)}.context()
+		defer cancel()
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Fatalf("Err past the deadline: %v", ctx.Err())
+		}
+		within(t, ctx.Done(), 0)
+	})
+	t.Run("canceled", func(t *testing.T) {
+		ctx, cancel := Activation{Deadline: time.Now().Add(time.Hour)}.context()
+		done := ctx.Done()
+		cancel()
+		within(t, done, time.Second)
+		cancel() // twice is harmless
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			t.Fatalf("Err after cancel: %v", ctx.Err())
+		}
+		within(t, ctx.Done(), 0)
+	})
+	t.Run("derived", func(t *testing.T) {
+		ctx, cancel := Activation{ID: "x", Deadline: time.Now().Add(30 * time.Millisecond)}.context()
+		defer cancel()
+		child, stop := context.WithCancel(ctx)
+		defer stop()
+		if a, ok := FromContext(child); !ok || a.ID != "x" {
+			t.Fatalf("FromContext(child) = %+v, %v", a, ok)
+		}
+		within(t, child.Done(), 5*time.Second)
+		if !errors.Is(child.Err(), context.DeadlineExceeded) {
+			t.Fatalf("the child's Err: %v", child.Err())
+		}
+	})
+	t.Run("no deadline", func(t *testing.T) {
+		ctx, cancel := Activation{}.context()
+		if _, ok := ctx.Deadline(); ok {
+			t.Fatal("a deadline without one")
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("Done closed before cancel")
+		case <-time.After(20 * time.Millisecond):
+		}
+		cancel()
+		within(t, ctx.Done(), time.Second)
+	})
+}
+
 func TestNoHandler(t *testing.T) {
 	register(t, nil)
 	if _, err := call(Activation{}, []byte(`{}`)); !errors.Is(err, errNoHandler) {
