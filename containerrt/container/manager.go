@@ -117,6 +117,10 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if exe, err := os.Executable(); err == nil && sealingCopies(exe, dir) {
+		log.Warn("every container start will copy this program (libcontainer cannot seal it in place while its directory holds the container state directory); put the binary outside the data directory's tree",
+			"binary", exe, "state_dir", dir)
+	}
 	return &Manager{
 		stateDir:   dir,
 		parent:     parent,
@@ -233,4 +237,28 @@ func (m *Manager) forget(c *Container) {
 		delete(m.containers, c.id)
 	}
 	m.mu.Unlock()
+}
+
+// sealingCopies reports whether libcontainer will copy the binary exe
+// into memory for each container start. It runs a sealed view of the
+// running binary as each container's init: an overlay whose two lower
+// layers are exe's directory and the container's state directory (in
+// stateDir), which the kernel refuses (ELOOP) when the first holds the
+// second. libcontainer then copies the binary into a sealed memfd
+// instead, at every start: wispd is 38 MB, and copying it into memory took
+// ~24 ms here, where making the overlay took under 0.1 ms.
+func sealingCopies(exe, stateDir string) bool {
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	if real, err := filepath.EvalSymlinks(stateDir); err == nil {
+		stateDir = real
+	}
+	return holds(filepath.Dir(exe), stateDir)
+}
+
+// holds reports whether the directory parent is dir or holds it; both are
+// clean absolute paths.
+func holds(parent, dir string) bool {
+	return dir == parent || parent == "/" || strings.HasPrefix(dir, parent+"/")
 }

@@ -35,3 +35,23 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+func TestHolds(t *testing.T) {
+	tests := []struct {
+		parent, dir string
+		want        bool
+	}{
+		{"/opt/wisp", "/opt/wisp/data/containers", true},
+		{"/opt/wisp", "/opt/wisp", true},
+		{"/", "/var/lib/wisp/containers", true},
+		{"/opt/wisp/data/containers", "/opt/wisp", false},
+		{"/work/bin", "/work/wisp-data/containers", false},
+		{"/usr/local/bin", "/var/lib/wisp/containers", false},
+		{"/opt/wisp", "/opt/wisp-data/containers", false}, // a prefix, not a parent
+	}
+	for _, tt := range tests {
+		if got := holds(tt.parent, tt.dir); got != tt.want {
+			t.Errorf("holds(%q, %q) = %v, want %v", tt.parent, tt.dir, got, tt.want)
+		}
+	}
+}
