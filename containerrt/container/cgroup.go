@@ -42,13 +42,21 @@ func newCgroupFiles(paths map[string]string) cgroupFiles {
 	if cgroups.IsCgroup2UnifiedMode() {
 		p := paths[""]
 		c = cgroupFiles{v2: true, memory: p, freezer: p, pids: p}
-		c.state, _ = os.OpenFile(filepath.Join(p, "cgroup.freeze"), os.O_WRONLY, 0)
-		c.events, _ = os.Open(filepath.Join(p, "cgroup.events"))
 	} else {
 		c = cgroupFiles{memory: paths["memory"], freezer: paths["freezer"], pids: paths["pids"]}
-		c.state, _ = os.OpenFile(filepath.Join(c.freezer, "freezer.state"), os.O_RDWR, 0)
 	}
+	c.openFreezer()
 	return c
+}
+
+// openFreezer opens the freezer's files; those that do not open stay nil.
+func (c *cgroupFiles) openFreezer() {
+	if c.v2 {
+		c.state, _ = os.OpenFile(filepath.Join(c.freezer, "cgroup.freeze"), os.O_WRONLY, 0)
+		c.events, _ = os.Open(filepath.Join(c.freezer, "cgroup.events"))
+		return
+	}
+	c.state, _ = os.OpenFile(filepath.Join(c.freezer, "freezer.state"), os.O_RDWR, 0)
 }
 
 // close closes the freezer's files.

@@ -52,7 +52,27 @@ func TestFreezerV2(t *testing.T) {
 		t.Fatalf("move the writer into %s: %v", cg, err)
 	}
 
-	c := cgroupFiles{v2: true, memory: cg, freezer: cg, pids: cg}
+	// Twice: with the freezer's files opened for each use, and kept open
+	// as a container's are.
+	for _, keptOpen := range []bool{false, true} {
+		t.Run(map[bool]string{false: "by name", true: "kept open"}[keptOpen], func(t *testing.T) {
+			c := cgroupFiles{v2: true, memory: cg, freezer: cg, pids: cg}
+			if keptOpen {
+				c.openFreezer()
+				defer c.close()
+				if c.state == nil || c.events == nil {
+					t.Fatal("the freezer's files were not opened")
+				}
+			}
+			freezeAndThaw(t, c, &out)
+		})
+	}
+}
+
+// freezeAndThaw freezes c, checks that the writer stops writing to out,
+// thaws c and checks that it goes on.
+func freezeAndThaw(t *testing.T, c cgroupFiles, out *syncbuf.Buffer) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if frozen, err := c.frozen(); err != nil || frozen {
