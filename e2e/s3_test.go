@@ -102,6 +102,17 @@ func putUpload(t *testing.T, up map[string]any, body []byte) (int, string) {
 	return resp.StatusCode, string(msg)
 }
 
+// uploadAndCreate sends code where the upload answer up says, which must
+// accept it, then creates action name from it by digest.
+func (a *api) uploadAndCreate(t *testing.T, up map[string]any, name string, code []byte) {
+	t.Helper()
+	if status, msg := putUpload(t, up, code); status != http.StatusOK {
+		t.Fatalf("PUT of %s's code: %d %s", name, status, msg)
+	}
+	r, _ := a.createByDigest(name, digestOf(code), int64(len(code)))
+	r.want(t, http.StatusOK)
+}
+
 // createByDigest creates action name from an uploaded wasm blob.
 func (a *api) createByDigest(name, digest string, size int64) (*reply, error) {
 	return a.send("PUT", actionsPath+"/"+name, map[string]any{"exec": map[string]any{"kind": "wasm", "digest": digest, "size": size}})
@@ -218,12 +229,7 @@ func TestS3Blobs(t *testing.T) {
 			g.get(t, actionsPath+"/"+name).want(t, http.StatusNotFound)
 		}
 		// Then the right bytes work.
-		up = g.startUpload(t, digestOf(other), int64(len(other)))
-		if code, msg := putUpload(t, up, other); code != http.StatusOK {
-			t.Fatalf("PUT to MinIO: %d %s", code, msg)
-		}
-		r, _ = g.createByDigest("other", digestOf(other), int64(len(other)))
-		r.want(t, http.StatusOK)
+		g.uploadAndCreate(t, g.startUpload(t, digestOf(other), int64(len(other))), "other", other)
 		g.invoke(t, "other", "blocking=true", nil).want(t, http.StatusOK)
 	})
 
@@ -407,11 +413,7 @@ func TestUploadURLs(t *testing.T) {
 				t.Fatalf("PUT of a truncated upload: %d %s", status, msg)
 			}
 		}
-		if status, msg := putUpload(t, up, code); status != http.StatusOK {
-			t.Fatalf("PUT in time: %d %s", status, msg)
-		}
-		r, _ = g.createByDigest("intime", digestOf(code), int64(len(code)))
-		r.want(t, http.StatusOK)
+		g.uploadAndCreate(t, up, "intime", code)
 		g.invoke(t, "intime", "blocking=true", nil).want(t, http.StatusOK)
 
 		// The CLI takes the same way for a large module: the gateway's
@@ -445,25 +447,15 @@ func TestBlobsStayInTheirNamespace(t *testing.T) {
 	onBothStores(t, "wisp-ns", nil, func(t *testing.T, c storeCase) {
 		g := c.d.guest(t)
 		code := bigWasm(t, hello, 1000)
-		up := g.startUpload(t, digestOf(code), int64(len(code)))
-		if status, msg := putUpload(t, up, code); status != http.StatusOK {
-			t.Fatalf("PUT: %d %s", status, msg)
-		}
-		r, _ := g.createByDigest("mine", digestOf(code), int64(len(code)))
-		r.want(t, http.StatusOK)
+		g.uploadAndCreate(t, g.startUpload(t, digestOf(code), int64(len(code))), "mine", code)
 
 		o := c.d.namespace(t)
 		if up := o.startUpload(t, digestOf(code), int64(len(code))); up["exists"] == true || up["url"] == nil {
 			t.Fatalf("another namespace was told the blob exists: %v", up)
 		}
-		r, _ = o.createByDigest("theirs", digestOf(code), int64(len(code)))
+		r, _ := o.createByDigest("theirs", digestOf(code), int64(len(code)))
 		r.wantError(t, http.StatusBadRequest, "no code", "uploaded")
-		up = o.startUpload(t, digestOf(code), int64(len(code)))
-		if status, msg := putUpload(t, up, code); status != http.StatusOK {
-			t.Fatalf("PUT by another namespace: %d %s", status, msg)
-		}
-		r, _ = o.createByDigest("theirs", digestOf(code), int64(len(code)))
-		r.want(t, http.StatusOK)
+		o.uploadAndCreate(t, o.startUpload(t, digestOf(code), int64(len(code))), "theirs", code)
 		o.invoke(t, "theirs", "blocking=true", nil).want(t, http.StatusOK)
 		if up := g.startUpload(t, digestOf(code), int64(len(code))); up["exists"] != true {
 			t.Errorf("the owning namespace was not told the blob is stored: %v", up)
