@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -86,13 +87,16 @@ type containerResults struct {
 	Ratio    float64 `json:"pause_resume_ratio"`
 	CLIError string  `json:"runc_cli_error,omitempty"`
 	// Floors of a cold start: a busybox sleep container.
-	CLIRun  summary           `json:"runc_cli_run"`       // runc run -d
-	LibRun  summary           `json:"libcontainer_start"` // Manager.Start
-	Starts  []*containerStart `json:"starts"`
-	Warm    []*warmRun        `json:"warm"`
-	Memory  []*pausedMemory   `json:"paused_memory"`
-	HTTP    *containerHTTP    `json:"http,omitempty"`
-	Runtime string            `json:"runtimes_dir,omitempty"`
+	CLIRun summary           `json:"runc_cli_run"`       // runc run -d
+	LibRun summary           `json:"libcontainer_start"` // Manager.Start
+	Starts []*containerStart `json:"starts"`
+	// Loops are the other floor of a cold start: each runtime's action
+	// loop alone, with no container (measureLoopAlone).
+	Loops   []*loopAlone    `json:"loop_alone"`
+	Warm    []*warmRun      `json:"warm"`
+	Memory  []*pausedMemory `json:"paused_memory"`
+	HTTP    *containerHTTP  `json:"http,omitempty"`
+	Runtime string          `json:"runtimes_dir,omitempty"`
 }
 
 // containerStart is the start of a new action's container of one kind.
@@ -104,6 +108,19 @@ type containerStart struct {
 	Target     time.Duration `json:"target_ns"`
 	Errors     int           `json:"errors"`
 	FirstError string        `json:"first_error,omitempty"`
+}
+
+// loopAlone is a floor of a cold start of one kind: the runtime's action
+// loop started with no container at all (chrooted into its root
+// filesystem, with its runtime.json's command, environment and working
+// directory) on an empty stdin, so that it starts, finds no message and
+// ends. That is the interpreter's start and its launcher's, which every
+// cold start pays inside the container too; a cold start's other floor is
+// libcontainer's create + start of a busybox sleep (LibRun).
+type loopAlone struct {
+	Kind    string  `json:"kind"`
+	Latency summary `json:"latency"`
+	Err     string  `json:"error,omitempty"`
 }
 
 // warmRun is an activation in a warm container of one kind, in-process:
@@ -192,17 +209,23 @@ func measureContainers(ctx context.Context, src sources, tmp string, n int) (*co
 	if native == "" {
 		kinds = append(kinds, benchKind{kind: "native", skipped: "the native runtime could not be built"})
 	} else {
-		kinds = append(kinds, benchKind{kind: "native", memMB: 64, coldMB: 96, code: nativeCode, binary: true, params: `{"mode":"count"}`})
+		kinds = append(kinds, benchKind{kind: "native", runtime: runtimes.Native, memMB: 64, coldMB: 96, code: nativeCode, binary: true, params: `{"mode":"count"}`})
 	}
 	if python == "" {
 		kinds = append(kinds, benchKind{kind: "python:3", skipped: "the python3 runtime could not be built"})
 	} else {
-		kinds = append(kinds, benchKind{kind: "python:3", memMB: 128, coldMB: 160, code: []byte(helloPython), params: `{"name":"wisp"}`})
+		kinds = append(kinds, benchKind{kind: "python:3", runtime: runtimes.Python3, memMB: 128, coldMB: 160, code: []byte(helloPython), params: `{"name":"wisp"}`})
 	}
 	if node == "" {
 		kinds = append(kinds, benchKind{kind: "nodejs:20", skipped: "the nodejs20 runtime could not be built"})
 	} else {
-		kinds = append(kinds, benchKind{kind: "nodejs:20", memMB: 256, coldMB: 320, code: []byte(helloNode), params: `{"name":"wisp"}`})
+		kinds = append(kinds, benchKind{kind: "nodejs:20", runtime: runtimes.NodeJS20, memMB: 256, coldMB: 320, code: []byte(helloNode), params: `{"name":"wisp"}`})
+	}
+	for _, k := range kinds {
+		if k.skipped == "" {
+			progress("containers: %s action loop alone, no container (%d runs)…", k.kind, n)
+			cr.Loops = append(cr.Loops, measureLoopAlone(ctx, rtDir, k, n))
+		}
 	}
 	if err := storeBenchCode(ctx, filepath.Join(dir, "blobs"), kinds); err != nil {
 		return nil, err
@@ -220,7 +243,8 @@ func measureContainers(ctx context.Context, src sources, tmp string, n int) (*co
 // benchKind is one kind measured through the pool.
 type benchKind struct {
 	kind          string
-	memMB, coldMB int // stem cells are of memMB; coldMB has none
+	runtime       string // its runtime's directory name in the runtimes directory
+	memMB, coldMB int    // stem cells are of memMB; coldMB has none
 	code          []byte
 	// The code is served as wispd's invoker serves it: from a blob store
 	// through the invoker's disk cache (storeBenchCode).
@@ -435,6 +459,53 @@ func measureDirect(ctx context.Context, cr *containerResults, mgr *container.Man
 	}
 	cr.LibRun, cr.PoolPause, cr.PoolWake = summarize(starts), summarize(pauses), summarize(wakes)
 	return nil
+}
+
+// measureLoopAlone times n runs of kind k's action loop with no container
+// (see loopAlone), from the runtimes directory rtDir.
+func measureLoopAlone(ctx context.Context, rtDir string, k benchKind, n int) *loopAlone {
+	la := &loopAlone{Kind: k.kind}
+	rt, err := runtimes.Open(rtDir, k.runtime)
+	if err != nil {
+		la.Err = err.Error()
+		return la
+	}
+	var lat []time.Duration
+	for range n {
+		d, err := runLoopOnce(ctx, rt)
+		if err != nil {
+			la.Err = err.Error()
+			return la
+		}
+		lat = append(lat, d)
+	}
+	la.Latency = summarize(lat)
+	return la
+}
+
+// runLoopOnce starts rt's action loop outside any container and times it
+// until it has ended on its empty stdin. Its stdio are pipes and its reply
+// pipe (fd 3) is open, as in a container.
+func runLoopOnce(ctx context.Context, rt *runtimes.Runtime) (time.Duration, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, rt.Spec.Args[0], rt.Spec.Args[1:]...)
+	cmd.Env, cmd.Dir = rt.Spec.Env, rt.Spec.Cwd
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: rt.RootFS}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(""), io.Discard, &stderr
+	cmd.ExtraFiles = []*os.File{w}
+	start := time.Now()
+	err = cmd.Run()
+	d := time.Since(start)
+	w.Close()
+	if err != nil {
+		return 0, fmt.Errorf("%s alone: %w: %s", rt.Name, err, firstLine(stderr.String()))
+	}
+	return d, nil
 }
 
 // storeBenchCode puts each kind's code in a local blob store under dir and
@@ -785,6 +856,32 @@ func printContainers(out io.Writer, cr *containerResults) {
 	fmt.Fprintln(out)
 }
 
+// printColdFloors writes each kind's cold start next to its two floors:
+// libcontainer's create + start of a busybox sleep, and the kind's action
+// loop alone.
+func printColdFloors(out io.Writer, cr *containerResults) {
+	if len(cr.Loops) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "cold start, p50\tnothing warm\tlibcontainer start\taction loop alone\t\n")
+	for _, la := range cr.Loops {
+		cold := "-"
+		for _, s := range cr.Starts {
+			if s.Kind == la.Kind && s.From == "nothing warm" && s.Latency.P50 > 0 {
+				cold = fmtDur(s.Latency.P50)
+			}
+		}
+		alone := fmtDur(la.Latency.P50)
+		if la.Err != "" {
+			alone = "-  (" + firstLine(la.Err) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", la.Kind, cold, fmtDur(cr.LibRun.P50), alone)
+	}
+	tw.Flush()
+	fmt.Fprintln(out, "(The floors of a cold start, which runs both one after the other. libcontainer start: create + start of a busybox sleep, as above. Action loop alone: the runtime's runtime.json command chrooted into its root filesystem, no container, on an empty stdin, from start to exit: the interpreter's start and its launcher's, plus the exit, which a cold start does not pay.)")
+}
+
 // printContainerTables writes the in-process container tables.
 func printContainerTables(out io.Writer, cr *containerResults) {
 	fmt.Fprintf(out, "Containers (in the benchmark's process, libcontainer in-process as in wispd; %d of each):\n", cr.N)
@@ -823,6 +920,7 @@ func printContainerTables(out io.Writer, cr *containerResults) {
 	}
 	tw.Flush()
 	fmt.Fprintln(out, "(containerrt.Runtime.Run of an action never seen: code placed, init, one run. native: the native runtime's launcher executing a static Go action; python:3 and nodejs:20: OpenWhisk's hello worlds.)")
+	printColdFloors(out, cr)
 	for _, s := range cr.Starts {
 		if s.Errors > 0 && s.Latency.P50 > 0 {
 			fmt.Fprintf(out, "  %s from %s: %s\n", s.Kind, s.From, firstLine(s.FirstError))

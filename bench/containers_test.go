@@ -50,6 +50,17 @@ func TestContainerRows(t *testing.T) {
 			t.Errorf("%s from %s: %d errors (%s), p50 %v, initTime p50 %v", s.Kind, s.From, s.Errors, s.FirstError, s.Latency.P50, s.InitTime.P50)
 		}
 	}
+	if len(cr.Loops) != 3 {
+		t.Errorf("action loop alone measured for %d kinds, want 3 (native, python:3, nodejs:20)", len(cr.Loops))
+	}
+	for _, la := range cr.Loops {
+		if la.Err != "" || la.Latency.P50 == 0 {
+			t.Errorf("%s action loop alone: %q, p50 %v", la.Kind, la.Err, la.Latency.P50)
+		}
+	}
+	if !strings.Contains(out.String(), "cold start, p50") {
+		t.Errorf("the table of cold starts and their floors is missing:\n%s", out.String())
+	}
 	if len(cr.Memory) != 3 {
 		t.Errorf("paused memory measured for %d kinds, want 3", len(cr.Memory))
 	}

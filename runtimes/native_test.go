@@ -138,6 +138,12 @@ func TestNativeLauncher(t *testing.T) {
 			steps: []step{{msg: `{"init":{"main":"main","binary":true,"entry":"","env":{}}}`, replyHas: `is not a regular file`}},
 		},
 		{
+			// A stem cell removed unused: its loop ends quietly, as the
+			// other runtimes' loops do (exit status 0, checked below).
+			name:  "stdin ends before any message",
+			setup: func(string) error { return nil },
+		},
+		{
 			name:  "a first message that is not init",
 			setup: func(string) error { return nil },
 			steps: []step{{msg: run(`{}`), replyHas: `the first message is not an init message`}},

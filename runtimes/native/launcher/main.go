@@ -13,7 +13,9 @@ package main
 import (
 	"debug/elf"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -43,6 +45,12 @@ func main() {
 	exe := filepath.Join(dir, "exec")
 
 	line, err := readLine()
+	if errors.Is(err, io.EOF) && len(line) == 0 {
+		// Stdin ended before any message: the container (a stem cell
+		// never used) is being stopped. Like the other runtimes' loops,
+		// end quietly.
+		os.Exit(0)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "wisp launcher: read the init message: %v\n", err)
 		os.Exit(1)
