@@ -14,7 +14,7 @@ var ErrInvalidModule = errors.New("invalid wasm module")
 // errClosed is returned (as a platform error) by Validate and Run after Close.
 var errClosed = errors.New("wasmrt: runtime is closed")
 
-// Causes of the cancellation of an activation's context; read back with context.Cause.
+// Causes of the cancellation of an activation's context; read back with causeOf.
 var (
 	errTimeLimit   = errors.New("wasmrt: time limit reached")
 	errResultLimit = errors.New("wasmrt: result limit reached")

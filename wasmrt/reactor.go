@@ -34,7 +34,7 @@ type instance struct {
 	mem      linearMemory
 	stdout   logWriter // both streams are logs in the reactor form
 	stderr   logWriter
-	done     <-chan struct{} // the current activation's, for nanosleep
+	ctx      context.Context // the current activation's, for nanosleep
 	uses     int
 	lastUsed time.Time
 }
@@ -44,7 +44,15 @@ type instance struct {
 func (in *instance) Allocate(_, _ uint64) experimental.LinearMemory { return &in.mem }
 
 // nanosleep implements WASI's sleep, ending at the activation's deadline.
-func (in *instance) nanosleep(ns int64) { sleep(ns, in.done) }
+// Done is asked for only here: most activations never sleep, and their
+// context then never arms a timer (deadlineCtx).
+func (in *instance) nanosleep(ns int64) {
+	var done <-chan struct{}
+	if in.ctx != nil {
+		done = in.ctx.Done()
+	}
+	sleep(ns, done)
+}
 
 // poolKey names the instances that may serve an activation: those of the
 // same owner (an action at one version), code and memory limit. Two
@@ -181,10 +189,8 @@ func (r *Runtime) runReactor(ctx context.Context, mod *compiledModule, code Code
 	var logs logSink
 	logs.reset(lim.logLimit)
 
-	cctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	tctx, cancelTimeout := context.WithTimeoutCause(cctx, lim.timeout, errTimeLimit)
-	defer cancelTimeout()
+	tctx := withDeadline(ctx, lim.timeout)
+	defer tctx.release()
 
 	var in *instance
 	if inv.Owner != "" {
@@ -193,7 +199,7 @@ func (r *Runtime) runReactor(ctx context.Context, mod *compiledModule, code Code
 	if in != nil {
 		in.stdout.reset(&logs, "stdout")
 		in.stderr.reset(&logs, "stderr")
-		in.done = tctx.Done()
+		in.ctx = tctx
 	} else {
 		var err error
 		in, err = r.newInstance(tctx, mod, &logs, lim)
@@ -223,7 +229,7 @@ func (r *Runtime) runReactor(ctx context.Context, mod *compiledModule, code Code
 	}
 	out.Result = result
 	in.uses++
-	in.stdout.sink, in.stderr.sink, in.done = nil, nil, nil
+	in.stdout.sink, in.stderr.sink, in.ctx = nil, nil, nil
 	if inv.Owner == "" || in.uses >= maxUses || uint64(len(in.mem.buf)) > lim.memoryBytes/highWaterDen*highWaterNum {
 		_ = in.mod.Close(context.Background())
 		return
@@ -256,7 +262,7 @@ func (r *Runtime) Prewarm(ctx context.Context, code Code, owner string, memoryMB
 		_ = in.mod.Close(context.Background())
 		return fmt.Errorf("wasmrt: prewarm %s: %w", code.Digest, err)
 	}
-	in.stdout.sink, in.stderr.sink, in.done = nil, nil, nil
+	in.stdout.sink, in.stderr.sink, in.ctx = nil, nil, nil
 	r.pools.give(poolKey{owner: owner, digest: code.Digest, memoryMB: lim.memoryMB}, in)
 	return nil
 }
@@ -276,7 +282,7 @@ func (r *Runtime) newInstance(ctx context.Context, mod *compiledModule, logs *lo
 	in := &instance{mem: linearMemory{limit: lim.memoryBytes}}
 	in.stdout.reset(logs, "stdout")
 	in.stderr.reset(logs, "stderr")
-	in.done = ctx.Done()
+	in.ctx = ctx
 	// _initialize is called here rather than as a start function of
 	// InstantiateModule, so that a failure is told apart from one to
 	// instantiate.

@@ -76,6 +76,8 @@ func wispInvoke(p, n, c, cn int32) int64 {
 		hoard = append(hoard, make([]byte, in.MB<<20))
 	case "sleep":
 		time.Sleep(50 * time.Millisecond)
+	case "sleeplong":
+		time.Sleep(time.Minute)
 	}
 	out, _ := json.Marshal(map[string]any{"calls": calls, "ctx": json.RawMessage(actx)})
 	return ret(out)
@@ -183,6 +185,56 @@ func TestReactorDiscardsBrokenInstances(t *testing.T) {
 		if out.Err != nil || !out.NewInstance || reply.Calls != 1 {
 			t.Fatalf("%s: call after the failure: %+v %+v", tt.mode, out, reply)
 		}
+	}
+}
+
+// TestReactorStops checks that a warm instance's activation ends at its
+// time limit and when its caller goes away, both while the guest computes
+// (its fuel runs out and yield stops it) and while it sleeps (nanosleep),
+// with a record that says which.
+func TestReactorStops(t *testing.T) {
+	r := newRuntime(t, Config{})
+	code := reactorGuest(t)
+	cases := []struct {
+		mode     string
+		cancel   bool // the caller goes away after 200 ms; else the time limit is 200 ms
+		wantKind ErrorKind
+		wantText string
+	}{
+		{mode: "spin", wantKind: KindTimeout, wantText: "time limit of 200 ms"},
+		{mode: "sleeplong", wantKind: KindTimeout, wantText: "time limit of 200 ms"},
+		{mode: "spin", cancel: true},
+		{mode: "sleeplong", cancel: true},
+	}
+	for i, tc := range cases {
+		owner := "/guest/stop" + strconv.Itoa(i) + "@1"
+		if out, _ := runReactor(t, r, code, owner, `{}`); out.Err != nil || !out.NewInstance {
+			t.Fatalf("%s: warm-up: %v (new instance %v)", tc.mode, out.Err, out.NewInstance)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		inv := Invocation{Params: []byte(`{"mode":"` + tc.mode + `"}`), Owner: owner, Timeout: 200 * time.Millisecond, MemoryMB: 64}
+		if tc.cancel {
+			inv.Timeout = time.Minute
+			time.AfterFunc(200*time.Millisecond, cancel)
+		}
+		start := time.Now()
+		out := r.Run(ctx, code, inv)
+		took := time.Since(start)
+		cancel()
+		if out.NewInstance {
+			t.Errorf("%s: the activation did not take the warm instance", tc.mode)
+		}
+		if took > 10*time.Second {
+			t.Errorf("%s (cancel %v): stopped after %v", tc.mode, tc.cancel, took)
+		}
+		if tc.cancel {
+			var ae *ActionError
+			if out.Err == nil || errors.As(out.Err, &ae) || !errors.Is(out.Err, context.Canceled) {
+				t.Errorf("%s: Err = %v, want the caller's cancellation (a platform error)", tc.mode, out.Err)
+			}
+			continue
+		}
+		checkActionError(t, tc.mode, out, tc.wantKind, tc.wantText)
 	}
 }
 

@@ -180,7 +180,7 @@ func (r *Runtime) classify(ctx, tctx context.Context, err error, mem *linearMemo
 		return nil // proc_exit(0): success
 	case ctx.Err() != nil:
 		return fmt.Errorf("wasmrt: activation stopped: %w", context.Cause(ctx))
-	case context.Cause(tctx) == errTimeLimit:
+	case causeOf(tctx) == errTimeLimit:
 		return &ActionError{Kind: KindTimeout, Reason: "the action exceeded its time limit of " + millis(lim.timeout), cause: err}
 	case mem.refused > 0:
 		return &ActionError{Kind: KindMemory, cause: err, Reason: fmt.Sprintf(

@@ -107,7 +107,7 @@ func (r *Runtime) yield(ctx context.Context, stack []uint64) {
 		panic(errClosed)
 	}
 	if ctx.Err() != nil {
-		panic(context.Cause(ctx))
+		panic(causeOf(ctx))
 	}
 	stack[0] = fuel
 }
