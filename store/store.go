@@ -98,7 +98,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		return nil, err
 	}
 	s.nc = js.Conn()
-	if s.recordPuts, err = newAsyncPuts(s.nc); err != nil {
+	if s.recordPuts, err = newAsyncPuts(s.nc, asyncPutTimeout); err != nil {
 		return nil, err
 	}
 	if s.actions, err = watchKV[core.Action](ctx, s.entities, "actions.>", log); err != nil {
@@ -182,6 +182,7 @@ func openRecords(ctx context.Context, js jetstream.JetStream, cfg Config) (jetst
 func (s *Store) Close() {
 	s.actions.stop()
 	s.namespaces.stop()
+	s.recordPuts.close()
 }
 
 // enc makes any name safe as one token of a KV key.

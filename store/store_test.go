@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wispfaas/wisp/core"
@@ -382,5 +384,120 @@ func TestRecordsStream(t *testing.T) {
 				t.Errorf("records stream after a restart: persist %v, max age %v, max bytes %d", c.PersistMode, c.MaxAge, c.MaxBytes)
 			}
 		})
+	}
+}
+
+// TestAsyncPuts checks PutActivationAsync's answers from a real embedded
+// JetStream: each record's done is called once, with nil when the record
+// is stored (and readable), with what went wrong when JetStream refuses it,
+// when nothing listens on the subject, and when no answer comes in time;
+// and a put after Close is refused at once.
+func TestAsyncPuts(t *testing.T) {
+	ctx := context.Background()
+	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s, err := Open(ctx, b.JetStream(), Config{ActivationRetention: time.Hour, ActivationBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A subscriber that never answers: puts on its subject time out.
+	silent, err := s.nc.Subscribe("silent.>", func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Unsubscribe()
+	quick, err := newAsyncPuts(s.nc, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quick.close()
+
+	put := func(p *asyncPuts, subject string, data []byte) chan error {
+		done := make(chan error, 2)
+		if err := p.publish(subject, data, func(err error) { done <- err }); err != nil {
+			t.Fatalf("publish %s: %v", subject, err)
+		}
+		return done
+	}
+	wait := func(done chan error, once bool) error {
+		select {
+		case err := <-done:
+			if once {
+				select {
+				case again := <-done:
+					t.Errorf("done called twice: %v, then %v", err, again)
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("done was not called")
+			return nil
+		}
+	}
+
+	// Stored: many in flight at once, each readable once done.
+	var ids []string
+	var dones []chan error
+	for i := range 200 {
+		id := core.NewActivationID(time.Now())
+		rec := fmt.Sprintf(`{"namespace":"guest","name":"a","activationId":%q,"response":{"status":"success","statusCode":0,"success":true,"result":{"i":%d}}}`, id, i)
+		ids = append(ids, id)
+		dones = append(dones, put(s.recordPuts, activationsSubjectPrefix+activationKey("guest", id), []byte(rec)))
+	}
+	for i, done := range dones {
+		if err := wait(done, i == 0); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if a, err := s.GetActivation(ctx, "guest", ids[i]); err != nil || a.ActivationID != ids[i] {
+			t.Fatalf("record %d after done: %+v, %v", i, a, err)
+		}
+	}
+
+	failures := []struct {
+		name    string
+		p       *asyncPuts
+		subject string
+		data    []byte
+		want    string
+	}{
+		{"no stream on the subject", s.recordPuts, "nostream.x", []byte(`{}`), "no responders"},
+		{"no answer in time", quick, "silent.x", []byte(`{}`), "no acknowledgement from JetStream within 50ms"},
+	}
+	for _, f := range failures {
+		err := wait(put(f.p, f.subject, f.data), true)
+		if err == nil || !strings.Contains(err.Error(), f.want) || !strings.Contains(err.Error(), f.subject) {
+			t.Errorf("%s: done(%v), want an error naming %s and saying %q", f.name, err, f.subject, f.want)
+		}
+	}
+
+	// JetStream's own answers, read by ackError: a refusal (a put that
+	// expects another last sequence of its subject) and a stored message.
+	for _, tc := range []struct {
+		expect string
+		want   string // "" for no error
+	}{
+		{"999", "JetStream refused it: wrong last sequence"},
+		{"0", ""},
+	} {
+		m := nats.NewMsg(activationsSubjectPrefix + activationKey("guest", "expect"+tc.expect))
+		m.Data = []byte(`{}`)
+		m.Header.Set("Nats-Expected-Last-Subject-Sequence", tc.expect)
+		reply, err := s.nc.RequestMsg(m, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = ackError(reply)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("JetStream answered %s to a put expecting sequence %s: ackError = %v, want %q", reply.Data, tc.expect, err, tc.want)
+		}
+	}
+
+	s.Close()
+	if err := s.PutActivationAsync("guest", "after", []byte(`{}`), func(error) { t.Error("done called for a refused put") }); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("put after Close: %v, want a refusal", err)
 	}
 }
