@@ -363,6 +363,13 @@ func (r *Runtime) kickRefill() {
 // never evicts anything to make room for a stem cell.
 func (r *Runtime) refiller() {
 	defer close(r.refillDone)
+	if r.cfg.StemsAfter != nil {
+		select {
+		case <-r.stopCh:
+			return
+		case <-r.cfg.StemsAfter:
+		}
+	}
 	for {
 		select {
 		case <-r.stopCh:

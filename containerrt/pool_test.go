@@ -42,6 +42,26 @@ func TestColdStart(t *testing.T) {
 	}
 }
 
+// TestStemsAfter checks that no stem cell starts before Config.StemsAfter
+// is closed, that activations are served meanwhile (cold), and that the
+// stem cells come once it is.
+func TestStemsAfter(t *testing.T) {
+	gate := make(chan struct{})
+	r := newRuntime(t, Config{Stems: map[string]int{"native@32": 1}, StemsAfter: gate})
+	time.Sleep(300 * time.Millisecond) // a stem cell starts in tens of ms when allowed
+	if st := r.Stats(); st.Stems["native@32"] != 0 || st.ByStatus["starting"] != 0 {
+		t.Fatalf("before the gate: stems %v, by status %v; want none", st.Stems, st.ByStatus)
+	}
+	if n, _ := mustCount(t, r, request("before-gate", 32, `{"mode":"count"}`)); n != 1 {
+		t.Errorf("an activation before the gate counted %d, want 1", n)
+	}
+	if st := r.Stats(); st.ColdStarts != 1 || st.StemStarts != 0 {
+		t.Errorf("before the gate: cold starts %d, stem starts %d; want 1 and 0", st.ColdStarts, st.StemStarts)
+	}
+	close(gate)
+	waitFor(t, "a stem cell once the gate is open", func() bool { return r.Stats().Stems["native@32"] == 1 })
+}
+
 func TestStemCellStart(t *testing.T) {
 	r := newRuntime(t, Config{Stems: map[string]int{"native@32": 2}})
 	waitFor(t, "two stem cells", func() bool { return r.Stats().Stems["native@32"] == 2 })

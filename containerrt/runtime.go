@@ -58,6 +58,12 @@ type Config struct {
 	// for containers of 256 MB (the default memory limit), or
 	// "python:3@512" for another memory size.
 	Stems map[string]int
+	// StemsAfter, when not nil, holds back the first stem cells until it
+	// is closed. At a daemon's start, starting them (tens of milliseconds
+	// of CPU each) competed with compiling the Wasm modules used before
+	// the restart and with the first invokes, which someone waits for.
+	// Activations are served meanwhile, by cold starts.
+	StemsAfter <-chan struct{}
 	// PauseGrace is how long a container stays idle before it is paused.
 	// 0 means DefaultPauseGrace; negative, never paused.
 	PauseGrace time.Duration

@@ -81,6 +81,11 @@ func TestWarmRecent(t *testing.T) {
 	ctx := context.Background()
 	recent, old := echoCommand(), command(writeData, `{"old":true}`).encode()
 	r1 := newRuntime(t, Config{CacheDir: dir})
+	select {
+	case <-r1.Warmed():
+	default:
+		t.Error("Warmed is not closed on a Runtime that warms nothing")
+	}
 	for _, wasm := range [][]byte{recent, old} {
 		if err := r1.Validate(ctx, digestOf(wasm), wasm); err != nil {
 			t.Fatal(err)
@@ -104,7 +109,7 @@ func TestWarmRecent(t *testing.T) {
 	if out.Err != nil || out.Compiled {
 		t.Fatalf("first activation after the warming: %v, compiled %v (want it found compiled)", out.Err, out.Compiled)
 	}
-	<-r2.warmDone
+	<-r2.Warmed()
 	if r2.IsCompiled(digestOf(old)) {
 		t.Error("a module unused for 48 hours was warmed with a window of 24")
 	}

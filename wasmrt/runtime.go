@@ -168,6 +168,18 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	return r, nil
 }
 
+// Warmed returns a channel closed once the background compilation of the
+// recently used modules (Config.WarmRecent) has ended; closed already when
+// there is none.
+func (r *Runtime) Warmed() <-chan struct{} {
+	if r.warmDone == nil {
+		return closedChan
+	}
+	return r.warmDone
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // Close stops every activation still running (they return platform errors), releases every compiled
 // module and the wazero runtime, and closes the compilation cache. Validate and Run fail after Close.
 // Close is safe to call more than once and concurrently with other methods; only the first call acts.
