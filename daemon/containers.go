@@ -48,33 +48,27 @@ const stemsAfterMax = 5 * time.Second
 
 // stemsAfter returns a channel closed once the Wasm runtime has compiled
 // the modules used before the restart, or after stemsAfterMax: at start
-// the stem cells wait for it (containerrt.Config.StemsAfter). Measured
-// after a restart with four recently used modules, the first invoke of a
-// plain Go command took 360–380 ms with the two default stem cells
-// starting meanwhile, 220 ms without (docs/rationale.md, "After a
+// the stem cells wait for it (containerrt.Config.StemsAfter). After a
+// restart with four recently used modules, the first invoke of a plain Go
+// command took 360–520 ms with the two default stem cells starting
+// meanwhile, 208–265 ms with them waiting (docs/rationale.md, "After a
 // restart").
 func (d *Daemon) stemsAfter() <-chan struct{} {
 	gate := make(chan struct{})
-	warmed := closedChan()
-	if d.wasm != nil {
-		warmed = d.wasm.Warmed()
+	if d.wasm == nil {
+		close(gate)
+		return gate
 	}
 	go func() {
 		t := time.NewTimer(stemsAfterMax)
 		defer t.Stop()
 		select {
-		case <-warmed:
+		case <-d.wasm.Warmed():
 		case <-t.C:
 		}
 		close(gate)
 	}()
 	return gate
-}
-
-func closedChan() <-chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
 }
 
 // startContainers starts the container runtime and adds it to runtimes
