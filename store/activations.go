@@ -132,8 +132,12 @@ func (p *asyncPuts) publish(subject string, data []byte, done func(error)) error
 	p.mu.Unlock()
 	if err := p.nc.PublishRequest(subject, p.prefix+strconv.FormatUint(id, 36), data); err != nil {
 		p.mu.Lock()
+		_, ours := p.pending[id]
 		delete(p.pending, id)
 		p.mu.Unlock()
+		if !ours {
+			return nil // the sweep or close failed it meanwhile and called done
+		}
 		return fmt.Errorf("store %s: %w", subject, err)
 	}
 	return nil
