@@ -82,6 +82,7 @@ type asyncPuts struct {
 	sub     *nats.Subscription
 	timeout time.Duration
 	stop    chan struct{}
+	busy    chan struct{} // wakes the sweeper when a put is sent with none pending
 	swept   chan struct{} // closed when the sweeper has stopped
 
 	closeOnce sync.Once
@@ -104,7 +105,7 @@ const asyncPutTimeout = 10 * time.Second
 
 func newAsyncPuts(nc *nats.Conn, timeout time.Duration) (*asyncPuts, error) {
 	p := &asyncPuts{nc: nc, prefix: nats.NewInbox() + ".", timeout: timeout, pending: map[uint64]pendingPut{},
-		stop: make(chan struct{}), swept: make(chan struct{})}
+		stop: make(chan struct{}), busy: make(chan struct{}, 1), swept: make(chan struct{})}
 	sub, err := nc.Subscribe(p.prefix+"*", p.answered)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to the records' acknowledgements: %w", err)
@@ -125,6 +126,12 @@ func (p *asyncPuts) publish(subject string, data []byte, done func(error)) error
 	if p.closed {
 		p.mu.Unlock()
 		return fmt.Errorf("store %s: the store is closed", subject)
+	}
+	if len(p.pending) == 0 {
+		select {
+		case p.busy <- struct{}{}:
+		default:
+		}
 	}
 	p.next++
 	id := p.next
@@ -195,6 +202,8 @@ func ackError(m *nats.Msg) error {
 }
 
 // sweep fails, each second, the puts unanswered for longer than timeout.
+// With none pending it sleeps until one is sent: an idle daemon is not
+// woken every second for nothing.
 func (p *asyncPuts) sweep() {
 	defer close(p.swept)
 	t := time.NewTicker(time.Second)
@@ -204,13 +213,23 @@ func (p *asyncPuts) sweep() {
 		case <-p.stop:
 			return
 		case now := <-t.C:
-			p.expire(now)
+			if p.expire(now) {
+				continue
+			}
+			t.Stop()
+			select {
+			case <-p.stop:
+				return
+			case <-p.busy:
+			}
+			t.Reset(time.Second)
 		}
 	}
 }
 
-// expire fails the puts sent before now minus the timeout.
-func (p *asyncPuts) expire(now time.Time) {
+// expire fails the puts sent before now minus the timeout, and reports
+// whether any is still pending.
+func (p *asyncPuts) expire(now time.Time) bool {
 	var late []pendingPut
 	p.mu.Lock()
 	for id, put := range p.pending {
@@ -219,10 +238,12 @@ func (p *asyncPuts) expire(now time.Time) {
 			delete(p.pending, id)
 		}
 	}
+	left := len(p.pending)
 	p.mu.Unlock()
 	for _, put := range late {
 		put.done(fmt.Errorf("store %s: %w: no acknowledgement from JetStream within %s", put.subject, nats.ErrTimeout, p.timeout))
 	}
+	return left > 0
 }
 
 // close stops the answers and the sweep, once the puts in flight were
