@@ -58,9 +58,12 @@ func (c *deadlineCtx) Done() <-chan struct{} {
 		return c.done
 	}
 	c.done = make(chan struct{})
-	c.checkLocked()
-	if c.err != nil {
+	if c.err != nil { // it ended while nobody waited: close it here
 		close(c.done)
+		return c.done
+	}
+	c.checkLocked() // ending now, endLocked closes it
+	if c.err != nil {
 		return c.done
 	}
 	c.timer = time.AfterFunc(time.Until(c.deadline), c.expire)

@@ -82,6 +82,32 @@ func TestDeadlineCtx(t *testing.T) {
 	}
 }
 
+// TestDeadlineCtxDoneAfterTheEnd checks that a Done asked for the first
+// time after the context ended, with nothing having asked before (a guest
+// that sleeps past its deadline), returns a closed channel.
+func TestDeadlineCtxDoneAfterTheEnd(t *testing.T) {
+	expired := withDeadline(context.Background(), time.Millisecond)
+	defer expired.release()
+	time.Sleep(10 * time.Millisecond)
+	parent, cancel := context.WithCancel(context.Background())
+	orphan := withDeadline(parent, time.Hour)
+	defer orphan.release()
+	cancel()
+	for name, c := range map[string]*deadlineCtx{"past its deadline": expired, "its parent ended": orphan} {
+		select {
+		case <-c.Done():
+		default:
+			t.Errorf("%s: Done is not closed", name)
+		}
+		if c.Err() == nil {
+			t.Errorf("%s: Err is nil", name)
+		}
+	}
+	if causeOf(expired) != errTimeLimit || causeOf(orphan) != context.Canceled {
+		t.Errorf("causes: %v, %v", causeOf(expired), causeOf(orphan))
+	}
+}
+
 // TestDeadlineCtxRelease checks that release ends a context derived from
 // it, as a cancel func does, and leaves a context nobody waited on ended.
 func TestDeadlineCtxRelease(t *testing.T) {
