@@ -144,6 +144,17 @@ func (d *Daemon) start(ctx context.Context) error {
 			return err
 		}
 	}
+	// One Wasm runtime serves both the gateway (which compiles a module
+	// when it is created) and the invoker, so the first invoke finds the
+	// module compiled; the directory cache carries it across restarts, and
+	// the modules used in the last day are compiled again in the background
+	// at start, so a busy action's first invoke after a restart finds its
+	// module ready or being compiled. It needs nothing but the data
+	// directory, so it starts first: that warming overlaps JetStream's
+	// recovery of its streams, the longest part of a restart.
+	if d.wasm, err = wasmrt.New(ctx, wasmrt.Config{CacheDir: filepath.Join(c.Data, "wasm-cache"), WarmRecent: 24 * time.Hour, PruneUnused: 30 * 24 * time.Hour, Logger: d.log}); err != nil {
+		return err
+	}
 	d.broker, err = queue.Open(ctx, queue.Config{
 		StoreDir: filepath.Join(c.Data, "jetstream"),
 		Listen:   c.NATSListen,
@@ -162,15 +173,6 @@ func (d *Daemon) start(ctx context.Context) error {
 	}
 	codeStore, code, err := d.openCode(ctx)
 	if err != nil {
-		return err
-	}
-	// One Wasm runtime serves both the gateway (which compiles a module
-	// when it is created) and the invoker, so the first invoke finds the
-	// module compiled; the directory cache carries it across restarts, and
-	// the modules used in the last day are compiled again in the background
-	// at start, so a busy action's first invoke after a restart finds its
-	// module ready or being compiled.
-	if d.wasm, err = wasmrt.New(ctx, wasmrt.Config{CacheDir: filepath.Join(c.Data, "wasm-cache"), WarmRecent: 24 * time.Hour, PruneUnused: 30 * 24 * time.Hour, Logger: d.log}); err != nil {
 		return err
 	}
 	// The API port is bound before anything runs so that actions learn
