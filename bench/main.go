@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -80,7 +81,7 @@ func parseFlags() config {
 	fs.BoolVar(&cfg.noWorkerd, "no-workerd", false, "do not install or measure workerd (its row is marked skipped)")
 	fs.BoolVar(&cfg.noRestart, "no-restart", false, "do not restart wispd to time the first invokes after a restart")
 	fs.IntVar(&wispdProcs, "wispd-procs", 0, "run wispd with GOMAXPROCS set to this (0: Go's default, one per CPU); see docs/rationale.md on what one P changes")
-	fs.StringVar(&cfg.wispd, "wispd", "", "use this prebuilt wispd binary instead of building ./cmd/wispd")
+	fs.StringVar(&cfg.wispd, "wispd", "", "use this prebuilt wispd binary instead of building ./cmd/wispd (it is copied into the run's own bin directory, outside the data directories, as an installation would have it)")
 	fs.BoolVar(&cfg.inprocessOnly, "inprocess", false, "measure only the in-process table (wasmrt Run of each module, no server): quick, and what the Wasm runtime's work changes")
 	fs.BoolVar(&cfg.blobs, "blobs", false, "measure only the code store's rows (bench/blobs.go): cold and cached fetches of a 50 MB blob from MinIO, warm invokes with either store")
 	fs.IntVar(&cfg.blobRuns, "blob-runs", 7, "with -blobs: runs of each cold fetch")
@@ -274,14 +275,22 @@ func runBench(ctx context.Context, cfg config, res *results) (err error) {
 	if err := buildModules(ctx, src, tmp, mods); err != nil {
 		return err
 	}
-	bin := cfg.wispd
-	if bin == "" {
-		bin = filepath.Join(tmp, "wispd")
+	// wispd runs from a directory of its own, beside (not above) its data
+	// directories, as in an installation: libcontainer then seals the
+	// binary in place for every container, where a binary whose directory
+	// holds the container state would be copied at each container start
+	// (37 MB; containerrt/container warns of it).
+	binDir := filepath.Join(tmp, "bin")
+	if err := os.Mkdir(binDir, 0o755); err != nil {
+		return err
+	}
+	bin := filepath.Join(binDir, "wispd")
+	if cfg.wispd == "" {
 		progress("building wispd (go build ./cmd/wispd)…")
 		if err := buildWispd(ctx, src, bin); err != nil {
 			return err
 		}
-	} else if bin, err = filepath.Abs(bin); err != nil {
+	} else if err := copyExecutable(cfg.wispd, bin); err != nil {
 		return err
 	}
 	res.Workerd = &workerdInfo{Version: cfg.workerdVersion}
@@ -438,4 +447,25 @@ func writeJSON(path string, res *results) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// copyExecutable copies the program at from to the new file to.
+func copyExecutable(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return fmt.Errorf("-wispd: %w", err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", from, err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return fmt.Errorf("copy %s to %s: %w", from, to, err)
+	}
+	if err := dst.Close(); err != nil {
+		return fmt.Errorf("copy %s to %s: %w", from, to, err)
+	}
+	return nil
 }
