@@ -356,7 +356,8 @@ func runBench(ctx context.Context, cfg config, res *results) (err error) {
 	jsonHeader := http.Header{"Content-Type": {"application/json"}}
 	floorT := &target{Name: "floor", What: "bare echo handler, same client"}
 	res.Targets = append(res.Targets, floorT)
-	runs := []*run{{t: floorT, req: &request{method: http.MethodPost, url: fl.base + floorPath, body: []byte(invokeBody), header: w.authHeader()}, pid: fl.cmd.Process.Pid}}
+	floorReq := &request{method: http.MethodPost, url: fl.base + floorPath, body: []byte(invokeBody), header: w.authHeader()}
+	runs := []*run{{t: floorT, req: floorReq, pid: fl.cmd.Process.Pid}}
 	workerdT := &target{Name: "workerd", What: "workerd " + cfg.workerdVersion + ", JavaScript hello world", Skipped: res.Workerd.Skipped}
 	res.Targets = append(res.Targets, workerdT)
 	if wd != nil {
@@ -409,9 +410,9 @@ func runBench(ctx context.Context, cfg config, res *results) (err error) {
 	}
 
 	// A Python action through the same wispd, unpaused and resumed, with
-	// a Wasm action invoked after the same idle as the control.
+	// a Wasm action and the floor invoked after the same idle as controls.
 	if res.Containers != nil && res.Containers.Skipped == "" {
-		res.Containers.HTTP = measureContainerHTTP(ctx, w, containerrt.DefaultPauseGrace, 1000, 10, "wisp-c")
+		res.Containers.HTTP = measureContainerHTTP(ctx, w, containerrt.DefaultPauseGrace, 1000, 10, "wisp-c", floorReq)
 	}
 
 	// First invokes.
