@@ -211,7 +211,7 @@ func realMain() int {
 		return 0
 	}
 	res := &results{
-		Machine: machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version(), LoadBefore: loadAverage()},
+		Machine: machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version(), LoadBefore: loadAverage(), FreshPage: freshPageCost()},
 		Settings: map[string]any{
 			"n": cfg.n, "duration_ns": cfg.duration, "clients": cfg.clients, "warmup": cfg.warmup, "sample": cfg.sample,
 			"inproc_calls": cfg.inprocCalls, "inproc_max_ns": cfg.inprocMax, "wait_workers": cfg.waitWorkers,
@@ -254,6 +254,9 @@ type machine struct {
 	LoadBefore string `json:"loadavg_1m_before,omitempty"`
 	LoadAfter  string `json:"loadavg_1m_after,omitempty"`
 	Took       string `json:"took,omitempty"`
+	// FreshPage is the first touch of a 4 KiB page of fresh anonymous
+	// memory (freshPageCost), measured once at the start.
+	FreshPage time.Duration `json:"fresh_page_ns,omitempty"`
 }
 
 // runBench builds, starts, measures and stops everything, filling res as

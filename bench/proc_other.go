@@ -15,3 +15,5 @@ func processCPU(int) (time.Duration, error) {
 }
 
 func loadAverage() string { return "" }
+
+func freshPageCost() time.Duration { return 0 }

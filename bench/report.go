@@ -74,6 +74,9 @@ func printReport(out io.Writer, cfg config, res *results) {
 		fmt.Fprintf(out, "Load average (1 min) before: %s, after: %s; run took %s. Other work on the machine moves absolute numbers; the ratios, measured side by side, move less.\n",
 			m.LoadBefore, m.LoadAfter, m.Took)
 	}
+	if m.FreshPage > 0 {
+		fmt.Fprintf(out, "Fresh memory: the first touch of a 4 KiB page costs %.1fµs here (page fault and zeroing, and whatever a hypervisor adds); every page a new process, Wasm instance or buffer touches pays it, cold starts most.\n", float64(m.FreshPage)/float64(time.Microsecond))
+	}
 	if w := res.Workerd; w != nil && w.Skipped == "" {
 		fmt.Fprintf(out, "Peer: workerd %s from npm (%s).\n", w.Version, w.Reports)
 	}

@@ -13,7 +13,7 @@ func TestPrintReportWithSkippedRows(t *testing.T) {
 	floor := fakeTarget("floor", 200*time.Microsecond, time.Millisecond, 15000)
 	floor.wasm = false
 	res := &results{
-		Machine: machine{CPUs: 2, OS: "linux", Arch: "amd64", Go: "go1.26"},
+		Machine: machine{CPUs: 2, OS: "linux", Arch: "amd64", Go: "go1.26", FreshPage: 14300 * time.Nanosecond},
 		Workerd: &workerdInfo{Version: "1.2.3", Skipped: "install: npm install workerd@1.2.3: exit status 1\nnpm error code ETARGET\nnpm error notarget No matching version\nnpm error more\nnpm error even more"},
 		Modules: []*wasmModule{
 			{Name: "sdk-c", Form: "reactor", Bytes: 2048},
@@ -36,6 +36,7 @@ func TestPrintReportWithSkippedRows(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"(skipped, see below)",
+		"Fresh memory: the first touch of a 4 KiB page costs 14.3µs here",
 		"workerd not measured n/a",
 		"waitTime: not measured",
 		"First invokes: not measured: the Go SDK example was not built.",
