@@ -347,10 +347,21 @@ func TestCompiledModulesEvictedPastTheBudget(t *testing.T) {
 	if kept || n != 1 {
 		t.Fatalf("after a second module past the budget: first kept=%v, %d modules", kept, n)
 	}
+	if r.IsCompiled(code.Digest) || !r.IsCompiled(digestOf(other)) {
+		t.Fatalf("IsCompiled after the eviction: evicted %v, kept %v", r.IsCompiled(code.Digest), r.IsCompiled(digestOf(other)))
+	}
 	// The evicted module compiles again on its next use.
 	out, _ := runReactor(t, r, code, "/guest/evicted@1", `{}`)
 	if out.Err != nil || !out.Compiled {
 		t.Fatalf("run after eviction: %+v", out)
+	}
+	if !r.IsCompiled(code.Digest) || r.IsCompiled(digestOf(other)) {
+		t.Fatalf("IsCompiled after the second eviction: recompiled %v, evicted %v", r.IsCompiled(code.Digest), r.IsCompiled(digestOf(other)))
+	}
+	// It is asked on every invoke, on the invoke's own path: no allocation.
+	digest := code.Digest
+	if allocs := testing.AllocsPerRun(100, func() { _ = r.IsCompiled(digest) }); allocs != 0 {
+		t.Errorf("IsCompiled allocates %.0f times per call", allocs)
 	}
 }
 
