@@ -68,7 +68,8 @@ type pool struct {
 	idle []*instance
 }
 
-// pools are the idle reactor instances of a Runtime.
+// pools are the idle reactor instances of a Runtime, and the memories of
+// the closed ones kept for new instances.
 type pools struct {
 	mu      sync.Mutex
 	byKey   map[poolKey]*pool
@@ -76,12 +77,21 @@ type pools struct {
 	expiry  time.Duration
 	stop    chan struct{}
 	stopped chan struct{}
+	spares  spareMemories
 }
 
 func newPools(maxIdle int, expiry time.Duration) *pools {
 	p := &pools{byKey: map[poolKey]*pool{}, maxIdle: maxIdle, expiry: expiry, stop: make(chan struct{}), stopped: make(chan struct{})}
 	go p.janitor(p.stop)
 	return p
+}
+
+// retire closes an instance that will not run again and keeps its memory
+// for a new instance.
+func (p *pools) retire(in *instance) {
+	_ = in.mod.Close(context.Background())
+	p.spares.put(in.mem.buf)
+	in.mem.buf = nil
 }
 
 // take returns an idle instance of key, or nil.
@@ -113,7 +123,7 @@ func (p *pools) give(key poolKey, in *instance) {
 	}
 	p.mu.Unlock()
 	if !keep {
-		_ = in.mod.Close(context.Background())
+		p.retire(in)
 	}
 }
 
@@ -147,7 +157,7 @@ func (p *pools) expire(now time.Time) {
 	}
 	p.mu.Unlock()
 	for _, in := range old {
-		_ = in.mod.Close(context.Background())
+		p.retire(in)
 	}
 }
 
@@ -169,6 +179,7 @@ func (p *pools) closeAll() {
 			_ = in.mod.Close(context.Background())
 		}
 	}
+	p.spares.drop() // nothing will start again
 }
 
 // idleCount is the number of idle instances (for tests and metrics).
@@ -211,7 +222,7 @@ func (r *Runtime) runReactor(ctx context.Context, mod *compiledModule, code Code
 				err = &ActionError{Kind: KindExit, Reason: "the action exited while it was being initialised"}
 			}
 			out.setErr(err)
-			_ = in.mod.Close(context.Background())
+			r.pools.retire(in)
 			return
 		}
 	}
@@ -224,14 +235,14 @@ func (r *Runtime) runReactor(ctx context.Context, mod *compiledModule, code Code
 			}
 		}
 		out.setErr(err)
-		_ = in.mod.Close(context.Background())
+		r.pools.retire(in)
 		return
 	}
 	out.Result = result
 	in.uses++
 	in.stdout.sink, in.stderr.sink, in.ctx = nil, nil, nil
 	if inv.Owner == "" || in.uses >= maxUses || uint64(len(in.mem.buf)) > lim.memoryBytes/highWaterDen*highWaterNum {
-		_ = in.mod.Close(context.Background())
+		r.pools.retire(in)
 		return
 	}
 	r.pools.give(key, in)
@@ -259,7 +270,7 @@ func (r *Runtime) Prewarm(ctx context.Context, code Code, owner string, memoryMB
 	defer cancel()
 	in, err := r.newInstance(tctx, mod, &logs, lim)
 	if err != nil {
-		_ = in.mod.Close(context.Background())
+		r.pools.retire(in)
 		return fmt.Errorf("wasmrt: prewarm %s: %w", code.Digest, err)
 	}
 	in.stdout.sink, in.stderr.sink, in.ctx = nil, nil, nil
@@ -279,7 +290,7 @@ func flushLogs(in *instance, logs *logSink) []string {
 // returned instance (never nil) still holds what is needed to classify
 // the error.
 func (r *Runtime) newInstance(ctx context.Context, mod *compiledModule, logs *logSink, lim limits) (*instance, error) {
-	in := &instance{mem: linearMemory{limit: lim.memoryBytes}}
+	in := &instance{mem: linearMemory{limit: lim.memoryBytes, buf: r.pools.spares.take(uint64(mod.memMinPages) * pageSize)}}
 	in.stdout.reset(logs, "stdout")
 	in.stderr.reset(logs, "stderr")
 	in.ctx = ctx

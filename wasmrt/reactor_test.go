@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // reactorSource is a Go guest of the reactor form (docs/wasm-abi.md),
@@ -74,6 +75,18 @@ func wispInvoke(p, n, c, cn int32) int64 {
 		return ret([]byte("not json"))
 	case "hoard":
 		hoard = append(hoard, make([]byte, in.MB<<20))
+	case "scribble":
+		b := make([]byte, in.MB<<20)
+		for i := range b {
+			b[i] = 0xff
+		}
+		hoard = append(hoard, b)
+	case "check":
+		for i, x := range make([]byte, in.MB<<20) {
+			if x != 0 {
+				panic(fmt.Sprintf("byte %d of a new allocation is %#x", i, x))
+			}
+		}
 	case "sleep":
 		time.Sleep(50 * time.Millisecond)
 	case "sleeplong":
@@ -150,6 +163,45 @@ func TestReactorReuseAndIsolation(t *testing.T) {
 		if out.Err != nil || !out.NewInstance || reply.Calls != 1 {
 			t.Fatalf("no owner, call %d: %+v %+v", i, out, reply)
 		}
+	}
+}
+
+// TestReactorMemoryRecycled: the memory of a closed instance starts the
+// next new one, zeroed. The Go runtime in the guest takes new pages of its
+// memory as zero; the "check" mode verifies a fresh 8 MiB allocation.
+func TestReactorMemoryRecycled(t *testing.T) {
+	r := newRuntime(t, Config{})
+	code := reactorGuest(t)
+	spare := func() (n int, first *byte) {
+		r.pools.spares.mu.Lock()
+		defer r.pools.spares.mu.Unlock()
+		if len(r.pools.spares.bufs) > 0 {
+			first = unsafe.SliceData(r.pools.spares.bufs[0])
+		}
+		return len(r.pools.spares.bufs), first
+	}
+	// No owner: the instance serves one activation, which fills 8 MiB
+	// with 0xff, and is closed; its memory is kept.
+	if out, _ := runReactor(t, r, code, "", `{"mode":"scribble","mb":8}`); out.Err != nil {
+		t.Fatalf("scribble: %+v", out)
+	}
+	n, kept := spare()
+	if n != 1 {
+		t.Fatalf("after a closed instance: %d spare memories, want 1", n)
+	}
+	out, _ := runReactor(t, r, code, "", `{"mode":"check","mb":8}`)
+	if out.Err != nil || !out.NewInstance {
+		t.Fatalf("a new instance in the recycled memory: %+v", out)
+	}
+	if n, again := spare(); n != 1 || again != kept {
+		t.Fatalf("the new instance did not run in the kept memory (%d spare, same=%v)", n, again == kept)
+	}
+	// A pooled instance keeps its memory; a closed runtime keeps none.
+	if out, _ := runReactor(t, r, code, "/guest/pooled@1", `{}`); out.Err != nil || !out.NewInstance {
+		t.Fatalf("pooled: %+v", out)
+	}
+	if n, _ := spare(); n != 0 {
+		t.Fatalf("%d spare memories while the only one serves a pooled instance", n)
 	}
 }
 
