@@ -43,6 +43,11 @@ func TestSpareMemories(t *testing.T) {
 	if len(s.bufs) != 0 || s.bytes != 0 {
 		t.Fatalf("after taking everything: %d buffers, %d bytes", len(s.bufs), s.bytes)
 	}
+	for i, b := range s.bufs[:cap(s.bufs)] {
+		if b != nil {
+			t.Fatalf("slot %d still refers to a taken buffer", i)
+		}
+	}
 	// Bounded: past maxSpareBytes, buffers are not kept.
 	for range maxSpareBytes/maxPooledMemory + 2 {
 		s.put(make([]byte, 0, maxPooledMemory))
