@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"unsafe"
 )
 
 // handler is a registered handler with its types erased: it decodes the
@@ -60,19 +61,38 @@ func primeCodec[P, R any]() {
 	_, _ = json.Marshal(r)
 }
 
-// typed erases the types of h.
+// typed erases the types of h. A flat struct P or R goes through a
+// flatCodec, anything else, and any JSON that codec leaves, through
+// encoding/json.
 func typed[P, R any](h func(context.Context, P) (R, error)) handler {
+	dec := newFlatCodec(reflect.TypeFor[P]())
+	if dec != nil && !dec.canDecode {
+		dec = nil
+	}
+	enc := newFlatCodec(reflect.TypeFor[R]())
+	if enc != nil && !enc.canEncode {
+		enc = nil
+	}
 	return func(ctx context.Context, params []byte) ([]byte, error) {
 		var p P
 		if len(bytes.TrimSpace(params)) == 0 {
 			params = []byte("{}")
 		}
-		if err := json.Unmarshal(params, &p); err != nil {
-			return errorResult(fmt.Sprintf("the parameters do not fit %s: %v", typeName[P](), err)), nil
+		if dec == nil || !dec.decode(params, unsafe.Pointer(&p)) {
+			var zero P
+			p = zero // decode may have set some fields
+			if err := json.Unmarshal(params, &p); err != nil {
+				return errorResult(fmt.Sprintf("the parameters do not fit %s: %v", typeName[P](), err)), nil
+			}
 		}
 		r, err := h(ctx, p)
 		if err != nil {
 			return errorResult(err.Error()), nil
+		}
+		if enc != nil {
+			if b, ok := enc.encode(unsafe.Pointer(&r)); ok {
+				return b, nil
+			}
 		}
 		return encodeResult(r)
 	}
