@@ -35,6 +35,9 @@ type activationKey struct{}
 // FromContext returns the activation a handler's ctx (or a context derived
 // from it) belongs to. It reports false for any other context.
 func FromContext(ctx context.Context) (Activation, bool) {
+	if c, ok := ctx.(*activationContext); ok {
+		return c.a, true // the handler's own context: no boxing through Value
+	}
 	a, ok := ctx.Value(activationKey{}).(Activation)
 	return a, ok
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -16,7 +17,47 @@ var logOutput io.Writer
 // newlines makes several lines. Log is safe for concurrent use in that each
 // call makes one write.
 func Log(args ...any) {
+	if line, ok := plainLine(args); ok {
+		writeLog(line)
+		return
+	}
 	writeLog(fmt.Sprintln(args...))
+}
+
+// plainLine is fmt.Sprintln(args...) for operands of the types a log line
+// is mostly made of (string, bool and the integers: not types of their
+// own, whose String or Error method fmt would call), without fmt's
+// machinery, which in a Wasm guest costs more than the write itself. It
+// reports false for any other operand.
+func plainLine(args []any) (string, bool) {
+	var buf [128]byte
+	b := buf[:0]
+	for i, a := range args {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		switch v := a.(type) {
+		case string:
+			b = append(b, v...)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case int32:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case uint:
+			b = strconv.AppendUint(b, uint64(v), 10)
+		case uint64:
+			b = strconv.AppendUint(b, v, 10)
+		case uint32:
+			b = strconv.AppendUint(b, uint64(v), 10)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		default:
+			return "", false
+		}
+	}
+	return string(append(b, '\n')), true
 }
 
 // Logf is Log with a format, as fmt.Sprintf; a final newline is added if

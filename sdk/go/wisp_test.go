@@ -450,3 +450,46 @@ func FuzzActivationFromJSON(f *testing.F) {
 		}
 	})
 }
+
+// shout has a String method, which fmt calls and plainLine must leave to it.
+type shout string
+
+func (s shout) String() string { return strings.ToUpper(string(s)) }
+
+// TestPlainLine checks Log's fast path against fmt.Sprintln, and that it
+// leaves to fmt every operand fmt formats in a way of its own.
+func TestPlainLine(t *testing.T) {
+	for _, args := range [][]any{
+		nil,
+		{"a"},
+		{"hello: activation", "0123", "call", 3},
+		{"", "", ""},
+		{"a\nb", true, false},
+		{-1, int64(-9223372036854775808), int32(7), uint(1), uint64(18446744073709551615), uint32(4294967295)},
+		{"é 世界", 0},
+	} {
+		got, ok := plainLine(args)
+		if want := fmt.Sprintln(args...); !ok || got != want {
+			t.Errorf("plainLine(%#v) = %q, %v; fmt.Sprintln %q", args, got, ok, want)
+		}
+	}
+	for _, args := range [][]any{
+		{shout("x")}, {errors.New("e")}, {1.5}, {nil}, {[]byte("b")}, {struct{}{}}, {int8(1)}, {"a", 2.0},
+	} {
+		if got, ok := plainLine(args); ok {
+			t.Errorf("plainLine(%#v) = %q: fmt formats that itself", args, got)
+		}
+	}
+}
+
+func FuzzPlainLine(f *testing.F) {
+	f.Add("hello: activation", int64(-3), uint64(7), true)
+	f.Add("", int64(0), uint64(0), false)
+	f.Fuzz(func(t *testing.T, s string, i int64, u uint64, b bool) {
+		args := []any{s, int(i), i, int32(i), uint(u), u, uint32(u), b, s}
+		got, ok := plainLine(args)
+		if want := fmt.Sprintln(args...); !ok || got != want {
+			t.Errorf("plainLine(%#v) = %q, %v; fmt.Sprintln %q", args, got, ok, want)
+		}
+	})
+}
