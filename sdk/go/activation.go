@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // Activation describes the activation a handler serves. Fields Wisp did not
@@ -217,101 +215,33 @@ func (a *Activation) set(key, value string) {
 // an object; scanning it directly costs a few microseconds in a Wasm
 // guest, where one json.Unmarshal costs tens.
 func scanFlatObject(b []byte, f func(key, value string)) bool {
-	i := 0
-	ws := func() {
-		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-			i++
-		}
-	}
-	// str scans a string without escapes or control characters at b[i].
-	str := func() (string, bool) {
-		if i >= len(b) || b[i] != '"' {
-			return "", false
-		}
-		start, ascii := i+1, true
-		for i = start; i < len(b); i++ {
-			switch c := b[i]; {
-			case c == '"':
-				i++
-				s := b[start : i-1]
-				return string(s), ascii || utf8.Valid(s)
-			case c == '\\' || c < 0x20:
-				return "", false
-			case c >= utf8.RuneSelf:
-				ascii = false
-			}
-		}
-		return "", false
-	}
-	ws()
-	if i >= len(b) || b[i] != '{' {
+	s := jsonScanner{b: b}
+	if !s.objectStart() {
 		return false
 	}
-	i++
-	ws()
-	if i < len(b) && b[i] == '}' {
-		i++
-		ws()
-		return i == len(b)
-	}
-	for {
-		ws()
-		key, ok := str()
+	for more := !s.objectEnd(); more; more = s.nextMember() {
+		key, ok := s.key()
 		if !ok {
 			return false
 		}
-		ws()
-		if i >= len(b) || b[i] != ':' {
-			return false
-		}
-		i++
-		ws()
-		if i >= len(b) {
-			return false
-		}
 		var value string
-		switch c := b[i]; {
+		switch c := s.peek(); {
 		case c == '"':
-			if value, ok = str(); !ok {
+			v, ok := s.plainString()
+			if !ok {
 				return false
 			}
+			value = string(v)
 		case c == '-' || '0' <= c && c <= '9':
-			start := i
-			for i < len(b) && strings.IndexByte("+-.0123456789eE", b[i]) >= 0 {
-				i++
-			}
-			value = string(b[start:i])
-			if !json.Valid(b[start:i]) {
+			if value, ok = s.number(); !ok {
 				return false
 			}
-		default:
-			lit := ""
-			for _, l := range []string{"true", "false", "null"} {
-				if strings.HasPrefix(string(b[i:min(i+5, len(b))]), l) {
-					lit = l
-				}
-			}
-			if lit == "" {
-				return false
-			}
-			i += len(lit)
-		}
-		f(key, value)
-		ws()
-		if i >= len(b) {
+		case !s.literal("true") && !s.literal("false") && !s.literal("null"):
 			return false
 		}
-		switch b[i] {
-		case ',':
-			i++
-		case '}':
-			i++
-			ws()
-			return i == len(b)
-		default:
-			return false
-		}
+		f(string(key), value)
 	}
+	return s.ok()
 }
 
 // parseDeadline reads a deadline in Unix milliseconds; the zero time if s

@@ -218,47 +218,80 @@ func equalFoldASCII(name string, key []byte) bool {
 // struct may be partly set: decode again from a zero value.
 func (c *flatCodec) decode(b []byte, p unsafe.Pointer) bool {
 	s := jsonScanner{b: b}
-	s.space()
-	if !s.consume('{') {
+	if !s.objectStart() {
 		return false
 	}
-	s.space()
-	if s.consume('}') {
-		return s.end()
-	}
-	for {
-		s.space()
-		key, ok := s.plainString()
+	for more := !s.objectEnd(); more; more = s.nextMember() {
+		key, ok := s.key()
 		if !ok {
 			return false
 		}
 		f, ok := c.field(key)
-		if !ok {
+		if !ok || !s.value(f, p) {
 			return false
 		}
-		s.space()
-		if !s.consume(':') {
-			return false
-		}
-		s.space()
-		if !s.value(f, p) {
-			return false
-		}
-		s.space()
-		if s.consume(',') {
-			continue
-		}
-		if s.consume('}') {
-			return s.end()
-		}
-		return false
 	}
+	return s.ok()
 }
 
-// jsonScanner reads the JSON the codec decodes, and nothing else.
+// jsonScanner reads the JSON the SDK decodes itself, and nothing else.
+// An object is read, without callbacks (which cost in a Wasm guest), as
+//
+//	if !s.objectStart() { … }
+//	for more := !s.objectEnd(); more; more = s.nextMember() {
+//		key, ok := s.key() // then read the value
+//	}
+//	return s.ok()
 type jsonScanner struct {
-	b []byte
-	i int
+	b   []byte
+	i   int
+	bad bool // the object did not end as JSON's grammar says
+}
+
+// objectStart reads the white space and the brace an object starts with.
+func (s *jsonScanner) objectStart() bool {
+	s.space()
+	return s.consume('{')
+}
+
+// objectEnd reports whether the object ends here, with no members.
+func (s *jsonScanner) objectEnd() bool {
+	s.space()
+	return s.consume('}')
+}
+
+// key reads a member's key, a plain string, and the colon after it.
+func (s *jsonScanner) key() ([]byte, bool) {
+	s.space()
+	key, ok := s.plainString()
+	if !ok {
+		return nil, false
+	}
+	s.space()
+	if !s.consume(':') {
+		return nil, false
+	}
+	s.space()
+	return key, true
+}
+
+// nextMember reads what follows a member's value: a comma (true: another
+// member follows) or the closing brace (false); anything else is bad.
+func (s *jsonScanner) nextMember() bool {
+	s.space()
+	if s.consume(',') {
+		return true
+	}
+	if !s.consume('}') {
+		s.bad = true
+	}
+	return false
+}
+
+// ok reports, once the object is read, whether it was well formed and
+// nothing but white space follows.
+func (s *jsonScanner) ok() bool {
+	return !s.bad && s.end()
 }
 
 // space skips JSON's white space.
@@ -271,6 +304,14 @@ func (s *jsonScanner) space() {
 			return
 		}
 	}
+}
+
+// peek returns the next byte, 0 at the end.
+func (s *jsonScanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
 }
 
 // consume skips c if it is next.
@@ -359,10 +400,7 @@ func (s *jsonScanner) number() (string, bool) {
 // a string with escapes, a value that does not fit f's kind (encoding/json
 // says why), or not JSON.
 func (s *jsonScanner) value(f *flatField, p unsafe.Pointer) bool {
-	if s.i >= len(s.b) {
-		return false
-	}
-	switch c := s.b[s.i]; {
+	switch c := s.peek(); {
 	case c == '"':
 		v, ok := s.plainString()
 		if !ok {
