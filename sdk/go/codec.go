@@ -36,6 +36,7 @@ type flatField struct {
 	name   string // its JSON key
 	key    []byte // `"name":`, as encoding/json writes it
 	offset uintptr
+	size   uintptr // in bytes
 	kind   reflect.Kind
 	// omit is omitempty or omitzero, the same test for these kinds (see
 	// isZero).
@@ -84,7 +85,7 @@ func newFlatCodec(t reflect.Type) *flatCodec {
 			return nil // encoding/json's rules for fields that share a name
 		}
 		folded[up] = true
-		f := flatField{name: name, offset: sf.Offset, kind: sf.Type.Kind()}
+		f := flatField{name: name, offset: sf.Offset, size: sf.Type.Size(), kind: sf.Type.Kind()}
 		switch f.kind {
 		case reflect.String, reflect.Bool,
 			reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
@@ -450,40 +451,18 @@ func (s *jsonScanner) value(f *flatField, p unsafe.Pointer) bool {
 func setNumber(f *flatField, fp unsafe.Pointer, num string) bool {
 	switch f.kind {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n, err := strconv.ParseInt(num, 10, intBits(f.kind))
+		n, err := strconv.ParseInt(num, 10, int(8*f.size))
 		if err != nil {
 			return false
 		}
-		switch f.kind {
-		case reflect.Int:
-			*(*int)(fp) = int(n)
-		case reflect.Int8:
-			*(*int8)(fp) = int8(n)
-		case reflect.Int16:
-			*(*int16)(fp) = int16(n)
-		case reflect.Int32:
-			*(*int32)(fp) = int32(n)
-		default:
-			*(*int64)(fp) = n
-		}
+		storeUint(fp, f.size, uint64(n)) // the low bytes of two's complement
 		return true
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		n, err := strconv.ParseUint(num, 10, intBits(f.kind))
+		n, err := strconv.ParseUint(num, 10, int(8*f.size))
 		if err != nil {
 			return false
 		}
-		switch f.kind {
-		case reflect.Uint:
-			*(*uint)(fp) = uint(n)
-		case reflect.Uint8:
-			*(*uint8)(fp) = uint8(n)
-		case reflect.Uint16:
-			*(*uint16)(fp) = uint16(n)
-		case reflect.Uint32:
-			*(*uint32)(fp) = uint32(n)
-		default:
-			*(*uint64)(fp) = n
-		}
+		storeUint(fp, f.size, n)
 		return true
 	case reflect.Float32:
 		n, err := strconv.ParseFloat(num, 32)
@@ -503,19 +482,44 @@ func setNumber(f *flatField, fp unsafe.Pointer, num string) bool {
 	return false
 }
 
-// intBits is the size in bits of an integer kind.
-func intBits(k reflect.Kind) int {
-	switch k {
-	case reflect.Int8, reflect.Uint8:
-		return 8
-	case reflect.Int16, reflect.Uint16:
-		return 16
-	case reflect.Int32, reflect.Uint32:
-		return 32
-	case reflect.Int64, reflect.Uint64:
-		return 64
+// storeUint stores the low size bytes of n at fp.
+func storeUint(fp unsafe.Pointer, size uintptr, n uint64) {
+	switch size {
+	case 1:
+		*(*uint8)(fp) = uint8(n)
+	case 2:
+		*(*uint16)(fp) = uint16(n)
+	case 4:
+		*(*uint32)(fp) = uint32(n)
+	default:
+		*(*uint64)(fp) = n
 	}
-	return strconv.IntSize
+}
+
+// loadUint reads an unsigned integer of size bytes at fp.
+func loadUint(fp unsafe.Pointer, size uintptr) uint64 {
+	switch size {
+	case 1:
+		return uint64(*(*uint8)(fp))
+	case 2:
+		return uint64(*(*uint16)(fp))
+	case 4:
+		return uint64(*(*uint32)(fp))
+	}
+	return *(*uint64)(fp)
+}
+
+// loadInt reads a signed integer of size bytes at fp.
+func loadInt(fp unsafe.Pointer, size uintptr) int64 {
+	switch size {
+	case 1:
+		return int64(*(*int8)(fp))
+	case 2:
+		return int64(*(*int16)(fp))
+	case 4:
+		return int64(*(*int32)(fp))
+	}
+	return *(*int64)(fp)
 }
 
 // encode writes the struct at p as json.Marshal would. It reports false
@@ -527,7 +531,7 @@ func (c *flatCodec) encode(p unsafe.Pointer) ([]byte, bool) {
 	for i := range c.fields {
 		f := &c.fields[i]
 		fp := unsafe.Add(p, f.offset)
-		if f.omit && isZero(f.kind, fp) {
+		if f.omit && isZero(f, fp) {
 			continue
 		}
 		if len(b) > 1 {
@@ -539,26 +543,10 @@ func (c *flatCodec) encode(p unsafe.Pointer) ([]byte, bool) {
 			b = appendString(b, *(*string)(fp))
 		case reflect.Bool:
 			b = strconv.AppendBool(b, *(*bool)(fp))
-		case reflect.Int:
-			b = strconv.AppendInt(b, int64(*(*int)(fp)), 10)
-		case reflect.Int8:
-			b = strconv.AppendInt(b, int64(*(*int8)(fp)), 10)
-		case reflect.Int16:
-			b = strconv.AppendInt(b, int64(*(*int16)(fp)), 10)
-		case reflect.Int32:
-			b = strconv.AppendInt(b, int64(*(*int32)(fp)), 10)
-		case reflect.Int64:
-			b = strconv.AppendInt(b, *(*int64)(fp), 10)
-		case reflect.Uint:
-			b = strconv.AppendUint(b, uint64(*(*uint)(fp)), 10)
-		case reflect.Uint8:
-			b = strconv.AppendUint(b, uint64(*(*uint8)(fp)), 10)
-		case reflect.Uint16:
-			b = strconv.AppendUint(b, uint64(*(*uint16)(fp)), 10)
-		case reflect.Uint32:
-			b = strconv.AppendUint(b, uint64(*(*uint32)(fp)), 10)
-		case reflect.Uint64:
-			b = strconv.AppendUint(b, *(*uint64)(fp), 10)
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			b = strconv.AppendInt(b, loadInt(fp, f.size), 10)
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			b = strconv.AppendUint(b, loadUint(fp, f.size), 10)
 		case reflect.Float32:
 			var ok bool
 			if b, ok = appendFloat(b, float64(*(*float32)(fp)), 32); !ok {
@@ -574,28 +562,18 @@ func (c *flatCodec) encode(p unsafe.Pointer) ([]byte, bool) {
 	return append(b, '}'), true
 }
 
-// isZero reports whether the field at fp, of kind k, is zero as
-// reflect.Value.IsZero says, which omitempty and omitzero use for these
-// kinds: -0.0 is zero too.
-func isZero(k reflect.Kind, fp unsafe.Pointer) bool {
-	switch k {
+// isZero reports whether the field f at fp is zero as reflect.Value.IsZero
+// says, which omitempty and omitzero use for these kinds: -0.0 is zero too.
+func isZero(f *flatField, fp unsafe.Pointer) bool {
+	switch f.kind {
 	case reflect.String:
 		return len(*(*string)(fp)) == 0
-	case reflect.Bool, reflect.Int8, reflect.Uint8:
-		return *(*uint8)(fp) == 0
-	case reflect.Int16, reflect.Uint16:
-		return *(*uint16)(fp) == 0
-	case reflect.Int32, reflect.Uint32:
-		return *(*uint32)(fp) == 0
-	case reflect.Int, reflect.Uint:
-		return *(*uint)(fp) == 0
 	case reflect.Float32:
 		return *(*float32)(fp) == 0
 	case reflect.Float64:
 		return *(*float64)(fp) == 0
-	default: // Int64, Uint64
-		return *(*uint64)(fp) == 0
 	}
+	return loadUint(fp, f.size) == 0 // a bool or an integer: all bits zero
 }
 
 // appendFloat writes f as encoding/json does: as ECMAScript writes a
