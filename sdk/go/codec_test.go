@@ -157,6 +157,10 @@ var decodeInputs = struct{ taken, left []string }{
 		`{"Skip":"x","hid":"y"}`, // keys of fields encoding/json does not set
 		`{"s":"<&>"}`,
 		`{"f64":1E+2,"f32":-0.0}`,
+		`{"x":{},"y":[],"s":"after"}`, // nested values of unknown keys are skipped
+		`{"headers":{"accept":"*/*","x-n":[1,2.5e3,{"d":null}],"e":"\u00e9\n\"q\" \\ \/"},"s":"x","list":[[[]],true,false,null]}`,
+		"{\"x\":\"\xff\xfe bytes encoding/json does not check\",\"s\":\"y\"}",
+		strings.Repeat(`{"x":`, maxSkipDepth) + `1` + strings.Repeat(`}`, maxSkipDepth),
 	},
 	left: []string{
 		``, `null`, `[]`, `"s"`, `{`, `{"s":"x"`, `{"s":"x",}`, `{"s" "x"}`, `{s:"x"}`,
@@ -169,7 +173,10 @@ var decodeInputs = struct{ taken, left []string }{
 		`{"u":-1}`, `{"u":-0}`, `{"u8":256}`, `{"f32":3.5e38}`, `{"f64":1e400}`,
 		`{"i":01}`, `{"i":+1}`, `{"f64":.5}`, `{"f64":1.}`, `{"f64":1e}`, `{"f64":-}`, `{"f64":0x10}`,
 		`{"f64":NaN}`, `{"f64":Infinity}`, `{"b":tru}`, `{"b":True}`, `{"s":nul}`,
-		`{"x":{}}`, `{"x":[]}`, `{"s":{"a":1}}`, // nested values, even of unknown keys
+		`{"s":{"a":1}}`, `{"s":["a"]}`, `{"i":[1]}`, // a nested value for a field
+		`{"x":{"a":1,}}`, `{"x":[1,]}`, `{"x":[1 2]}`, `{"x":{"a"}}`, `{"x":{1:2}}`, `{"x":[}`, `{"x":{]}`, // not JSON, nested
+		`{"x":"\u12"}`, `{"x":"\u12g4"}`, `{"x":"\q"}`, "{\"x\":[\"a\tb\"]}", `{"x":"\`, // bad strings, nested
+		strings.Repeat(`{"x":`, maxSkipDepth+2) + `1` + strings.Repeat(`}`, maxSkipDepth+2), // deeper than the codec skips
 	},
 }
 
