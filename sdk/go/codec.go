@@ -606,17 +606,11 @@ func loadUint(fp unsafe.Pointer, size uintptr) uint64 {
 	return *(*uint64)(fp)
 }
 
-// loadInt reads a signed integer of size bytes at fp.
+// loadInt reads a signed integer of size bytes at fp: loadUint's bits,
+// sign-extended.
 func loadInt(fp unsafe.Pointer, size uintptr) int64 {
-	switch size {
-	case 1:
-		return int64(*(*int8)(fp))
-	case 2:
-		return int64(*(*int16)(fp))
-	case 4:
-		return int64(*(*int32)(fp))
-	}
-	return *(*int64)(fp)
+	shift := 64 - 8*size
+	return int64(loadUint(fp, size)<<shift) >> shift
 }
 
 // encode writes the struct at p as json.Marshal would. It reports false
