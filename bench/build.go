@@ -41,12 +41,18 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// buildWispd builds ./cmd/wispd into out.
+// buildWispd builds ./cmd/wispd into out, and ./cmd/wispd-init beside it
+// (wispd runs it as its containers' init), as "go tool task build" does.
 func buildWispd(ctx context.Context, src sources, out string) error {
 	// -tags seccomp: containers get their seccomp filter (package container).
 	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "seccomp", "-o", out, "./cmd/wispd")
 	cmd.Dir = src.repo
-	return runCmd(cmd, "build wispd")
+	if err := runCmd(cmd, "build wispd"); err != nil {
+		return err
+	}
+	cmd = exec.CommandContext(ctx, "go", "build", "-tags", "seccomp", "-o", filepath.Join(filepath.Dir(out), "wispd-init"), "./cmd/wispd-init")
+	cmd.Dir = src.repo
+	return runCmd(cmd, "build wispd-init")
 }
 
 // buildC compiles modules/hello.c into a WASI command module.

@@ -97,6 +97,9 @@ type containerResults struct {
 	Memory  []*pausedMemory `json:"paused_memory"`
 	HTTP    *containerHTTP  `json:"http,omitempty"`
 	Runtime string          `json:"runtimes_dir,omitempty"`
+	// InitHelper is the wispd-init the pool's containers ran as their
+	// init ("" when none was built: the benchmark's own binary).
+	InitHelper string `json:"init_helper,omitempty"`
 }
 
 // containerStart is the start of a new action's container of one kind.
@@ -159,8 +162,12 @@ type containerHTTP struct {
 // measureContainers measures the container rows n times each, in tmp.
 // It fails only when ctx ends; anything that cannot be measured is
 // marked skipped with the reason.
-func measureContainers(ctx context.Context, src sources, tmp string, n int) (*containerResults, error) {
-	cr := &containerResults{N: n}
+//
+// initHelper is a wispd-init for the pool's containers (containerrt's
+// InitHelper), as wispd uses the one beside it; "" runs this binary as
+// their init. The libcontainer floor always runs this binary.
+func measureContainers(ctx context.Context, src sources, tmp, initHelper string, n int) (*containerResults, error) {
+	cr := &containerResults{N: n, InitHelper: initHelper}
 	if os.Geteuid() != 0 {
 		cr.Skipped = "containers need root"
 		return cr, nil
@@ -563,7 +570,7 @@ func measureStarts(ctx context.Context, cr *containerResults, state, rtDir strin
 			budget += (n+1)*k.memMB + n*k.coldMB
 		}
 	}
-	rt, err := containerrt.New(ctx, containerrt.Config{StateDir: state, RuntimesDir: rtDir, MemoryBudgetMB: budget, Stems: stems, PauseGrace: -1, IdleTimeout: -1})
+	rt, err := containerrt.New(ctx, containerrt.Config{StateDir: state, RuntimesDir: rtDir, MemoryBudgetMB: budget, Stems: stems, PauseGrace: -1, IdleTimeout: -1, InitHelper: cr.InitHelper})
 	if err != nil {
 		for _, k := range kinds {
 			cr.Starts = append(cr.Starts, &containerStart{Kind: k.kind, From: "stem cell", FirstError: err.Error()})
@@ -643,7 +650,7 @@ func waitStem(ctx context.Context, rt *containerrt.Runtime, key string) error {
 // and reads what their memory cgroups are charged; then it times n warm
 // activations of each kind unpaused and n resumed.
 func measurePausedMemory(ctx context.Context, cr *containerResults, state, rtDir string, kinds []benchKind, k, n int) error {
-	rt, err := containerrt.New(ctx, containerrt.Config{StateDir: state, RuntimesDir: rtDir, MemoryBudgetMB: 1 << 16, PauseGrace: 10 * time.Millisecond, IdleTimeout: -1})
+	rt, err := containerrt.New(ctx, containerrt.Config{StateDir: state, RuntimesDir: rtDir, MemoryBudgetMB: 1 << 16, PauseGrace: 10 * time.Millisecond, IdleTimeout: -1, InitHelper: cr.InitHelper})
 	if err != nil {
 		return nil // the starts rows already say why
 	}
@@ -972,6 +979,11 @@ func printContainerTables(out io.Writer, cr *containerResults) {
 	}
 	tw.Flush()
 	fmt.Fprintln(out, "(containerrt.Runtime.Run of an action never seen: code placed, init, one run. native: the native runtime's launcher executing a static Go action; python:3 and nodejs:20: OpenWhisk's hello worlds.)")
+	if cr.InitHelper != "" {
+		fmt.Fprintln(out, "(The pool's containers ran wispd-init as their init, as wispd does when it is installed beside it; the libcontainer floor below runs the benchmark's own binary, as a plain use of libcontainer does.)")
+	} else {
+		fmt.Fprintln(out, "(No wispd-init: the pool's containers ran the benchmark's own binary as their init.)")
+	}
 	printColdFloors(out, cr)
 	for _, s := range cr.Starts {
 		if s.Errors > 0 && s.Latency.P50 > 0 {

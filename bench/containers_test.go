@@ -30,7 +30,7 @@ func TestContainerRows(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("WISP_BENCH_CONTAINER_N")); err == nil && v > 0 {
 		n = v // more samples, for numbers worth reading
 	}
-	cr, err := measureContainers(ctx, src, t.TempDir(), n)
+	cr, err := measureContainers(ctx, src, t.TempDir(), "", n)
 	if err != nil {
 		t.Fatal(err)
 	}

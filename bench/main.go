@@ -295,6 +295,16 @@ func runBench(ctx context.Context, cfg config, res *results) (err error) {
 		}
 	} else if err := copyExecutable(cfg.wispd, bin); err != nil {
 		return err
+	} else if helper := filepath.Join(filepath.Dir(cfg.wispd), "wispd-init"); fileExists(helper) {
+		if err := copyExecutable(helper, filepath.Join(binDir, "wispd-init")); err != nil {
+			return err
+		}
+	}
+	// The pool rows run containers from this process, with the init
+	// wispd would use.
+	initHelper := filepath.Join(binDir, "wispd-init")
+	if !fileExists(initHelper) {
+		initHelper = ""
 	}
 	res.Workerd = &workerdInfo{Version: cfg.workerdVersion}
 	if cfg.noWorkerd {
@@ -311,7 +321,7 @@ func runBench(ctx context.Context, cfg config, res *results) (err error) {
 	if res.InProcess, err = measureInProcess(ctx, mods, cfg.inprocCalls, cfg.warmup, cfg.inprocMax); err != nil {
 		return err
 	}
-	if res.Containers, err = measureContainers(ctx, src, tmp, 20); err != nil {
+	if res.Containers, err = measureContainers(ctx, src, tmp, initHelper, 20); err != nil {
 		return err
 	}
 

@@ -81,6 +81,10 @@ type Config struct {
 	CgroupParent string
 	// Images prepares blackbox images; nil means blackbox is not offered.
 	Images ImageSource
+	// InitHelper is the path of a wispd-init program (cmd/wispd-init) that
+	// each container's init runs in place of this binary; "" means this
+	// binary. See container.ManagerConfig.InitHelper.
+	InitHelper string
 	// Logger receives the pool's records; nil discards them.
 	Logger *slog.Logger
 }
@@ -184,6 +188,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	r.mgr, err = container.NewManager(ctx, container.ManagerConfig{
 		StateDir:     filepath.Join(stateDir, "state"),
 		CgroupParent: cfg.CgroupParent,
+		InitHelper:   cfg.InitHelper,
 		Logger:       log,
 	})
 	if err != nil {

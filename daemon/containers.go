@@ -35,6 +35,9 @@ type ContainerConfig struct {
 	// PauseGrace and IdleTimeout: see containerrt.Config; 0 means their
 	// defaults.
 	PauseGrace, IdleTimeout time.Duration
+	// InitHelper is the wispd-init program containers' inits run; "" means
+	// wispd itself (see containerrt.Config.InitHelper).
+	InitHelper string
 }
 
 // DefaultStems are the stem cells kept when ContainerConfig.Stems is nil:
@@ -107,6 +110,7 @@ func (d *Daemon) startContainers(ctx context.Context, runtimesByKind map[string]
 		Stems:          stems,
 		PauseGrace:     cc.PauseGrace,
 		IdleTimeout:    cc.IdleTimeout,
+		InitHelper:     cc.InitHelper,
 		Images:         images,
 		Logger:         d.log,
 		StemsAfter:     d.stemsAfter(),

@@ -108,6 +108,9 @@ func buildAll(dir string) error {
 		// The seccomp tag gives containers their seccomp filter (see
 		// containerrt/container); without it wispd runs wasm only.
 		{"wispd", gobuild(root, nil, "-tags", "seccomp", "-o", wispdBin, "./cmd/wispd")},
+		// Beside wispd, as "go tool task build" installs it: wispd's
+		// containers run it as their init.
+		{"wispd-init", gobuild(root, nil, "-tags", "seccomp", "-o", filepath.Join(dir, "wispd-init"), "./cmd/wispd-init")},
 		{"wisp", gobuild(root, nil, "-o", wispBin, "./cmd/wisp")},
 	}
 	for _, name := range wasmActions {

@@ -280,6 +280,11 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (_ *Container, retErr er
 		ExtraFiles: []*os.File{repW},
 		Init:       true,
 	}
+	if m.initHelper != nil {
+		// Last, so that it lands just below libcontainer's init pipe,
+		// where initexec.go looks for it.
+		c.process.ExtraFiles = append(c.process.ExtraFiles, m.initHelper)
+	}
 	// With network, the container is created, its namespace gets its
 	// interface, and only then does the action loop start (Exec), so that
 	// it never sees the network missing.

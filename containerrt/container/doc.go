@@ -46,5 +46,9 @@
 //
 // Every binary that starts containers calls MaybeInit first in main (and
 // test packages in TestMain): libcontainer re-executes the binary as the
-// container's init.
+// container's init. With ManagerConfig.InitHelper, a C constructor that
+// runs before libcontainer's own (initexec.go) executes the helper
+// (cmd/wispd-init: this package's init alone) in its place, from a sealed
+// copy the Manager passes as the descriptor just below libcontainer's
+// init pipe; the helper's Go runtime starts sooner than a daemon's.
 package container
