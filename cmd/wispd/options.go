@@ -95,7 +95,7 @@ func (o *options) bind(cmd *cobra.Command) {
 	str(f, &o.stemCells, "stem-cells", "WISP_STEM_CELLS", "prewarmed containers kept ready per kind, as kind=count[,kind=count] (a kind may carry @MB for another memory size, e.g. python:3@512=1); \"none\" for none")
 	o.dur(f, &o.pauseGrace, "pause-grace", "WISP_PAUSE_GRACE", "how long an idle warm container runs before it is paused (negative: never paused)")
 	o.dur(f, &o.containerIdle, "container-idle-timeout", "WISP_CONTAINER_IDLE_TIMEOUT", "how long an idle paused container is kept before it is removed")
-	str(f, &o.initHelper, "init-helper", "WISP_INIT_HELPER", "program every container's init runs: wispd-init, built from the same source as wispd (go tool task build puts it beside wispd), starts a container ~20 ms sooner than wispd itself (default: wispd-init beside wispd when it is there; \"none\": wispd itself)")
+	str(f, &o.initHelper, "init-helper", "WISP_INIT_HELPER", "program every container's init runs: wispd-init, built from the same source as wispd (go tool task build puts it beside wispd), starts each container ~5 ms sooner than wispd itself (default: wispd-init beside wispd when it is there; \"none\": wispd itself)")
 }
 
 func envHelp(usage, env string) string { return fmt.Sprintf("%s [$%s]", usage, env) }

@@ -1,6 +1,7 @@
 package container
 
-// The C half of the init helper (see InitHelper). It must run before
+// The C half of the init helper (see ManagerConfig.InitHelper and
+// inithelper.go). It must run before
 // libcontainer's nsexec, which is a constructor of default priority: a
 // constructor with a priority runs before those without one.
 

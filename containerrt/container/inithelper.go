@@ -2,7 +2,6 @@ package container
 
 import (
 	"debug/buildinfo"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,11 +22,9 @@ const initHelperMemfd = "wisp-init-helper"
 // sealInitHelper checks the init helper at path (checkInitHelper) and
 // copies it into a sealed, executable memfd, so that no container can
 // overwrite the program other containers' inits run (the reason
-// libcontainer seals its own binary).
+// libcontainer seals its own binary). The check and the copy read the
+// same open file.
 func sealInitHelper(path string) (*os.File, error) {
-	if err := checkInitHelper(path); err != nil {
-		return nil, err
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("init helper: %w", err)
@@ -40,18 +37,14 @@ func sealInitHelper(path string) (*os.File, error) {
 	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
 		return nil, fmt.Errorf("init helper %s: not an executable file (mode %s)", path, st.Mode())
 	}
-	var magic [4]byte
-	if _, err := io.ReadFull(f, magic[:]); err != nil || string(magic[:]) != "\x7fELF" {
-		return nil, fmt.Errorf("init helper %s: not an ELF executable", path)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("init helper %s: %w", path, err)
+	if err := checkInitHelper(path, f); err != nil {
+		return nil, err
 	}
 	mem, seal, err := exeseal.Memfd(initHelperMemfd)
 	if err != nil {
 		return nil, fmt.Errorf("init helper: memfd: %w", err)
 	}
-	if n, err := io.Copy(mem, f); err != nil || n != st.Size() {
+	if n, err := io.Copy(mem, io.NewSectionReader(f, 0, st.Size())); err != nil || n != st.Size() {
 		mem.Close()
 		return nil, fmt.Errorf("init helper %s: copy into memory: %d of %d bytes: %w", path, n, st.Size(), err)
 	}
@@ -77,7 +70,7 @@ func hideInitHelper() error {
 		return nil
 	}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
-		return errors.New("init helper: mark its descriptor close-on-exec: " + err.Error())
+		return fmt.Errorf("init helper: mark its descriptor close-on-exec: %w", err)
 	}
 	return nil
 }
@@ -87,12 +80,12 @@ func hideInitHelper() error {
 // format of their version.
 const runcModule = "github.com/opencontainers/runc"
 
-// checkInitHelper reads the build information of the helper at path and
-// refuses one that cannot be this binary's container init: built without
-// cgo or the seccomp tag, or against another libcontainer than this
-// binary's.
-func checkInitHelper(path string) error {
-	info, err := buildinfo.ReadFile(path)
+// checkInitHelper reads the build information of the helper f, opened
+// from path, and refuses one that cannot be this binary's container init:
+// not a Go program, built without cgo or the seccomp tag, or against
+// another libcontainer than this binary's.
+func checkInitHelper(path string, f io.ReaderAt) error {
+	info, err := buildinfo.Read(f)
 	if err != nil {
 		return fmt.Errorf("init helper %s: not a Go program with build information (build it from cmd/wispd-init): %w", path, err)
 	}

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,7 +56,7 @@ func TestInitHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = m.Close(t.Context()) })
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
 	// Twice: the sealed copy serves every start.
 	for _, id := range []string{"helped-1", "helped-2"} {
 		c, err := m.Start(t.Context(), testSpec(t, id))
@@ -106,7 +107,7 @@ func TestInitHelperRefused(t *testing.T) {
 		name, path, want string
 	}{
 		{"missing", filepath.Join(dir, "nothing"), "no such file"},
-		{"directory", dir, "build information"},
+		{"directory", dir, "not an executable file"},
 		{"script", script, "not a Go program"},
 		{"not Go", "/bin/busybox", "not a Go program"},
 	} {

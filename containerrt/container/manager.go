@@ -249,6 +249,9 @@ func (m *Manager) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("close: %w", err))
 		}
 	}
+	if m.initHelper != nil {
+		_ = m.initHelper.Close()
+	}
 	return errors.Join(errs...)
 }
 
