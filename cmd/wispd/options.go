@@ -3,9 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/wispfaas/wisp/containerrt"
-	"github.com/wispfaas/wisp/core"
-	"github.com/wispfaas/wisp/daemon"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/wispfaas/wisp/containerrt"
+	"github.com/wispfaas/wisp/containerrt/container"
+	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/daemon"
 )
 
 // options are wispd's settings, from flags and their environment variables.
@@ -190,7 +192,7 @@ func (o *options) config(r daemon.Role) (daemon.Config, error) {
 	}
 	containers := daemon.ContainerConfig{
 		Disabled:       o.noContainers,
-		InitHelper:     o.initHelperPath(),
+		InitHelper:     o.initHelperPath(log),
 		RuntimesDir:    o.runtimesDir,
 		MemoryBudgetMB: o.containerMemory,
 		Stems:          stems,
@@ -253,15 +255,26 @@ func (o *options) logger() (*slog.Logger, error) {
 const initHelperName = "wispd-init"
 
 // initHelperPath resolves --init-helper for this executable (see
-// resolveInitHelper).
-func (o *options) initHelperPath() string {
+// resolveInitHelper). A wispd-init found beside wispd that cannot serve
+// (built from other sources, say) is skipped with a warning, so that a
+// stale file does not take the containers away; one named by the flag is
+// used as given, and a bad one makes the container runtime fail, saying
+// why.
+func (o *options) initHelperPath(log *slog.Logger) string {
 	exe, err := os.Executable()
 	if err != nil {
 		exe = ""
 	} else if real, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = real
 	}
-	return resolveInitHelper(o.initHelper, exe)
+	p := resolveInitHelper(o.initHelper, exe)
+	if p != "" && o.initHelper == "" {
+		if err := container.CheckInitHelper(p); err != nil {
+			log.Warn("not using the wispd-init beside wispd; containers' init is wispd itself (rebuild both with go tool task build)", "err", err)
+			return ""
+		}
+	}
+	return p
 }
 
 // resolveInitHelper resolves an --init-helper value: "none" is wispd

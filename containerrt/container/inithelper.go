@@ -25,21 +25,11 @@ const initHelperMemfd = "wisp-init-helper"
 // libcontainer seals its own binary). The check and the copy read the
 // same open file.
 func sealInitHelper(path string) (*os.File, error) {
-	f, err := os.Open(path)
+	f, st, err := openInitHelper(path)
 	if err != nil {
-		return nil, fmt.Errorf("init helper: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("init helper: %w", err)
-	}
-	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
-		return nil, fmt.Errorf("init helper %s: not an executable file (mode %s)", path, st.Mode())
-	}
-	if err := checkInitHelper(path, f); err != nil {
 		return nil, err
 	}
+	defer f.Close()
 	mem, seal, err := exeseal.Memfd(initHelperMemfd)
 	if err != nil {
 		return nil, fmt.Errorf("init helper: memfd: %w", err)
@@ -53,6 +43,39 @@ func sealInitHelper(path string) (*os.File, error) {
 		return nil, fmt.Errorf("init helper %s: seal: %w", path, err)
 	}
 	return mem, nil
+}
+
+// CheckInitHelper reports why the program at path cannot be the init
+// helper of this binary's containers (ManagerConfig.InitHelper), or nil
+// when it can: it must be an executable Go program built with cgo and the
+// seccomp tag against this binary's libcontainer, as cmd/wispd-init built
+// from the same source is.
+func CheckInitHelper(path string) error {
+	f, _, err := openInitHelper(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// openInitHelper opens the helper at path and checks it (checkInitHelper)
+// through the open file, which the caller closes.
+func openInitHelper(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("init helper: %w", err)
+	}
+	st, err := f.Stat()
+	if err == nil && (!st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0) {
+		err = fmt.Errorf("init helper %s: not an executable file (mode %s)", path, st.Mode())
+	} else if err == nil {
+		err = checkInitHelper(path, f)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, st, nil
 }
 
 // hideInitHelper marks the init helper's descriptor, when this process

@@ -114,9 +114,15 @@ func TestInitHelperRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewManager(t.Context(), ManagerConfig{StateDir: filepath.Join(t.TempDir(), "state"), InitHelper: tc.path})
 			if err == nil || !strings.Contains(err.Error(), "init helper") || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err %v, want one about the init helper saying %q", err, tc.want)
+				t.Fatalf("NewManager: err %v, want one about the init helper saying %q", err, tc.want)
+			}
+			if err := CheckInitHelper(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("CheckInitHelper: err %v, want one saying %q", err, tc.want)
 			}
 		})
+	}
+	if err := CheckInitHelper(buildHelper(t)); err != nil {
+		t.Fatalf("CheckInitHelper of cmd/wispd-init: %v", err)
 	}
 }
 
