@@ -183,6 +183,13 @@ type Container struct {
 	destroyed bool
 }
 
+// initLogLevel is the level of what the container's init (libcontainer's
+// nsexec and Go init) sends back over its log pipe: logrus's warning level
+// (3), so warnings and errors. Left unset, nsexec sends its debug lines,
+// some twenty a start, each written by the init and read and decoded by
+// this process while the container starts.
+const initLogLevel = "3"
+
 // Start creates and starts a container running spec.Args, with its
 // stdin, stdout, stderr and fd 3 wired to this Container. The action loop
 // is running when Start returns; send Init next. On error nothing is left
@@ -279,6 +286,7 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (_ *Container, retErr er
 		Stderr:     errW,
 		ExtraFiles: []*os.File{repW},
 		Init:       true,
+		LogLevel:   initLogLevel,
 	}
 	if m.initHelper != nil {
 		// Last, so that it lands just below libcontainer's init pipe,

@@ -451,6 +451,13 @@ func TestSpecValidation(t *testing.T) {
 			}
 		})
 	}
+	// The init's own error reaches the caller (the init logs only
+	// warnings and errors back; see initLogLevel).
+	s := testSpec(t, "valid")
+	s.Args = []string{"/bin/nonexistent"}
+	if _, err := m.Start(t.Context(), s); err == nil || !strings.Contains(err.Error(), `"/bin/nonexistent": stat /bin/nonexistent: no such file or directory`) {
+		t.Fatalf("a missing program: err %v, want the init's reason", err)
+	}
 	startInit(t, m, testSpec(t, "dup"))
 	if _, err := m.Start(t.Context(), testSpec(t, "dup")); !errors.Is(err, ErrExists) {
 		t.Fatalf("duplicate id: %v", err)
