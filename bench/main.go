@@ -81,7 +81,7 @@ func parseFlags() config {
 	fs.BoolVar(&cfg.noWorkerd, "no-workerd", false, "do not install or measure workerd (its row is marked skipped)")
 	fs.BoolVar(&cfg.noRestart, "no-restart", false, "do not restart wispd to time the first invokes after a restart")
 	fs.IntVar(&wispdProcs, "wispd-procs", 0, "run wispd with GOMAXPROCS set to this (0: Go's default, one per CPU); see docs/rationale.md on what one P changes")
-	fs.StringVar(&cfg.wispd, "wispd", "", "use this prebuilt wispd binary instead of building ./cmd/wispd (it is copied into the run's own bin directory, outside the data directories, as an installation would have it)")
+	fs.StringVar(&cfg.wispd, "wispd", "", "use this prebuilt wispd binary instead of building ./cmd/wispd (it is copied into the run's own bin directory, outside the data directories, as an installation would have it, with the wispd-init beside it when there is one)")
 	fs.BoolVar(&cfg.inprocessOnly, "inprocess", false, "measure only the in-process table (wasmrt Run of each module, no server): quick, and what the Wasm runtime's work changes")
 	fs.BoolVar(&cfg.blobs, "blobs", false, "measure only the code store's rows (bench/blobs.go): cold and cached fetches of a 50 MB blob from MinIO, warm invokes with either store")
 	fs.IntVar(&cfg.blobRuns, "blob-runs", 7, "with -blobs: runs of each cold fetch")
