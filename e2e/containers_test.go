@@ -489,6 +489,11 @@ func TestContainerRestartLeftovers(t *testing.T) {
 	if !strings.Contains(d2.output(), "leftover") {
 		t.Logf("wispd did not log the leftovers it removed:\n%s", d2.output())
 	}
+	// Installed as "go tool task build" installs it (buildAll), wispd runs
+	// the wispd-init beside it as its containers' init.
+	if out := d2.output(); !strings.Contains(out, `msg="containers' init is the init helper"`) {
+		t.Errorf("wispd did not take the wispd-init beside it as its containers' init:\n%s", out)
+	}
 }
 
 // containerDirs lists the container ids libcontainer keeps state for
