@@ -57,9 +57,14 @@ func TestInitHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
-	// Twice: the sealed copy serves every start.
-	for _, id := range []string{"helped-1", "helped-2"} {
-		c, err := m.Start(t.Context(), testSpec(t, id))
+	// Twice: the sealed copy serves every start. With network,
+	// libcontainer starts the init first and executes the action loop
+	// later (Start, then Exec): the helper serves that path too.
+	netSpec := testSpec(t, "helped-net")
+	netSpec.Network = true
+	for _, spec := range []Spec{testSpec(t, "helped-1"), testSpec(t, "helped-2"), netSpec} {
+		id := spec.ID
+		c, err := m.Start(t.Context(), spec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,6 +89,9 @@ func TestInitHelper(t *testing.T) {
 		// The same settings as without the helper: it is the same init.
 		if res["uid"] != "65534" || res["capeff"] != "0000000000000000" || res["nnp"] != "1" || res["seccomp"] != "2" {
 			t.Fatalf("%s: settings %v", id, res)
+		}
+		if wantIfaces := map[bool]string{false: "0", true: "1"}[spec.Network]; res["ifaces"] != wantIfaces {
+			t.Fatalf("%s: interfaces besides lo: %v, want %s", id, res["ifaces"], wantIfaces)
 		}
 		if err := c.Destroy(t.Context()); err != nil {
 			t.Fatal(err)
