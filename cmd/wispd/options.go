@@ -255,12 +255,15 @@ func (o *options) logger() (*slog.Logger, error) {
 const initHelperName = "wispd-init"
 
 // initHelperPath resolves --init-helper for this executable (see
-// resolveInitHelper). A wispd-init found beside wispd that cannot serve
-// (built from other sources, say) is skipped with a warning, so that a
-// stale file does not take the containers away; one named by the flag is
-// used as given, and a bad one makes the container runtime fail, saying
-// why.
+// resolveInitHelper); "" with --no-containers. A wispd-init found beside
+// wispd that cannot serve (built from other sources, say) is skipped with
+// a warning, so that a stale file does not take the containers away; one
+// named by the flag is used as given, and a bad one makes the container
+// runtime fail, saying why.
 func (o *options) initHelperPath(log *slog.Logger) string {
+	if o.noContainers {
+		return ""
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		exe = ""
