@@ -25,8 +25,8 @@ type run struct {
 // weighs on every target alike rather than on whichever ran at the time.
 const seqRounds = 5
 
-// measure warms every target up, then loads them with 1 client (in rounds,
-// taking turns), then each with cfg.clients clients. It fails only when
+// measure warms every target up, then loads them with 1 client, then
+// with cfg.clients clients, each phase in rounds that take turns. It fails only when
 // interrupted; a target that does not answer is marked skipped.
 func measure(ctx context.Context, cfg config, runs []*run) error {
 	var live []*run
@@ -72,15 +72,68 @@ func measure(ctx context.Context, cfg config, runs []*run) error {
 		}
 	}
 
-	for _, r := range live {
-		progress("measuring %s with %d clients for %s…", r.t.Name, cfg.clients, cfg.duration)
-		r.t.Concurrent = withCPU(r.pid, func() phase { return runLoad(ctx, r.c, r.req, cfg.clients, 0, cfg.duration) })
-		reportErrors(r.t.Name, fmt.Sprintf("%d clients", cfg.clients), &r.t.Concurrent)
-		if ctx.Err() != nil {
-			return ctx.Err()
+	rounds = concurrentRounds(cfg.duration)
+	d := cfg.duration / time.Duration(rounds)
+	prev := 0 // the server measured last
+	for round := range rounds {
+		progress("measuring with %d clients, round %d of %d: %s to each target…", cfg.clients, round+1, rounds, d.Round(time.Millisecond))
+		for _, r := range live {
+			settle(ctx, prev)
+			r.t.Concurrent.add(withCPU(r.pid, func() phase { return runLoad(ctx, r.c, r.req, cfg.clients, 0, d) }))
+			prev = r.pid
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 		}
 	}
+	for _, r := range live {
+		r.t.Concurrent.finish()
+		reportErrors(r.t.Name, fmt.Sprintf("%d clients", cfg.clients), &r.t.Concurrent)
+	}
 	return nil
+}
+
+// concRounds is how many rounds the many-client phase is cut into. As in
+// the 1-client phase, the rounds take turns (floor, workerd, wisp-c, …,
+// floor, …): the throughput ratios (sdk-c against workerd, say) then
+// compare loads spread over the same minute, not two 5-second windows
+// half a minute apart, which moved the ratio from 1.2 to 1.9 between runs
+// of the same code.
+const concRounds = 5
+
+// minConcRound is the shortest many-client round: shorter ones would be
+// mostly the ramp up and the tail of the closed loops.
+const minConcRound = 200 * time.Millisecond
+
+// concurrentRounds is how many rounds a many-client phase of d is cut into.
+func concurrentRounds(d time.Duration) int {
+	return int(max(1, min(concRounds, d/minConcRound)))
+}
+
+// settle waits, at most a second, until the server measured last (pid;
+// 0 for none) has stopped working: less than a tenth of a CPU over 100 ms.
+// What a server does after its round (wispd finishing its activation
+// records, a collector) must not be charged to the next row's round.
+func settle(ctx context.Context, pid int) {
+	if pid == 0 {
+		return
+	}
+	const window = 100 * time.Millisecond
+	before, err := processCPU(pid)
+	for i := 0; err == nil && i < 10; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(window):
+		}
+		var now time.Duration
+		if now, err = processCPU(pid); err == nil {
+			if now-before < window/10 {
+				return
+			}
+			before = now
+		}
+	}
 }
 
 // probe sends the request once and returns the answer's body.
