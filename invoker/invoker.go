@@ -117,13 +117,21 @@ type CodeSource interface {
 	Fetch(ctx context.Context, digest string) ([]byte, error)
 }
 
+// DefaultCapacity is how many activations an invoker runs at once unless
+// told otherwise. It bounds the memory a burst takes (each running
+// activation holds its instance), and it is above the concurrency of a
+// busy but not overloaded node: with fewer slots than concurrent callers,
+// the callers past the slots go through the queue even though the CPUs
+// could take them, and wait milliseconds there (docs/rationale.md).
+const DefaultCapacity = 64
+
 // Config configures an Invoker. Immutable once passed to New.
 type Config struct {
 	// ID names the invoker; it must stay the same across restarts so that
 	// activations queued for it are found again.
 	ID string
 	// Capacity is how many activations run at once; the rest wait in the
-	// queue (and their waitTime shows it). Default 32.
+	// queue (and their waitTime shows it). 0 means DefaultCapacity.
 	Capacity int
 	// APIHost is given to actions as __OW_API_HOST.
 	APIHost string
@@ -176,7 +184,7 @@ func New(cfg Config, deps Deps) (*Invoker, error) {
 		return nil, errors.New("invoker: an ID is required")
 	}
 	if cfg.Capacity <= 0 {
-		cfg.Capacity = 32
+		cfg.Capacity = DefaultCapacity
 	}
 	log := deps.Logger
 	if log == nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/wispfaas/wisp/containerrt/container"
 	"github.com/wispfaas/wisp/core"
 	"github.com/wispfaas/wisp/daemon"
+	"github.com/wispfaas/wisp/invoker"
 )
 
 // options are wispd's settings, from flags and their environment variables.
@@ -58,7 +59,7 @@ func defaultOptions() *options {
 		listen:      "127.0.0.1:3233",
 		data:        "./wisp-data",
 		retention:   7 * 24 * time.Hour,
-		capacity:    32,
+		capacity:    invoker.DefaultCapacity,
 		invokerID:   host,
 		logLevel:    "info",
 		drain:       30 * time.Second,
