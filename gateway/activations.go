@@ -46,14 +46,15 @@ func (g *Gateway) makeListActivationsHandler() echo.HandlerFunc {
 		}
 		filter := store.ActivationFilter{Name: name, Since: since, Upto: upto, Limit: int(limit), Skip: int(skip)}
 		if count { // OpenWhisk's {"activations": n}: every match, no page
-			filter.Limit, filter.Skip = 0, 0
+			n, err := g.deps.Store.CountActivations(c.Request().Context(), namespaceOf(c), filter)
+			if err != nil {
+				return err
+			}
+			return c.JSON(http.StatusOK, map[string]int{"activations": n})
 		}
 		list, err := g.deps.Store.ListActivations(c.Request().Context(), namespaceOf(c), filter)
 		if err != nil {
 			return err
-		}
-		if count {
-			return c.JSON(http.StatusOK, map[string]int{"activations": len(list)})
 		}
 		if docs {
 			return c.JSON(http.StatusOK, list)

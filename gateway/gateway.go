@@ -33,6 +33,7 @@ type Store interface {
 	NamespaceUsesDigest(ns, digest string) bool
 	GetActivation(ctx context.Context, ns, id string) (*core.Activation, error)
 	ListActivations(ctx context.Context, ns string, f store.ActivationFilter) ([]*core.Activation, error)
+	CountActivations(ctx context.Context, ns string, f store.ActivationFilter) (int, error)
 }
 
 // Dispatcher carries activations to invokers and results back.

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -307,65 +306,6 @@ func (s *Store) HasActivation(ctx context.Context, ns, id string) (bool, error) 
 		return false, fmt.Errorf("read activation %s: %w", id, err)
 	}
 	return true, nil
-}
-
-// ActivationFilter selects activations to list.
-type ActivationFilter struct {
-	// Name keeps only activations of this action ("name" or "pkg/name").
-	Name string
-	// Since and Upto bound the start time (Unix milliseconds, inclusive);
-	// 0 means unbounded.
-	Since, Upto int64
-	Limit, Skip int
-}
-
-// ListActivations returns the activations of namespace ns that match f,
-// newest first. Activation ids begin with their creation time, so the
-// keys sort by age without reading the records; only as many records as
-// the page needs are read.
-func (s *Store) ListActivations(ctx context.Context, ns string, f ActivationFilter) ([]*core.Activation, error) {
-	prefix := enc(ns) + "."
-	lister, err := s.activations.ListKeysFiltered(ctx, prefix+"*")
-	if err != nil {
-		return nil, fmt.Errorf("list activations of %s: %w", ns, err)
-	}
-	var ids []string
-	for key := range lister.Keys() {
-		ids = append(ids, strings.TrimPrefix(key, prefix))
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(ids)))
-
-	out := []*core.Activation{}
-	skipped := 0
-	for _, id := range ids {
-		if f.Limit > 0 && len(out) >= f.Limit {
-			break
-		}
-		// The id's time is when the activation was queued, never after
-		// it started: ids newer than Upto cannot match.
-		if f.Upto > 0 && idTime(id) > f.Upto {
-			continue
-		}
-		a, err := s.GetActivation(ctx, ns, id)
-		if err != nil {
-			if core.ErrorCodeOf(err) == core.CodeNotFound {
-				continue // expired between listing and reading
-			}
-			return nil, err
-		}
-		if f.Name != "" && activationEntity(a) != f.Name && a.Name != f.Name {
-			continue
-		}
-		if (f.Since > 0 && a.Start < f.Since) || (f.Upto > 0 && a.Start > f.Upto) {
-			continue
-		}
-		if skipped < f.Skip {
-			skipped++
-			continue
-		}
-		out = append(out, a)
-	}
-	return out, nil
 }
 
 // activationEntity is "pkg/name" for an action in a package, else "name",

@@ -52,6 +52,7 @@ type Config struct {
 type Store struct {
 	entities    jetstream.KeyValue
 	activations jetstream.KeyValue
+	records     jetstream.Stream // the activations bucket's stream
 	auth        jetstream.KeyValue
 	nc          *nats.Conn
 	recordPuts  *asyncPuts
@@ -94,7 +95,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if s.auth, err = open(jetstream.KeyValueConfig{Bucket: AuthBucket, Description: "Wisp namespaces and their credentials", History: 1}); err != nil {
 		return nil, err
 	}
-	if s.activations, err = openRecords(ctx, js, cfg); err != nil {
+	if s.activations, s.records, err = openRecords(ctx, js, cfg); err != nil {
 		return nil, err
 	}
 	s.nc = js.Conn()
@@ -129,7 +130,7 @@ const recordsStream = "KV_" + ActivationsBucket
 //
 // The persist mode can only be chosen when a stream is created; a bucket
 // made before keeps its own.
-func openRecords(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.KeyValue, error) {
+func openRecords(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.KeyValue, jetstream.Stream, error) {
 	want := jetstream.StreamConfig{
 		Name:              recordsStream,
 		Description:       "Wisp activation records",
@@ -158,24 +159,27 @@ func openRecords(ctx context.Context, js jetstream.JetStream, cfg Config) (jetst
 			// Another node made it meanwhile: update it as below.
 			st, err = js.Stream(ctx, recordsStream)
 		} else if err != nil {
-			return nil, fmt.Errorf("create bucket %s: %w", ActivationsBucket, err)
+			return nil, nil, fmt.Errorf("create bucket %s: %w", ActivationsBucket, err)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", ActivationsBucket, err)
+		return nil, nil, fmt.Errorf("open bucket %s: %w", ActivationsBucket, err)
 	}
 	if st != nil {
 		have := st.CachedInfo().Config
 		want.PersistMode = have.PersistMode
 		if _, err := js.UpdateStream(ctx, want); err != nil {
-			return nil, fmt.Errorf("update bucket %s to a retention of %s and a bound of %d bytes: %w", ActivationsBucket, cfg.ActivationRetention, cfg.ActivationBytes, err)
+			return nil, nil, fmt.Errorf("update bucket %s to a retention of %s and a bound of %d bytes: %w", ActivationsBucket, cfg.ActivationRetention, cfg.ActivationBytes, err)
 		}
 	}
 	kv, err := js.KeyValue(ctx, ActivationsBucket)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", ActivationsBucket, err)
+		return nil, nil, fmt.Errorf("open bucket %s: %w", ActivationsBucket, err)
 	}
-	return kv, nil
+	if st, err = js.Stream(ctx, recordsStream); err != nil {
+		return nil, nil, fmt.Errorf("open bucket %s: %w", ActivationsBucket, err)
+	}
+	return kv, st, nil
 }
 
 // Close stops the watchers. The buckets stay as they are.

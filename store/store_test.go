@@ -154,7 +154,7 @@ func TestActivations(t *testing.T) {
 		if i%2 == 1 {
 			name = "b"
 		}
-		a := &core.Activation{Namespace: "guest", Name: name, ActivationID: core.NewActivationID(start), Start: start.UnixMilli(),
+		a := &core.Activation{Namespace: "guest", Name: name, ActivationID: idAt(start, i), Start: start.UnixMilli(),
 			Annotations: core.KeyValues{}.Set("path", "guest/"+name), Response: core.NewResponse(0, json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)))}
 		if err := s.PutActivation(ctx, a); err != nil {
 			t.Fatal(err)
