@@ -414,7 +414,8 @@ func runBench(ctx context.Context, cfg config, res *results) (err error) {
 		ids := waitT.Concurrent.ids
 		progress("waitTime: fetching all %d activation records of %s's %d-client phase (%d workers)…", len(ids), waitT.Name, cfg.clients, cfg.waitWorkers)
 		res.WaitTime = fetchWaitTimes(ctx, w, ids, cfg.waitWorkers)
-		res.WaitTime.Target, res.WaitTime.Phase = waitT.Name, fmt.Sprintf("%d clients, %s", cfg.clients, cfg.duration)
+		rounds := concurrentRounds(cfg.duration)
+		res.WaitTime.Target, res.WaitTime.Phase = waitT.Name, fmt.Sprintf("%d clients, %d × %s", cfg.clients, rounds, cfg.duration/time.Duration(rounds))
 		waitT.Invoked, waitT.Sampled = len(waitT.ids()), res.WaitTime.IDs
 		waitT.Recorded, waitT.NewInstances = res.WaitTime.Recorded+res.WaitTime.NoWait, res.WaitTime.NewInstances
 	}

@@ -26,8 +26,9 @@ type run struct {
 const seqRounds = 5
 
 // measure warms every target up, then loads them with 1 client, then
-// with cfg.clients clients, each phase in rounds that take turns. It fails only when
-// interrupted; a target that does not answer is marked skipped.
+// with cfg.clients clients, each phase in rounds that take turns. It
+// fails only when interrupted; a target that does not answer is marked
+// skipped.
 func measure(ctx context.Context, cfg config, runs []*run) error {
 	var live []*run
 	for _, r := range runs {
