@@ -55,18 +55,24 @@ var listWindows = []time.Duration{2 * time.Second, 10 * time.Second, time.Minute
 // newer than the window, because a record stored before the window was
 // queued before it too. Only the records the page needs are read.
 func (s *Store) ListActivations(ctx context.Context, ns string, f ActivationFilter) ([]*core.Activation, error) {
-	windows := listWindows
-	switch {
+	// The start times of the windows to look in; the zero time means
+	// every record.
+	var froms []time.Time
+	switch now := time.Now(); {
 	case f.Since > 0:
-		windows = []time.Duration{time.Since(time.UnixMilli(f.Since)) + clockSkew}
+		froms = []time.Time{time.UnixMilli(f.Since).Add(-clockSkew)}
 	case f.Limit <= 0:
-		windows = []time.Duration{0} // every match: look at everything
-	}
-	for i, w := range windows {
-		var from time.Time // zero: every record
-		if w > 0 {
-			from = time.Now().Add(-w)
+		froms = []time.Time{{}} // every match: look at everything
+	default:
+		for _, w := range listWindows {
+			var from time.Time
+			if w > 0 {
+				from = now.Add(-w)
+			}
+			froms = append(froms, from)
 		}
+	}
+	for i, from := range froms {
 		ids, err := s.recordIDs(ctx, ns, from)
 		if err != nil {
 			return nil, fmt.Errorf("list activations of %s: %w", ns, err)
@@ -75,7 +81,7 @@ func (s *Store) ListActivations(ctx context.Context, ns string, f ActivationFilt
 		if err != nil {
 			return nil, fmt.Errorf("list activations of %s: %w", ns, err)
 		}
-		last := i == len(windows)-1
+		last := i == len(froms)-1
 		if last || f.Since > 0 || (len(page) == f.Limit && idTime(page[len(page)-1].ActivationID) > from.Add(clockSkew).UnixMilli()) {
 			return page, nil
 		}
@@ -174,6 +180,9 @@ func (s *Store) recordIDs(ctx context.Context, ns string, from time.Time) ([]str
 	pending := int(info.NumPending)
 	ids := make([]string, 0, pending)
 	for read := 0; read < pending; {
+		if err := ctx.Err(); err != nil {
+			return nil, err // the caller has gone: stop reading
+		}
 		batch, err := cons.FetchNoWait(min(pending-read, 4096))
 		if err != nil {
 			return nil, fmt.Errorf("read the records' keys: %w", err)

@@ -65,6 +65,7 @@ func TestListingWindows(t *testing.T) {
 		{ActivationFilter{Limit: 30, Since: hourAgo.UnixMilli(), Upto: hourAgo.Add(time.Millisecond).UnixMilli()}, "[old1 old0]"},
 		{ActivationFilter{Limit: 30, Since: hourAgo.UnixMilli(), Name: "b"}, "[new1 long-queued]"},
 		{ActivationFilter{}, "[new2 new1 new0 mid1 mid0 long-queued old1 old0]"},
+		{ActivationFilter{Limit: 30, Since: time.Now().Add(time.Hour).UnixMilli()}, "[]"},
 	}
 	for _, tt := range tests {
 		list, err := s.ListActivations(ctx, "guest", tt.f)
