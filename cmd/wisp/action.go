@@ -202,7 +202,13 @@ ones. An action that does not exist is created.`
 				return failed(c.Host(), verb+" action "+name, err)
 			}
 			if saved.CompileTime > 0 {
-				a.ok("%s action %s (compiled in %s)", done, name, roundDuration(saved.CompileTime))
+				// A Wasm module is compiled when it is saved; other kinds'
+				// code is only checked (a zip read, an executable's header).
+				what := "checked"
+				if saved.Action != nil && saved.Action.Exec.Kind == "wasm" {
+					what = "compiled"
+				}
+				a.ok("%s action %s (%s in %s)", done, name, what, roundDuration(saved.CompileTime))
 			} else {
 				a.ok("%s action %s", done, name)
 			}

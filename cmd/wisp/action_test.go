@@ -136,6 +136,10 @@ func TestActionCreateUpdate(t *testing.T) {
 	if out := c.ok("action", "update", "new", wasmFile(t, "new", wasmtest.Action{})); !strings.HasPrefix(out, "ok: updated action new (compiled in ") {
 		t.Fatalf("update creating: %q", out)
 	}
+	// Code of a container kind is checked at create time, not compiled.
+	if out := c.ok("action", "create", "py", writeFile(t, "py.py", []byte("def main(args):\n    return args\n"))); !regexp.MustCompile(`^ok: created action py( \(checked in [0-9.]+(µs|ms|s)\))?\n$`).MatchString(out) {
+		t.Fatalf("create of a Python action printed %q", out)
+	}
 	if a, err := api.GetAction(ctx, "new", false); err != nil || a.Version != "0.0.1" {
 		t.Fatalf("update did not create: %+v, %v", a, err)
 	}
