@@ -48,8 +48,8 @@ var listWindows = []time.Duration{2 * time.Second, 10 * time.Second, time.Minute
 // the records' stream keeps them in the order they were stored, which a
 // consumer can start at a time. With f.Since, only the records stored
 // since then are looked at (a record is stored after its activation
-// started), which keeps `wisp activation poll` cheap however many
-// records are kept. Without it, a page is looked for among the records
+// started): a `wisp activation poll` reads the records of its last
+// minutes, not all those kept. Without it, a page is looked for among the records
 // stored in the last two seconds, then ten seconds, and so on (listWindows):
 // a window holds the page when the page is full and its oldest id is
 // newer than the window, because a record stored before the window was
