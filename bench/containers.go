@@ -726,6 +726,13 @@ func waitPaused(ctx context.Context, rt *containerrt.Runtime, owner string) {
 	}
 }
 
+// resumedSamples is how many resumed invokes the Python row takes, each
+// after its own idle of 1.5 × the pause grace plus 100 ms, and the two
+// controls as many: the three together take about 5 s a sample. With 10
+// samples, the median moved from 3.35 to 7.69 ms between two runs of the
+// same build; a median of 20 is steadier.
+const resumedSamples = 20
+
 // measureContainerHTTP times warm blocking invokes of OpenWhisk's Python
 // hello world over HTTP through a running wispd that serves python:3:
 // n back to back (the container stays unpaused), then resumed ones, each

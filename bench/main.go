@@ -426,7 +426,7 @@ func runBench(ctx context.Context, cfg config, res *results) (err error) {
 	// A Python action through the same wispd, unpaused and resumed, with
 	// a Wasm action and the floor invoked after the same idle as controls.
 	if res.Containers != nil && res.Containers.Skipped == "" {
-		res.Containers.HTTP = measureContainerHTTP(ctx, w, containerrt.DefaultPauseGrace, 1000, 10, "wisp-c", floorReq)
+		res.Containers.HTTP = measureContainerHTTP(ctx, w, containerrt.DefaultPauseGrace, 1000, resumedSamples, "wisp-c", floorReq)
 	}
 
 	// First invokes.
