@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -157,6 +159,14 @@ type containerHTTP struct {
 	// FloorIdle is the bare echo floor after the same idle: what waking
 	// the machine costs any HTTP service, before Wisp does anything.
 	FloorIdle summary `json:"floor_after_idle"`
+	// The same three after the idle, from the moment the request was
+	// written to the connection to the first byte of the answer: the
+	// server's time, without the benchmark's own waking up (a timer, then
+	// net/http's goroutines for writing and for reading, each of which
+	// may have to wake an idle CPU).
+	ResumedWire summary `json:"resumed_wire"`
+	ControlWire summary `json:"control_after_idle_wire"`
+	FloorWire   summary `json:"floor_after_idle_wire"`
 }
 
 // measureContainers measures the container rows n times each, in tmp.
@@ -789,6 +799,7 @@ func measureContainerHTTP(ctx context.Context, w *wispd, grace time.Duration, n,
 		reqs = append(reqs, floor)
 	}
 	lats := make([][]time.Duration, len(reqs))
+	wire := make([][]time.Duration, len(reqs))
 idle:
 	for range resumed {
 		for i, req := range reqs {
@@ -797,22 +808,49 @@ idle:
 				break idle
 			case <-time.After(grace + grace/2 + 100*time.Millisecond):
 			}
+			var tw wireTimes
 			start := time.Now()
-			if _, err := req.do(ctx, c); err != nil {
+			if _, err := req.do(tw.trace(ctx), c); err != nil {
 				h.Errors++
 				continue
 			}
 			lats[i] = append(lats[i], time.Since(start))
+			if d, ok := tw.server(); ok {
+				wire[i] = append(wire[i], d)
+			}
 		}
 	}
-	h.Resumed = summarize(lats[0])
+	h.Resumed, h.ResumedWire = summarize(lats[0]), summarize(wire[0])
 	if control != "" {
-		h.ControlIdle = summarize(lats[1])
+		h.ControlIdle, h.ControlWire = summarize(lats[1]), summarize(wire[1])
 	}
 	if floor != nil {
-		h.FloorIdle = summarize(lats[len(lats)-1])
+		h.FloorIdle, h.FloorWire = summarize(lats[len(lats)-1]), summarize(wire[len(wire)-1])
 	}
 	return h
+}
+
+// wireTimes are when net/http wrote a request and when the first byte of
+// its answer came, in Unix nanoseconds (the trace's callbacks run on the
+// transport's goroutines).
+type wireTimes struct{ wrote, first atomic.Int64 }
+
+// trace returns ctx with a client trace that records tw.
+func (tw *wireTimes) trace(ctx context.Context) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest:         func(httptrace.WroteRequestInfo) { tw.wrote.Store(time.Now().UnixNano()) },
+		GotFirstResponseByte: func() { tw.first.Store(time.Now().UnixNano()) },
+	})
+}
+
+// server is the time from the request written to the first byte of the
+// answer; false when either was not seen.
+func (tw *wireTimes) server() (time.Duration, bool) {
+	w, f := tw.wrote.Load(), tw.first.Load()
+	if w == 0 || f < w {
+		return 0, false
+	}
+	return time.Duration(f - w), true
 }
 
 // verdicts judges the container rows against their targets.
@@ -849,9 +887,15 @@ func (cr *containerResults) verdicts() []rowVerdict {
 
 // idleFloors names, for the resumed verdict, what the same idle costs
 // without a container: " (after the same idle: floor X, Wasm action Y)",
-// or "" when neither was measured.
+// or "" when neither was measured; and the server's share of the
+// resumed invoke, from the request written to the answer's first byte.
+// The verdict itself is on the whole round trip, as every latency of the
+// benchmark is.
 func (h *containerHTTP) idleFloors() string {
 	var parts []string
+	if h.ResumedWire.P50 > 0 {
+		parts = append(parts, "resumed from request written to first byte "+fmtDur(h.ResumedWire.P50))
+	}
 	if h.FloorIdle.P50 > 0 {
 		parts = append(parts, "floor "+fmtDur(h.FloorIdle.P50))
 	}
@@ -903,6 +947,10 @@ func printContainers(out io.Writer, cr *containerResults) {
 			}
 			if h.FloorIdle.P50 > 0 {
 				fmt.Fprintf(out, "  floor: the bare echo handler after the same idle: p50 %s max %s (what waking the machine costs any HTTP service).\n", fmtDur(h.FloorIdle.P50), fmtDur(h.FloorIdle.Max))
+			}
+			if h.ResumedWire.P50 > 0 {
+				fmt.Fprintf(out, "  from the request written to the answer's first byte (the benchmark's own waking up left out), p50: resumed %s, Wasm action %s, floor %s.\n",
+					fmtDur(h.ResumedWire.P50), fmtDur(h.ControlWire.P50), fmtDur(h.FloorWire.P50))
 			}
 		}
 	}

@@ -129,6 +129,15 @@ func TestContainerHTTP(t *testing.T) {
 	if h.Skipped != "" || h.Errors > 0 || h.Unpaused.P50 == 0 || h.Resumed.P50 == 0 || h.ControlIdle.P50 == 0 || h.FloorIdle.P50 == 0 {
 		t.Fatalf("python hello over HTTP: %+v\nwispd log:\n%s", h, tail(w.logPath, 20))
 	}
+	// The server's share of each invoke is within its round trip.
+	for _, p := range []struct {
+		name       string
+		wire, trip summary
+	}{{"resumed", h.ResumedWire, h.Resumed}, {"control", h.ControlWire, h.ControlIdle}, {"floor", h.FloorWire, h.FloorIdle}} {
+		if p.wire.P50 <= 0 || p.wire.P50 > p.trip.P50 || p.wire.Max > p.trip.Max {
+			t.Errorf("%s: request written to first byte %+v, round trip %+v", p.name, p.wire, p.trip)
+		}
+	}
 	var out bytes.Buffer
 	printContainers(&out, &containerResults{HTTP: h})
 	t.Logf("\n%s", out.String())

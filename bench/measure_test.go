@@ -95,3 +95,22 @@ func TestMeasureTakesTurns(t *testing.T) {
 		t.Errorf("the many-client requests came in %d blocks, want %d (two servers, %d rounds each)", blocks, 2*rounds, rounds)
 	}
 }
+
+func TestWireTimes(t *testing.T) {
+	var tw wireTimes
+	if _, ok := tw.server(); ok {
+		t.Error("server() with nothing seen reported a time")
+	}
+	tw.wrote.Store(1_000)
+	if _, ok := tw.server(); ok {
+		t.Error("server() without a first byte reported a time")
+	}
+	tw.first.Store(4_500)
+	if d, ok := tw.server(); !ok || d != 3500*time.Nanosecond {
+		t.Errorf("server() = %v, %v; want 3.5µs", d, ok)
+	}
+	tw.first.Store(500) // an answer before the request: not a time
+	if _, ok := tw.server(); ok {
+		t.Error("server() with the first byte before the write reported a time")
+	}
+}
