@@ -885,17 +885,18 @@ func (cr *containerResults) verdicts() []rowVerdict {
 	return out
 }
 
-// idleFloors names, for the resumed verdict, what the same idle costs
-// without a container: " (after the same idle: floor X, Wasm action Y)",
-// or "" when neither was measured; and the server's share of the
-// resumed invoke, from the request written to the answer's first byte.
+// idleFloors adds to the resumed verdict the server's share of the
+// resumed invoke, " (request written to first byte: X)", and what the
+// same idle costs without a container, " (after the same idle: floor Y,
+// Wasm action Z)"; each when measured.
 // The verdict itself is on the whole round trip, as every latency of the
 // benchmark is.
 func (h *containerHTTP) idleFloors() string {
-	var parts []string
+	var server string
 	if h.ResumedWire.P50 > 0 {
-		parts = append(parts, "resumed from request written to first byte "+fmtDur(h.ResumedWire.P50))
+		server = " (request written to first byte: " + fmtDur(h.ResumedWire.P50) + ")"
 	}
+	var parts []string
 	if h.FloorIdle.P50 > 0 {
 		parts = append(parts, "floor "+fmtDur(h.FloorIdle.P50))
 	}
@@ -903,9 +904,9 @@ func (h *containerHTTP) idleFloors() string {
 		parts = append(parts, "Wasm action "+fmtDur(h.ControlIdle.P50))
 	}
 	if len(parts) == 0 {
-		return ""
+		return server
 	}
-	return " (after the same idle: " + strings.Join(parts, ", ") + ")"
+	return server + " (after the same idle: " + strings.Join(parts, ", ") + ")"
 }
 
 // loop returns kind's action-loop-alone row, measured without error; nil
