@@ -35,7 +35,7 @@ const clockSkew = 500 * time.Millisecond
 
 // listWindows are the spans of the most recent records that a newest-first
 // page is looked for in, one after the other, until one holds the whole
-// page (the last looks at every record). A page of a busy namespace is
+// page; the last, 0, looks at every record. A page of a busy namespace is
 // found among the last two seconds' records, and a quiet one costs a few
 // small reads of nearly nothing.
 var listWindows = []time.Duration{2 * time.Second, 10 * time.Second, time.Minute, 10 * time.Minute, time.Hour, 24 * time.Hour, 0}
@@ -49,44 +49,45 @@ var listWindows = []time.Duration{2 * time.Second, 10 * time.Second, time.Minute
 // consumer can start at a time. With f.Since, only the records stored
 // since then are looked at (a record is stored after its activation
 // started): a `wisp activation poll` reads the records of its last
-// minutes, not all those kept. Without it, a page is looked for among the records
-// stored in the last two seconds, then ten seconds, and so on (listWindows):
-// a window holds the page when the page is full and its oldest id is
-// newer than the window, because a record stored before the window was
-// queued before it too. Only the records the page needs are read.
+// minutes, not all those kept. Without it, a page is looked for among
+// the records stored in the last two seconds, then ten seconds, and so on
+// (listWindows): a window holds the page when the page is full and its
+// oldest id is newer than the window, because a record stored before the
+// window was queued before it too. Only the records the page needs are
+// read.
 func (s *Store) ListActivations(ctx context.Context, ns string, f ActivationFilter) ([]*core.Activation, error) {
-	// The start times of the windows to look in; the zero time means
-	// every record.
-	var froms []time.Time
-	switch now := time.Now(); {
+	switch {
 	case f.Since > 0:
-		froms = []time.Time{time.UnixMilli(f.Since).Add(-clockSkew)}
+		return s.listFrom(ctx, ns, f, time.UnixMilli(f.Since).Add(-clockSkew))
 	case f.Limit <= 0:
-		froms = []time.Time{{}} // every match: look at everything
-	default:
-		for _, w := range listWindows {
-			var from time.Time
-			if w > 0 {
-				from = now.Add(-w)
-			}
-			froms = append(froms, from)
-		}
+		return s.listFrom(ctx, ns, f, time.Time{}) // every match: look at everything
 	}
-	for i, from := range froms {
-		ids, err := s.recordIDs(ctx, ns, from)
+	now := time.Now()
+	for _, w := range listWindows[:len(listWindows)-1] {
+		from := now.Add(-w)
+		page, err := s.listFrom(ctx, ns, f, from)
 		if err != nil {
-			return nil, fmt.Errorf("list activations of %s: %w", ns, err)
+			return nil, err
 		}
-		page, err := s.pageOf(ctx, ns, ids, f)
-		if err != nil {
-			return nil, fmt.Errorf("list activations of %s: %w", ns, err)
-		}
-		last := i == len(froms)-1
-		if last || f.Since > 0 || (len(page) == f.Limit && idTime(page[len(page)-1].ActivationID) > from.Add(clockSkew).UnixMilli()) {
+		if len(page) == f.Limit && idTime(page[len(page)-1].ActivationID) > from.Add(clockSkew).UnixMilli() {
 			return page, nil
 		}
 	}
-	return nil, errors.New("unreachable")
+	return s.listFrom(ctx, ns, f, time.Time{}) // the last window: every record
+}
+
+// listFrom is the page of f among the records of ns stored at or after
+// from (every record when from is zero).
+func (s *Store) listFrom(ctx context.Context, ns string, f ActivationFilter, from time.Time) ([]*core.Activation, error) {
+	ids, err := s.recordIDs(ctx, ns, from)
+	if err != nil {
+		return nil, fmt.Errorf("list activations of %s: %w", ns, err)
+	}
+	page, err := s.pageOf(ctx, ns, ids, f)
+	if err != nil {
+		return nil, fmt.Errorf("list activations of %s: %w", ns, err)
+	}
+	return page, nil
 }
 
 // CountActivations is how many activations of namespace ns match f (its
