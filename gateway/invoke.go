@@ -107,7 +107,7 @@ func invokeInProcess(c echo.Context, local LocalInvoker, inv *core.Invocation, w
 	case !taken:
 		return false, nil
 	case ranHere:
-		// It has run; the result comes once the store has answered.
+		// It has run, and its record has been sent to the store.
 		return true, answer(c, <-done, inv.ActivationID, resultOnly)
 	}
 	return true, awaitOutcome(c, done, wait, inv.ActivationID, resultOnly)

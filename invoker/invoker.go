@@ -98,7 +98,9 @@ type Queue interface {
 type Records interface {
 	// PutActivationAsync stores an encoded record without waiting and
 	// calls done (which must not block) once it is stored or has failed;
-	// done is not called when it returns an error.
+	// done is not called when it returns an error. record may be reused
+	// once it returns. A read of the records made after it returns sees
+	// the record (it waits for the puts sent before it).
 	PutActivationAsync(ns, id string, record []byte, done func(error)) error
 	// PutActivationNotify stores an encoded record without waiting; the
 	// store's acknowledgement goes to subject notify.
@@ -415,27 +417,30 @@ func (inv *Invoker) worker(t task) {
 	}
 }
 
-// handleLocal runs an activation handed over by Offer, stores its record
-// and, once the store has confirmed it (so that the record can be read as
-// soon as the caller has the result), hands the result to done.
+// handleLocal runs an activation handed over by Offer, sends its record
+// to the store and hands the result to done without waiting for the
+// store's confirmation: reads of the store wait for the records sent
+// before them (store.Store), so the caller can read the record as soon
+// as it has the result. The activation counts as running until the store
+// has answered, so that Close waits for its record.
 func (inv *Invoker) handleLocal(msg *core.Invocation, done func(queue.Result)) {
 	record := inv.run(inv.runCtx, msg, nil)
 	inv.release()
 	// The record's buffer is lent to the caller, who gives it back once
-	// it has written its answer (Result.Release).
+	// it has written its answer (Result.Release). The store has copied
+	// it by the time PutActivationAsync returns.
 	bp := resultBufs.Get().(*[]byte)
 	buf, rs, re := record.AppendJSON((*bp)[:0])
-	res := queue.LentResult(buf, record.StatusCode, rs, re, func() { putResultBuf(bp, buf) })
 	stored := func(err error) {
 		if err != nil {
 			inv.log.Error("store activation record", "activation", msg.ActivationID, "err", err)
 		}
-		done(res)
 		inv.running.Done()
 	}
 	if err := inv.deps.Records.PutActivationAsync(record.Namespace, record.ActivationID, buf, stored); err != nil {
 		stored(err)
 	}
+	done(queue.LentResult(buf, record.StatusCode, rs, re, func() { putResultBuf(bp, buf) }))
 }
 
 // handle runs one activation, then stores its record. The slot is freed

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +42,14 @@ func (s *Store) PutActivationJSON(ctx context.Context, ns, id string, record []b
 // done is called once with nil when JetStream has stored it, or with the
 // error (also when no acknowledgement came within 10 seconds). done runs
 // on the goroutine that reads acknowledgements and must not block. When
-// PutActivationAsync returns an error, done is not called.
+// PutActivationAsync returns an error, done is not called. record has
+// been copied when it returns.
+//
+// Every read of the records (GetActivation, HasActivation,
+// ListActivations, CountActivations) first waits until the puts sent
+// before it have been answered, so a record sent this way can be read
+// by anyone told of it once this returns, whether or not done has run:
+// an invoke can answer its caller without waiting for JetStream.
 //
 // The record is published on the bucket's subject directly, not through
 // jetstream.KeyValue.Put, which waits for the acknowledgement: a waiting
@@ -90,6 +99,14 @@ type asyncPuts struct {
 	next    uint64
 	pending map[uint64]pendingPut
 	closed  bool
+	waiters []putsWaiter // reads waiting for earlier puts (settled)
+}
+
+// putsWaiter is a read waiting until every put numbered up to upTo has
+// been answered.
+type putsWaiter struct {
+	upTo uint64
+	done chan struct{}
 }
 
 // pendingPut is a put waiting for JetStream's answer.
@@ -140,6 +157,7 @@ func (p *asyncPuts) publish(subject string, data []byte, done func(error)) error
 		p.mu.Lock()
 		_, ours := p.pending[id]
 		delete(p.pending, id)
+		p.wakeWaitersLocked()
 		p.mu.Unlock()
 		if !ours {
 			return nil // the sweep or close failed it meanwhile and called done
@@ -158,6 +176,7 @@ func (p *asyncPuts) answered(m *nats.Msg) {
 	p.mu.Lock()
 	put, ok := p.pending[id]
 	delete(p.pending, id)
+	p.wakeWaitersLocked()
 	p.mu.Unlock()
 	if !ok {
 		return // timed out already
@@ -238,6 +257,7 @@ func (p *asyncPuts) expire(now time.Time) bool {
 		}
 	}
 	left := len(p.pending)
+	p.wakeWaitersLocked()
 	p.mu.Unlock()
 	for _, put := range late {
 		put.done(fmt.Errorf("store %s: %w: no acknowledgement from JetStream within %s", put.subject, nats.ErrTimeout, p.timeout))
@@ -266,10 +286,63 @@ func (p *asyncPuts) close() {
 		p.mu.Lock()
 		pending := p.pending
 		p.pending = map[uint64]pendingPut{}
+		p.wakeWaitersLocked()
 		p.mu.Unlock()
 		for _, put := range pending {
 			put.done(fmt.Errorf("store %s: the store closed before JetStream answered", put.subject))
 		}
+	})
+}
+
+// settled returns once every put sent before the call has been answered,
+// failed or timed out, or when ctx ends. A read of the store calls it
+// first: a caller may have been given an activation's result as soon as
+// its record was sent, and must then be able to read the record.
+func (p *asyncPuts) settled(ctx context.Context) error {
+	p.mu.Lock()
+	upTo := p.next
+	if p.oldestPendingLocked() > upTo {
+		p.mu.Unlock()
+		return nil
+	}
+	w := putsWaiter{upTo: upTo, done: make(chan struct{})}
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		p.waiters = slices.DeleteFunc(p.waiters, func(o putsWaiter) bool { return o.done == w.done })
+		p.mu.Unlock()
+		return fmt.Errorf("wait for the activation records being stored: %w", ctx.Err())
+	}
+}
+
+// oldestPendingLocked is the lowest number of a put still pending, or the
+// largest uint64 when none is. p.mu is held.
+func (p *asyncPuts) oldestPendingLocked() uint64 {
+	oldest := uint64(math.MaxUint64)
+	for id := range p.pending {
+		oldest = min(oldest, id)
+	}
+	return oldest
+}
+
+// wakeWaitersLocked releases the waiters whose puts have all been
+// answered. p.mu is held. Reads are rare next to puts: with no waiter it
+// costs a length check.
+func (p *asyncPuts) wakeWaitersLocked() {
+	if len(p.waiters) == 0 {
+		return
+	}
+	oldest := p.oldestPendingLocked()
+	p.waiters = slices.DeleteFunc(p.waiters, func(w putsWaiter) bool {
+		if w.upTo < oldest {
+			close(w.done)
+			return true
+		}
+		return false
 	})
 }
 
@@ -281,6 +354,9 @@ const closeWait = 2 * time.Second
 func (s *Store) GetActivation(ctx context.Context, ns, id string) (*core.Activation, error) {
 	if !core.ValidActivationID(id) {
 		return nil, core.NotFound()
+	}
+	if err := s.recordPuts.settled(ctx); err != nil {
+		return nil, fmt.Errorf("read activation %s: %w", id, err)
 	}
 	entry, err := s.activations.Get(ctx, activationKey(ns, id))
 	if isNotFound(err) {
@@ -298,6 +374,9 @@ func (s *Store) GetActivation(ctx context.Context, ns, id string) (*core.Activat
 
 // HasActivation reports whether a record for activation id exists.
 func (s *Store) HasActivation(ctx context.Context, ns, id string) (bool, error) {
+	if err := s.recordPuts.settled(ctx); err != nil {
+		return false, fmt.Errorf("read activation %s: %w", id, err)
+	}
 	_, err := s.activations.Get(ctx, activationKey(ns, id))
 	if isNotFound(err) {
 		return false, nil

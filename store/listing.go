@@ -56,6 +56,9 @@ var listWindows = []time.Duration{2 * time.Second, 10 * time.Second, time.Minute
 // window was queued before it too. Only the records the page needs are
 // read.
 func (s *Store) ListActivations(ctx context.Context, ns string, f ActivationFilter) ([]*core.Activation, error) {
+	if err := s.recordPuts.settled(ctx); err != nil {
+		return nil, fmt.Errorf("list activations of %s: %w", ns, err)
+	}
 	switch {
 	case f.Since > 0:
 		return s.listFrom(ctx, ns, f, time.UnixMilli(f.Since).Add(-clockSkew))
@@ -95,6 +98,9 @@ func (s *Store) listFrom(ctx context.Context, ns string, f ActivationFilter, fro
 // counts their keys and reads none.
 func (s *Store) CountActivations(ctx context.Context, ns string, f ActivationFilter) (int, error) {
 	f.Limit, f.Skip = 0, 0
+	if err := s.recordPuts.settled(ctx); err != nil {
+		return 0, fmt.Errorf("count activations of %s: %w", ns, err)
+	}
 	if f.needsRecords() {
 		list, err := s.ListActivations(ctx, ns, f)
 		return len(list), err

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -499,5 +500,98 @@ func TestAsyncPuts(t *testing.T) {
 	s.Close()
 	if err := s.PutActivationAsync("guest", "after", []byte(`{}`), func(error) { t.Error("done called for a refused put") }); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Errorf("put after Close: %v, want a refusal", err)
+	}
+}
+
+// TestReadsWaitForPuts checks that every read of the records waits for
+// the puts sent before it: an invoke answers its caller once the record is
+// sent, and the caller may read it at once. A put that JetStream never
+// answers (a silent subscriber on its subject) holds reads until it times
+// out; a read whose context ends first says so and leaves no waiter
+// behind; a record read straight after its put is there.
+func TestReadsWaitForPuts(t *testing.T) {
+	ctx := context.Background()
+	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s, err := Open(ctx, b.JetStream(), Config{ActivationRetention: time.Hour, ActivationBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	silent, err := s.nc.Subscribe("silent.>", func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Unsubscribe()
+	// Puts that time out quickly, in place of the store's own.
+	s.recordPuts.close()
+	if s.recordPuts, err = newAsyncPuts(s.nc, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+
+	// Stored records are readable at once, done or not.
+	for i := range 100 {
+		id := core.NewActivationID(time.Now())
+		rec := fmt.Sprintf(`{"namespace":"guest","name":"a","activationId":%q,"response":{"status":"success","statusCode":0,"success":true,"result":{"i":%d}}}`, id, i)
+		if err := s.PutActivationAsync("guest", id, []byte(rec), func(error) {}); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := s.GetActivation(ctx, "guest", id); err != nil || a.ActivationID != id {
+			t.Fatalf("record %d read straight after its put: %+v, %v", i, a, err)
+		}
+	}
+
+	reads := []struct {
+		name string
+		read func(context.Context) error
+	}{
+		{"GetActivation", func(ctx context.Context) error {
+			_, err := s.GetActivation(ctx, "guest", core.NewActivationID(time.Now()))
+			if core.ErrorCodeOf(err) == core.CodeNotFound {
+				return nil
+			}
+			return err
+		}},
+		{"HasActivation", func(ctx context.Context) error {
+			_, err := s.HasActivation(ctx, "guest", "x")
+			return err
+		}},
+		{"ListActivations", func(ctx context.Context) error {
+			_, err := s.ListActivations(ctx, "guest", ActivationFilter{Limit: 5})
+			return err
+		}},
+		{"CountActivations", func(ctx context.Context) error {
+			_, err := s.CountActivations(ctx, "guest", ActivationFilter{})
+			return err
+		}},
+	}
+	for _, r := range reads {
+		// A put nobody answers, sent before the read.
+		answered := make(chan struct{})
+		if err := s.recordPuts.publish("silent.x", []byte(`{}`), func(error) { close(answered) }); err != nil {
+			t.Fatal(err)
+		}
+		short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		err := r.read(short)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s with a put pending and a context that ends first: %v, want the context's error", r.name, err)
+		}
+		if err := r.read(ctx); err != nil {
+			t.Errorf("%s: %v", r.name, err)
+		}
+		select {
+		case <-answered:
+		default:
+			t.Errorf("%s returned before the put sent before it was answered (here: timed out)", r.name)
+		}
+		s.recordPuts.mu.Lock()
+		if n := len(s.recordPuts.waiters); n != 0 {
+			t.Errorf("%s left %d waiters", r.name, n)
+		}
+		s.recordPuts.mu.Unlock()
 	}
 }
