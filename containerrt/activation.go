@@ -43,17 +43,11 @@ func (r *Runtime) Run(ctx context.Context, req invoker.RunRequest) invoker.RunRe
 		return platformResult(errClosed)
 	}
 	defer r.runs.Done()
-	if req.ReadyOnly && !r.hasIdle(req.Owner) {
-		return invoker.RunResult{NotReady: true}
-	}
 	j, f := r.newJob(ctx, &req)
 	if f != nil {
 		return failResult(f, nil)
 	}
 	m, initTime, initLogs, f := r.obtain(ctx, j)
-	if f != nil && errors.Is(f.err, errNotReady) {
-		return invoker.RunResult{NotReady: true}
-	}
 	if j.queued > 0 && r.log.Enabled(ctx, slog.LevelDebug) {
 		r.log.Debug("activation queued for a container", "owner", req.Owner, "activation", req.Env["__OW_ACTIVATION_ID"], "queued", j.queued)
 	}
@@ -76,21 +70,6 @@ func (r *Runtime) Run(ctx context.Context, req invoker.RunRequest) invoker.RunRe
 		res.Logs = nil
 	}
 	return res
-}
-
-// RunsReadyOnly marks Runtime as an invoker.ReadyRuntime: Run honours
-// RunRequest.ReadyOnly, taking only an idle container of the action
-// (resumed if paused) and never a stem cell, a new container or a place
-// in the queue.
-func (r *Runtime) RunsReadyOnly() {}
-
-var _ invoker.ReadyRuntime = (*Runtime)(nil)
-
-// hasIdle reports whether owner has an idle container now.
-func (r *Runtime) hasIdle(owner string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.p.idle[owner]) > 0
 }
 
 // Prewarm implements the invoker's Prewarmer: it gets a container of the
@@ -206,16 +185,13 @@ func (r *Runtime) blackboxImage(ctx context.Context, req *invoker.RunRequest) (*
 // container (both then initialised with the action's code). initTime is
 // what a new container cost the activation, 0 for a warm one.
 func (r *Runtime) obtain(ctx context.Context, j *job) (m *member, initTime time.Duration, initLogs []string, f *failure) {
-	w := &waiter{owner: j.req.Owner, key: j.key, useStem: j.useStem, readyOnly: j.req.ReadyOnly}
+	w := &waiter{owner: j.req.Owner, key: j.key, useStem: j.useStem}
 	for {
 		g, waited, err := r.acquire(ctx, w)
 		j.queued += waited
 		if err != nil {
 			if errors.Is(err, errClosed) {
 				return nil, 0, nil, &failure{msg: "The container runtime is shutting down.", err: err}
-			}
-			if errors.Is(err, errNotReady) {
-				return nil, 0, nil, &failure{msg: "No container of the action is ready.", err: err}
 			}
 			return nil, 0, nil, &failure{msg: "The activation ended while it waited for a container: " + err.Error(), err: err}
 		}

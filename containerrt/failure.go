@@ -14,10 +14,6 @@ var (
 	// errClosed is returned (as a platform error) once Close has begun.
 	errClosed = errors.New("containerrt: the container runtime is closed")
 
-	// errNotReady is acquire's answer to a ReadyOnly request that found
-	// no idle container of its action: Run then reports NotReady.
-	errNotReady = errors.New("containerrt: no container of the action is ready")
-
 	// ErrInvalidImage marks an ImageSource error that is the image's own
 	// fault (a corrupt tarball, a layer escaping its root): the
 	// activation is recorded as a developer error rather than a platform

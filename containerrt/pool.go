@@ -62,11 +62,8 @@ type waiter struct {
 	owner   string
 	key     stemKey
 	useStem bool // the request may take a stem cell of key
-	// readyOnly: only an idle container of owner will do, at once
-	// (RunRequest.ReadyOnly); acquire fails with errNotReady otherwise.
-	readyOnly bool
-	since     time.Time
-	ch        chan grant // buffered: a grant is sent at most once
+	since   time.Time
+	ch      chan grant // buffered: a grant is sent at most once
 }
 
 // grant is what a waiter gets: a container already claimed for it (its
@@ -289,16 +286,6 @@ func (r *Runtime) acquire(ctx context.Context, w *waiter) (grant, time.Duration,
 	if r.p.closed {
 		r.mu.Unlock()
 		return grant{}, 0, errClosed
-	}
-	if w.readyOnly {
-		m := r.takeIdleLocked(w.owner)
-		if m == nil {
-			r.mu.Unlock()
-			return grant{}, 0, errNotReady
-		}
-		r.p.stats.WarmStarts++
-		r.mu.Unlock()
-		return grant{m: m}, 0, nil
 	}
 	if g, ok := r.tryLocked(w, true); ok {
 		r.mu.Unlock()

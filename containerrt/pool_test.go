@@ -20,68 +20,9 @@ import (
 
 // The pool must satisfy the invoker's interfaces.
 var (
-	_ invoker.Runtime      = (*Runtime)(nil)
-	_ invoker.Prewarmer    = (*Runtime)(nil)
-	_ invoker.ReadyRuntime = (*Runtime)(nil)
+	_ invoker.Runtime   = (*Runtime)(nil)
+	_ invoker.Prewarmer = (*Runtime)(nil)
 )
-
-// TestReadyOnly checks RunRequest.ReadyOnly, with which the invoker tries
-// an activation on its caller's goroutine: with no idle container of the
-// action (none yet, only a stem cell, one busy) it returns NotReady at
-// once and starts, claims and queues nothing; with one idle, ready or
-// paused, it runs there (resumed if paused).
-func TestReadyOnly(t *testing.T) {
-	r := newRuntime(t, Config{Stems: map[string]int{"native@32": 1}, PauseGrace: 50 * time.Millisecond})
-	waitFor(t, "a stem cell", func() bool { return r.Stats().Stems["native@32"] == 1 })
-	readyOnly := func(req invoker.RunRequest) invoker.RunRequest {
-		req.ReadyOnly = true
-		return req
-	}
-	req := request("ready", 32, `{"mode":"count"}`)
-
-	notReady := func(when string) {
-		t.Helper()
-		before := r.Stats()
-		res := run(t, r, readyOnly(req))
-		if !res.NotReady || res.Err != nil || res.Result != nil {
-			t.Errorf("%s: ReadyOnly Run = %+v, want NotReady and nothing else", when, res)
-		}
-		after := r.Stats()
-		if after.ColdStarts != before.ColdStarts || after.StemStarts != before.StemStarts || after.WarmStarts != before.WarmStarts ||
-			after.Queued != before.Queued || after.Stems["native@32"] != before.Stems["native@32"] {
-			t.Errorf("%s: a ReadyOnly Run that found nothing changed the pool: %+v, then %+v", when, before, after)
-		}
-	}
-	notReady("no container of the action yet (a stem cell of its kind idle)")
-
-	if n, _ := mustCount(t, r, req); n != 1 {
-		t.Fatalf("first activation counted %d, want 1", n)
-	}
-	// Warm and ready: it runs in that container.
-	res := run(t, r, readyOnly(req))
-	var out struct{ Count int }
-	if res.NotReady || res.Err != nil || json.Unmarshal(res.Result, &out) != nil || out.Count != 2 {
-		t.Fatalf("ReadyOnly Run with a warm container: %+v, want count 2 in the same container", res)
-	}
-	// Paused: resumed, then run.
-	waitFor(t, "the idle container paused", func() bool { return r.Stats().ByStatus["paused"] == 1 })
-	res = run(t, r, readyOnly(req))
-	if res.NotReady || res.Err != nil || json.Unmarshal(res.Result, &out) != nil || out.Count != 3 {
-		t.Fatalf("ReadyOnly Run with a paused container: %+v, want count 3 in the same container", res)
-	}
-	if st := r.Stats(); st.Resumes != 1 || st.WarmStarts != 2 {
-		t.Errorf("resumes %d, warm starts %d; want 1 and 2", st.Resumes, st.WarmStarts)
-	}
-
-	// Busy: its only container runs a slow activation meanwhile.
-	slow := make(chan invoker.RunResult, 1)
-	go func() { slow <- run(t, r, request("ready", 32, `{"mode":"sleep","ms":1000}`)) }()
-	waitFor(t, "the slow activation running", func() bool { return r.Stats().ByStatus["running"] == 1 })
-	notReady("its only container busy")
-	if res := <-slow; res.Err != nil {
-		t.Fatalf("slow activation: %v", res.Err)
-	}
-}
 
 func TestColdStart(t *testing.T) {
 	r := newRuntime(t, Config{})

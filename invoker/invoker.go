@@ -53,11 +53,6 @@ type RunRequest struct {
 	// Network is true when the action's "network" annotation grants it
 	// network access; containers have none otherwise.
 	Network bool
-	// ReadyOnly asks a ReadyRuntime to run the activation only on a
-	// sandbox of Owner that is ready now (a warm or paused container),
-	// and otherwise to return at once with RunResult.NotReady set, having
-	// done nothing.
-	ReadyOnly bool
 }
 
 // RunResult is what a runtime reports of one activation.
@@ -76,9 +71,6 @@ type RunResult struct {
 	// ran (a container pool waiting for memory): it counts in waitTime,
 	// not in the activation's duration, as in OpenWhisk.
 	Queued time.Duration
-	// NotReady says that a ReadyOnly request found no ready sandbox and
-	// did not run; the rest of the result is empty.
-	NotReady bool
 }
 
 // PromptRuntime is a Runtime that can tell, before running an activation,
@@ -86,17 +78,6 @@ type RunResult struct {
 // memory held by others) and return within the action's time limit.
 type PromptRuntime interface {
 	Prompt(req RunRequest) bool
-}
-
-// ReadyRuntime is a Runtime that honours RunRequest.ReadyOnly: with it
-// set, Run either starts the activation at once on a sandbox of the
-// action that is ready (resuming it if paused) and returns within the
-// action's time limit, or returns NotReady without waiting for anything.
-// Its activations can then be tried on the caller's goroutine, like a
-// PromptRuntime's.
-type ReadyRuntime interface {
-	Runtime
-	RunsReadyOnly()
 }
 
 // Prewarmer is a Runtime that can get an action ready before its first
@@ -367,46 +348,24 @@ func (inv *Invoker) Offer(msg *core.Invocation, wait time.Duration, done func(qu
 	if !inv.enter() {
 		return false, false
 	}
-	switch inv.inPlace(msg, wait) {
-	case runsPrompt:
-		inv.handleLocal(msg, done, false)
+	if inv.prompt(msg, wait) {
+		inv.handleLocal(msg, done)
 		return true, true
-	case runsIfReady:
-		if inv.handleLocal(msg, done, true) {
-			return true, true
-		}
 	}
 	inv.dispatch(task{local: msg, done: done})
 	return true, false
 }
 
-// placement is how an activation handed over by Offer may run on the
-// caller's goroutine.
-type placement int
-
-const (
-	runsElsewhere placement = iota // on a worker
-	runsPrompt                     // here: its runtime starts it at once (PromptRuntime)
-	runsIfReady                    // here if a sandbox of the action is ready (ReadyRuntime), else on a worker
-)
-
-// inPlace says whether msg can run on the caller's goroutine: only when
-// its time limit is within wait, so that the caller can still answer 202
-// when the wait is over, and its runtime will start it at once.
-func (inv *Invoker) inPlace(msg *core.Invocation, wait time.Duration) placement {
+// prompt reports whether msg can run on the caller's goroutine: its
+// runtime will start it at once and end it within its time limit, which
+// is within wait.
+func (inv *Invoker) prompt(msg *core.Invocation, wait time.Duration) bool {
 	a := &msg.Action
 	if time.Duration(a.Limits.Timeout)*time.Millisecond > wait {
-		return runsElsewhere
+		return false
 	}
-	switch rt := inv.deps.Runtimes[a.Kind].(type) {
-	case PromptRuntime:
-		if rt.Prompt(RunRequest{Digest: a.Digest, Kind: a.Kind, Limits: a.Limits}) {
-			return runsPrompt
-		}
-	case ReadyRuntime:
-		return runsIfReady
-	}
-	return runsElsewhere
+	p, ok := inv.deps.Runtimes[a.Kind].(PromptRuntime)
+	return ok && p.Prompt(RunRequest{Digest: a.Digest, Kind: a.Kind, Limits: a.Limits})
 }
 
 // enter counts an activation as running once it holds a slot; it frees
@@ -446,7 +405,7 @@ func (inv *Invoker) dispatch(t task) {
 func (inv *Invoker) worker(t task) {
 	for {
 		if t.local != nil {
-			inv.handleLocal(t.local, t.done, false)
+			inv.handleLocal(t.local, t.done)
 		} else {
 			inv.handle(t.d)
 		}
@@ -464,15 +423,8 @@ func (inv *Invoker) worker(t task) {
 // before them (store.Store), so the caller can read the record as soon
 // as it has the result. The activation counts as running until the store
 // has answered, so that Close waits for its record.
-//
-// With readyOnly, it runs the activation only if its runtime finds a
-// sandbox ready (ReadyRuntime) and reports whether it did; if not, it
-// has done nothing and the activation still holds its slot.
-func (inv *Invoker) handleLocal(msg *core.Invocation, done func(queue.Result), readyOnly bool) bool {
-	record := inv.run(inv.runCtx, msg, nil, readyOnly)
-	if record == nil {
-		return false // not ready
-	}
+func (inv *Invoker) handleLocal(msg *core.Invocation, done func(queue.Result)) {
+	record := inv.run(inv.runCtx, msg, nil)
 	inv.release()
 	// The record's buffer is lent to the caller, who gives it back once
 	// it has written its answer (Result.Release). The store has copied
@@ -489,7 +441,6 @@ func (inv *Invoker) handleLocal(msg *core.Invocation, done func(queue.Result), r
 		stored(err)
 	}
 	done(queue.LentResult(buf, record.StatusCode, rs, re, func() { putResultBuf(bp, buf) }))
-	return true
 }
 
 // handle runs one activation, then stores its record. The slot is freed
@@ -515,7 +466,7 @@ func (inv *Invoker) handle(d *queue.Delivery) {
 			return
 		}
 	}
-	record := inv.run(ctx, msg, d, false)
+	record := inv.run(ctx, msg, d)
 	inv.release()
 	if msg.ReplyTo != "" && inv.sendToGateway(d, record) {
 		inv.running.Done()
@@ -636,9 +587,8 @@ func (inv *Invoker) request(a *core.InvokedAction, params json.RawMessage, env m
 
 // run executes the activation msg and returns its record. d is its
 // delivery from the queue, told of progress while a long activation runs;
-// nil for one handed over in process. With readyOnly (a ReadyRuntime's
-// activation tried in place) it returns nil when no sandbox was ready.
-func (inv *Invoker) run(ctx context.Context, msg *core.Invocation, d *queue.Delivery, readyOnly bool) *core.Activation {
+// nil for one handed over in process.
+func (inv *Invoker) run(ctx context.Context, msg *core.Invocation, d *queue.Delivery) *core.Activation {
 	action := &msg.Action
 	path := action.Path()
 	start := time.Now()
@@ -672,14 +622,9 @@ func (inv *Invoker) run(ctx context.Context, msg *core.Invocation, d *queue.Deli
 			stopProgress = keepAlive(d, inv.deps.Queue.AckWait()/3)
 		}
 		env := inv.env(msg, start)
-		req := inv.request(action, msg.Params, env)
-		req.ReadyOnly = readyOnly
-		res = rt.Run(ctx, req)
+		res = rt.Run(ctx, inv.request(action, msg.Params, env))
 		putEnv(env)
 		stopProgress()
-		if res.NotReady {
-			return nil
-		}
 	}
 	if res.Queued > 0 {
 		start, wait = start.Add(res.Queued), wait+res.Queued
