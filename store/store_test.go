@@ -569,8 +569,10 @@ func TestReadsWaitForPuts(t *testing.T) {
 		}},
 	}
 	for _, r := range reads {
-		// A put nobody answers, sent before the read.
+		// A put nobody answers, sent before the read: it fails once it
+		// is older than the puts' time-out, not before.
 		answered := make(chan struct{})
+		sent := time.Now()
 		if err := s.recordPuts.publish("silent.x", []byte(`{}`), func(error) { close(answered) }); err != nil {
 			t.Fatal(err)
 		}
@@ -583,10 +585,13 @@ func TestReadsWaitForPuts(t *testing.T) {
 		if err := r.read(ctx); err != nil {
 			t.Errorf("%s: %v", r.name, err)
 		}
+		if since := time.Since(sent); since < s.recordPuts.timeout {
+			t.Errorf("%s returned %v after a put sent before it, which cannot have timed out yet (%v)", r.name, since, s.recordPuts.timeout)
+		}
 		select {
 		case <-answered:
-		default:
-			t.Errorf("%s returned before the put sent before it was answered (here: timed out)", r.name)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the silent put's done was not called")
 		}
 		s.recordPuts.mu.Lock()
 		if n := len(s.recordPuts.waiters); n != 0 {
