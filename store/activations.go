@@ -83,7 +83,8 @@ const activationsSubjectPrefix = "$KV." + ActivationsBucket + "."
 // timer per message, registers it in maps of its own and decodes every
 // acknowledgement's JSON: under 50 clients that machinery took ~7% of
 // wispd's CPU and ~5% of the bytes it allocated. Puts unanswered after
-// timeout fail, found by a sweep each second.
+// timeout fail, found by a sweep each second. One batch of puts is in
+// flight at a time (publish).
 type asyncPuts struct {
 	nc      *nats.Conn
 	prefix  string // of the reply subjects: a new inbox and "."
@@ -100,6 +101,19 @@ type asyncPuts struct {
 	pending map[uint64]pendingPut
 	closed  bool
 	waiters []putsWaiter // reads waiting for earlier puts (settled)
+	// At most one batch of puts is in flight: inFlight counts its puts
+	// not yet answered; puts made meanwhile wait in queued, and go out
+	// together once the last one in flight is answered (see send).
+	inFlight int
+	queued   []queuedPut
+}
+
+// queuedPut is a put waiting for the batch in flight, with a copy of its
+// value (the caller may reuse its own once publish returns).
+type queuedPut struct {
+	id      uint64
+	subject string
+	data    []byte
 }
 
 // putsWaiter is a read waiting until every put numbered up to upTo has
@@ -113,7 +127,10 @@ type putsWaiter struct {
 type pendingPut struct {
 	subject string
 	done    func(error)
-	sent    time.Time
+	sent    time.Time // when published (or queued, until it is)
+	// inFlight: published, and counted in asyncPuts.inFlight; false
+	// while it waits in asyncPuts.queued.
+	inFlight bool
 }
 
 // asyncPutTimeout is how long a put waits for JetStream's answer.
@@ -137,6 +154,13 @@ func newAsyncPuts(nc *nats.Conn, timeout time.Duration) (*asyncPuts, error) {
 	return p, nil
 }
 
+// publish sends a put of data on subject, or queues it behind the batch in
+// flight, and calls done with JetStream's answer. With nothing in flight
+// (one caller at a time: every put when the store is not busy) it is
+// published at once, from the caller's goroutine. Under load, puts made
+// while a batch is in flight go out together when it has been answered:
+// the embedded server then reads, stores and answers them in one pass
+// instead of one wake-up of its goroutines per record (docs/rationale.md).
 func (p *asyncPuts) publish(subject string, data []byte, done func(error)) error {
 	p.mu.Lock()
 	if p.closed {
@@ -151,20 +175,95 @@ func (p *asyncPuts) publish(subject string, data []byte, done func(error)) error
 	}
 	p.next++
 	id := p.next
-	p.pending[id] = pendingPut{subject: subject, done: done, sent: time.Now()}
+	now := p.inFlight == 0
+	p.pending[id] = pendingPut{subject: subject, done: done, sent: time.Now(), inFlight: now}
+	if !now {
+		p.queued = append(p.queued, queuedPut{id: id, subject: subject, data: bytes.Clone(data)})
+		p.mu.Unlock()
+		return nil
+	}
+	p.inFlight = 1
 	p.mu.Unlock()
-	if err := p.nc.PublishRequest(subject, p.prefix+strconv.FormatUint(id, 36), data); err != nil {
+	if err := p.nc.PublishRequest(subject, p.reply(id), data); err != nil {
 		p.mu.Lock()
 		_, ours := p.pending[id]
-		delete(p.pending, id)
-		p.wakeWaitersLocked()
+		next := p.settleLocked(id)
 		p.mu.Unlock()
+		p.send(next)
 		if !ours {
 			return nil // the sweep or close failed it meanwhile and called done
 		}
 		return fmt.Errorf("store %s: %w", subject, err)
 	}
 	return nil
+}
+
+// reply is the reply subject of put id.
+func (p *asyncPuts) reply(id uint64) string { return p.prefix + strconv.FormatUint(id, 36) }
+
+// settleLocked takes put id out of pending, once answered, failed or
+// timed out, wakes the reads that waited for it and, when it was the
+// last of the batch in flight, returns the next batch to send (which it
+// counts in flight). p.mu is held.
+func (p *asyncPuts) settleLocked(id uint64) []queuedPut {
+	put, ok := p.pending[id]
+	if !ok {
+		return nil
+	}
+	delete(p.pending, id)
+	p.wakeWaitersLocked()
+	if !put.inFlight {
+		return nil // still queued: send skips it
+	}
+	p.inFlight--
+	return p.nextBatchLocked()
+}
+
+// nextBatchLocked returns the queued puts still pending, counted in
+// flight, when nothing is in flight any more; else nil. p.mu is held.
+func (p *asyncPuts) nextBatchLocked() []queuedPut {
+	if p.inFlight > 0 || len(p.queued) == 0 {
+		return nil
+	}
+	batch := p.queued[:0:0]
+	now := time.Now()
+	for _, q := range p.queued {
+		if put, ok := p.pending[q.id]; ok {
+			// Its time-out runs from now: a put waiting behind one that
+			// took long has not been sent yet.
+			put.inFlight, put.sent = true, now
+			p.pending[q.id] = put
+			batch = append(batch, q)
+		}
+	}
+	p.queued = nil
+	p.inFlight = len(batch)
+	return batch
+}
+
+// send publishes a batch from nextBatchLocked; a put that cannot be
+// published fails (its done is called), and if that leaves nothing in
+// flight, the next batch goes out.
+func (p *asyncPuts) send(batch []queuedPut) {
+	for len(batch) > 0 {
+		var next []queuedPut
+		for _, q := range batch {
+			err := p.nc.PublishRequest(q.subject, p.reply(q.id), q.data)
+			if err == nil {
+				continue
+			}
+			p.mu.Lock()
+			put, ok := p.pending[q.id]
+			if n := p.settleLocked(q.id); n != nil {
+				next = n
+			}
+			p.mu.Unlock()
+			if ok {
+				put.done(fmt.Errorf("store %s: %w", q.subject, err))
+			}
+		}
+		batch = next
+	}
 }
 
 // answered handles JetStream's answer to one put.
@@ -175,9 +274,9 @@ func (p *asyncPuts) answered(m *nats.Msg) {
 	}
 	p.mu.Lock()
 	put, ok := p.pending[id]
-	delete(p.pending, id)
-	p.wakeWaitersLocked()
+	next := p.settleLocked(id)
 	p.mu.Unlock()
+	p.send(next)
 	if !ok {
 		return // timed out already
 	}
@@ -249,16 +348,21 @@ func (p *asyncPuts) sweep() {
 // whether any is still pending.
 func (p *asyncPuts) expire(now time.Time) bool {
 	var late []pendingPut
+	var next []queuedPut
 	p.mu.Lock()
 	for id, put := range p.pending {
-		if now.Sub(put.sent) > p.timeout {
+		// A queued put waits for the batch in flight, whose time-out
+		// bounds that wait; its own runs once it is sent.
+		if put.inFlight && now.Sub(put.sent) > p.timeout {
 			late = append(late, put)
-			delete(p.pending, id)
+			if n := p.settleLocked(id); n != nil {
+				next = n
+			}
 		}
 	}
 	left := len(p.pending)
-	p.wakeWaitersLocked()
 	p.mu.Unlock()
+	p.send(next)
 	for _, put := range late {
 		put.done(fmt.Errorf("store %s: %w: no acknowledgement from JetStream within %s", put.subject, nats.ErrTimeout, p.timeout))
 	}
@@ -286,6 +390,7 @@ func (p *asyncPuts) close() {
 		p.mu.Lock()
 		pending := p.pending
 		p.pending = map[uint64]pendingPut{}
+		p.queued, p.inFlight = nil, 0
 		p.wakeWaitersLocked()
 		p.mu.Unlock()
 		for _, put := range pending {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -598,5 +599,82 @@ func TestReadsWaitForPuts(t *testing.T) {
 			t.Errorf("%s left %d waiters", r.name, n)
 		}
 		s.recordPuts.mu.Unlock()
+	}
+}
+
+// TestAsyncPutsBatches checks that puts made while one is in flight wait
+// for it and then go out together, and that a put JetStream never answers
+// holds them only until it times out: they are stored, and readable, all
+// the same.
+func TestAsyncPutsBatches(t *testing.T) {
+	ctx := context.Background()
+	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s, err := Open(ctx, b.JetStream(), Config{ActivationRetention: time.Hour, ActivationBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	silent, err := s.nc.Subscribe("silent.>", func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Unsubscribe()
+	s.recordPuts.close()
+	if s.recordPuts, err = newAsyncPuts(s.nc, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	p := s.recordPuts
+
+	silentDone := make(chan error, 1)
+	if err := p.publish("silent.x", []byte(`{}`), func(err error) { silentDone <- err }); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	var ids []string
+	dones := make(chan error, n)
+	buf := make([]byte, 0, 512)
+	for i := range n {
+		id := core.NewActivationID(time.Now())
+		ids = append(ids, id)
+		buf = fmt.Appendf(buf[:0], `{"namespace":"guest","name":"a","activationId":%q,"response":{"status":"success","statusCode":0,"success":true,"result":{"i":%d}}}`, id, i)
+		if err := s.PutActivationAsync("guest", id, buf, func(err error) { dones <- err }); err != nil {
+			t.Fatal(err)
+		}
+		// The caller's buffer is reused at once: a queued put keeps a copy.
+		copy(buf, bytes.Repeat([]byte("x"), len(buf)))
+	}
+	p.mu.Lock()
+	queued, inFlight := len(p.queued), p.inFlight
+	p.mu.Unlock()
+	if queued != n || inFlight != 1 {
+		t.Errorf("with one put in flight: %d queued and %d in flight, want %d and 1", queued, inFlight, n)
+	}
+	if err := <-silentDone; err == nil || !strings.Contains(err.Error(), "no acknowledgement") {
+		t.Errorf("the silent put: %v, want a time-out", err)
+	}
+	for range n {
+		select {
+		case err := <-dones:
+			if err != nil {
+				t.Errorf("a put queued behind the silent one: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the puts queued behind a silent one were never answered")
+		}
+	}
+	for i, id := range ids {
+		a, err := s.GetActivation(ctx, "guest", id)
+		if err != nil || a.ActivationID != id || string(a.Response.Result) != fmt.Sprintf(`{"i":%d}`, i) {
+			t.Errorf("record %d: %+v, %v", i, a, err)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queued) != 0 || p.inFlight != 0 || len(p.pending) != 0 {
+		t.Errorf("after every answer: %d queued, %d in flight, %d pending; want none", len(p.queued), p.inFlight, len(p.pending))
 	}
 }
