@@ -225,7 +225,7 @@ func (p *asyncPuts) nextBatchLocked() []queuedPut {
 	if p.inFlight > 0 || len(p.queued) == 0 {
 		return nil
 	}
-	batch := p.queued[:0:0]
+	batch := p.queued[:0] // filtered in place: p.queued is dropped below
 	now := time.Now()
 	for _, q := range p.queued {
 		if put, ok := p.pending[q.id]; ok {
