@@ -512,26 +512,7 @@ func TestAsyncPuts(t *testing.T) {
 // behind; a record read straight after its put is there.
 func TestReadsWaitForPuts(t *testing.T) {
 	ctx := context.Background()
-	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	s, err := Open(ctx, b.JetStream(), Config{ActivationRetention: time.Hour, ActivationBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	silent, err := s.nc.Subscribe("silent.>", func(*nats.Msg) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Unsubscribe()
-	// Puts that time out quickly, in place of the store's own.
-	s.recordPuts.close()
-	if s.recordPuts, err = newAsyncPuts(s.nc, 100*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
+	s := storeWithQuickPuts(t, 100*time.Millisecond)
 
 	// Stored records are readable at once, done or not.
 	for i := range 100 {
@@ -608,25 +589,7 @@ func TestReadsWaitForPuts(t *testing.T) {
 // the same.
 func TestAsyncPutsBatches(t *testing.T) {
 	ctx := context.Background()
-	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	s, err := Open(ctx, b.JetStream(), Config{ActivationRetention: time.Hour, ActivationBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	silent, err := s.nc.Subscribe("silent.>", func(*nats.Msg) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Unsubscribe()
-	s.recordPuts.close()
-	if s.recordPuts, err = newAsyncPuts(s.nc, 100*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
+	s := storeWithQuickPuts(t, 100*time.Millisecond)
 	p := s.recordPuts
 
 	silentDone := make(chan error, 1)
@@ -677,4 +640,33 @@ func TestAsyncPutsBatches(t *testing.T) {
 	if len(p.queued) != 0 || p.inFlight != 0 || len(p.pending) != 0 {
 		t.Errorf("after every answer: %d queued, %d in flight, %d pending; want none", len(p.queued), p.inFlight, len(p.pending))
 	}
+}
+
+// storeWithQuickPuts is a store on a real embedded JetStream whose record
+// puts time out after timeout, and on whose connection something
+// subscribes to "silent.>" and never answers: a put there waits until it
+// times out.
+func storeWithQuickPuts(t *testing.T, timeout time.Duration) *Store {
+	t.Helper()
+	ctx := context.Background()
+	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	s, err := Open(ctx, b.JetStream(), Config{ActivationRetention: time.Hour, ActivationBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	silent, err := s.nc.Subscribe("silent.>", func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = silent.Unsubscribe() })
+	s.recordPuts.close()
+	if s.recordPuts, err = newAsyncPuts(s.nc, timeout); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
