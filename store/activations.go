@@ -127,7 +127,7 @@ type putsWaiter struct {
 type pendingPut struct {
 	subject string
 	done    func(error)
-	sent    time.Time // when published (or queued, until it is)
+	sent    time.Time // when published; zero while queued
 	// inFlight: published, and counted in asyncPuts.inFlight; false
 	// while it waits in asyncPuts.queued.
 	inFlight bool
@@ -176,7 +176,11 @@ func (p *asyncPuts) publish(subject string, data []byte, done func(error)) error
 	p.next++
 	id := p.next
 	now := p.inFlight == 0
-	p.pending[id] = pendingPut{subject: subject, done: done, sent: time.Now(), inFlight: now}
+	put := pendingPut{subject: subject, done: done, inFlight: now}
+	if now {
+		put.sent = time.Now() // a queued put's clock starts when it is sent
+	}
+	p.pending[id] = put
 	if !now {
 		p.queued = append(p.queued, queuedPut{id: id, subject: subject, data: bytes.Clone(data)})
 		p.mu.Unlock()
