@@ -68,8 +68,9 @@ type Spec struct {
 	Cwd string `json:"cwd"`
 	// Cgroups mounts the container's own cgroups, read-only, at
 	// /sys/fs/cgroup, for runtimes that size themselves from the memory
-	// limit there (Node.js sizes its heap from it). It costs about 8 ms
-	// of every container start under cgroup v1 (one bind mount per
+	// limit there (Node.js sizes its heap from it; passing the heap flags
+	// instead costs Node.js more, see docs/rationale.md). It costs about
+	// 5–8 ms of every container start under cgroup v1 (one bind mount per
 	// controller), so runtimes that do not read it go without.
 	Cgroups bool `json:"cgroups,omitempty"`
 }

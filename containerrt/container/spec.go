@@ -169,7 +169,7 @@ func ociSpec(s *Spec, cgroupPath string, memsw bool) *specs.Spec {
 		// The container's own cgroups, read-only, for runtimes that read
 		// their limits there (Node.js sizes its heap from the memory
 		// limit). Under cgroup v1 this is a bind mount per controller,
-		// about 8 ms of a container's start, so only those runtimes get it.
+		// about 5–8 ms of a container's start, so only those runtimes get it.
 		sp.Mounts = append(sp.Mounts, specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}})
 	}
 	if cgroups.IsCgroup2UnifiedMode() {
