@@ -226,13 +226,19 @@ func (inv *Invoker) Start(ctx context.Context) error {
 // Shutdown stops taking activations (returning those fetched but not
 // started to the queue) and waits for the running ones until ctx ends; those still running then are stopped and recorded as
 // interrupted. Activations not yet taken stay queued for the next start.
+// A later call only waits for the running activations, as the first does.
 func (inv *Invoker) Shutdown(ctx context.Context) error {
 	inv.mu.Lock()
-	if !inv.stopping {
+	first := !inv.stopping
+	if first {
 		inv.stopping = true
 		close(inv.stopCh)
 	}
 	inv.mu.Unlock()
+	if !first {
+		inv.waitRunning(ctx)
+		return nil
+	}
 	if inv.unsubPre != nil {
 		_ = inv.unsubPre()
 	}
@@ -243,16 +249,7 @@ func (inv *Invoker) Shutdown(ctx context.Context) error {
 			inv.log.Warn("stop taking activations", "err", err)
 		}
 	}
-	done := make(chan struct{})
-	go func() { inv.running.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		inv.log.Warn("shutdown grace over: interrupting running activations", "running", inv.busy.Load())
-		inv.cancel()
-		<-done
-	}
-	inv.cancel()
+	inv.waitRunning(ctx)
 	if inv.stopBeat != nil {
 		close(inv.stopBeat)
 		<-inv.beatDone
@@ -263,6 +260,21 @@ func (inv *Invoker) Shutdown(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// waitRunning waits for the running activations until ctx ends, then
+// interrupts those left and waits for them to be recorded.
+func (inv *Invoker) waitRunning(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { inv.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		inv.log.Warn("shutdown grace over: interrupting running activations", "running", inv.busy.Load())
+		inv.cancel()
+		<-done
+	}
+	inv.cancel()
 }
 
 func (inv *Invoker) beat(ctx context.Context) error {

@@ -104,6 +104,15 @@ func newRig(t *testing.T, capacity int) *rig {
 	if err := r.inv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Before the runtime and the store close (cleanups run last first):
+	// an activation still running must finish, or be interrupted, first.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.inv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
 	return r
 }
 
