@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var (
@@ -168,5 +169,41 @@ func TestNativeLauncher(t *testing.T) {
 				t.Errorf("exit after stdin closed: %v", err)
 			}
 		})
+	}
+}
+
+// TestNativeLauncherWaitsForBusyExecutable: while another process still
+// holds the executable open for writing (as a process wispd forked while
+// writing it does, until its own exec), execve fails with ETXTBSY; the
+// launcher tries again, and the action starts once the file is closed.
+func TestNativeLauncherWaitsForBusyExecutable(t *testing.T) {
+	launcher, hello := nativeBinaries(t)
+	helloBin, err := os.ReadFile(hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	w, err := os.OpenFile(filepath.Join(dir, "exec"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Write(helloBin); err != nil {
+		t.Fatal(err)
+	}
+	l := startLoop(t, []string{launcher}, []string{"PATH=/usr/bin:/bin", "WISP_ACTION_DIR=" + dir})
+	reply, _, _ := l.send(`{"init":{"main":"main","binary":true,"entry":"","env":{}}}`)
+	checkReply(t, step{reply: `{"ok":true}`}, reply)
+	closed := time.AfterFunc(100*time.Millisecond, func() { w.Close() })
+	defer closed.Stop()
+	start := time.Now()
+	reply, _, _ = l.send(run(`{"name":"Ada"}`))
+	checkReply(t, step{reply: `{"greeting":"Hello, Ada!","activationId":"0123abc","action":"/guest/hello","calls":1}`}, reply)
+	if waited := time.Since(start); waited < 100*time.Millisecond {
+		t.Errorf("the action answered after %v, before its file was closed", waited)
+	}
+	l.stdin.Close()
+	if err := l.wait(); err != nil {
+		t.Errorf("exit after stdin closed: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // The kinds whose code this package places (core's canonical names).
@@ -107,6 +108,7 @@ func PlaceNativeFile(dir, src string) (entry string, err error) {
 		return "", fmt.Errorf("open action directory: %w", err)
 	}
 	defer root.Close()
+	defer noForksWhileWriting()()
 	// Never write through an existing name: it may be a link to a blob.
 	if err := root.Remove("exec"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("write %s: %w", dst, err)
@@ -192,6 +194,9 @@ func writeFile(dir, name string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("open action directory: %w", err)
 	}
 	defer root.Close()
+	if mode&0o111 != 0 {
+		defer noForksWhileWriting()()
+	}
 	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
@@ -208,6 +213,20 @@ func writeFile(dir, name string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
 	}
 	return nil
+}
+
+// noForksWhileWriting keeps this process from forking until the function
+// it returns is called, and is held while an executable is open for
+// writing. A process forked meanwhile (another container starting) holds
+// the descriptor too until it executes its own program; a container that
+// executes the file before then fails with ETXTBSY ("text file busy"). Run
+// at once after Place while other goroutines started processes, 7–8% of
+// the runs failed so, and a container's init once did under go test
+// -race. os/exec takes syscall.ForkLock for writing around each fork; the
+// lock is held for the time of writing one file.
+func noForksWhileWriting() (release func()) {
+	syscall.ForkLock.RLock()
+	return syscall.ForkLock.RUnlock
 }
 
 // mkdir makes the action directory, world-readable whatever the umask.

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"time"
 )
 
 const sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
@@ -74,9 +75,27 @@ func main() {
 	// run one activation from stdin, as it does when tried out by hand.
 	os.Setenv("WISP_ACTION_LOOP", "1")
 	respond(reply, map[string]bool{"ok": true})
-	if err := syscall.Exec(exe, []string{exe}, os.Environ()); err != nil {
+	if err := execAction(exe); err != nil {
 		fmt.Fprintf(os.Stderr, "wisp launcher: start %s: %v\n", exe, err)
 		os.Exit(1)
+	}
+}
+
+// execAction executes exe in place of the launcher. ETXTBSY ("text file
+// busy") means that some process still holds the file open for writing:
+// a process wispd forked (another container starting) while it wrote the
+// file keeps a copy of the descriptor until that process executes its own
+// program, a moment later. The exec is tried again for up to a second.
+func execAction(exe string) error {
+	delay := 100 * time.Microsecond
+	deadline := time.Now().Add(time.Second)
+	for {
+		err := syscall.Exec(exe, []string{exe}, os.Environ())
+		if !errors.Is(err, syscall.ETXTBSY) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 50*time.Millisecond)
 	}
 }
 
