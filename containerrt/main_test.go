@@ -270,10 +270,10 @@ func cgroupPids(parent, id string) []int {
 }
 
 // leftoverChild is the crashing wispd of TestLeftoversAfterCrash: it
-// starts two stem cells and one activation that sleeps for a minute,
-// prints the containers' ids and the sleeping action's pids, and waits to
-// be killed. (The stem cells' launchers exit when their stdin closes
-// with this process; the sleeping action does not.)
+// starts two stem cells and one activation whose launcher hangs in init,
+// prints the containers' ids and the hanging container's pids, and waits
+// to be killed. (The stem cells' launchers exit when their stdin closes
+// with this process; the hanging one sleeps on.)
 func leftoverChild(dir string) {
 	ctx := context.Background()
 	r, err := New(ctx, Config{StateDir: dir, RuntimesDir: os.Getenv(leftoverChildEnv + "_RUNTIMES"), Stems: map[string]int{"native@32": 2}})
@@ -289,24 +289,32 @@ func leftoverChild(dir string) {
 	for r.Stats().Stems["native@32"] < 2 {
 		time.Sleep(10 * time.Millisecond)
 	}
-	// Another memory size: the sleeper starts its own container and
-	// leaves the stem cells alone.
-	req := request("sleeper", 48, `{"mode":"sleep","ms":60000}`)
+	// Another memory size: this activation starts its own container and
+	// leaves the stem cells alone. Its launcher reads init and sleeps
+	// (main "hang"), so it outlives this process. An action sleeping in a
+	// run did not always: the pool counts a container running once init
+	// has answered, before the run line is written, and an action killed
+	// in between read the end of its stdin and exited.
+	req := request("sleeper", 48, `{}`)
+	req.Main = "hang"
 	go r.Run(ctx, req)
-	for st := r.Stats(); st.ByStatus["running"] == 0; st = r.Stats() {
-		time.Sleep(10 * time.Millisecond)
-	}
 	var report struct {
 		Parent string
 		IDs    []string
 		Pids   []int
 	}
 	report.Parent = r.mgr.CgroupParent()
+	// The launcher has read init once its sleep has started beside it.
+	for len(report.Pids) < 2 {
+		time.Sleep(10 * time.Millisecond)
+		for _, m := range r.testMembers("") {
+			if m.key.memMB == 48 {
+				report.Pids = cgroupPids(report.Parent, m.id)
+			}
+		}
+	}
 	for _, m := range r.testMembers("") {
 		report.IDs = append(report.IDs, m.id)
-	}
-	for _, m := range r.testMembers(req.Owner) {
-		report.Pids = cgroupPids(report.Parent, m.id)
 	}
 	b, _ := json.Marshal(report)
 	fmt.Printf("leftovers %s\n", b)

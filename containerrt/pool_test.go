@@ -535,7 +535,7 @@ func TestLeftoversAfterCrash(t *testing.T) {
 	_ = cmd.Wait()
 	for _, pid := range left.Pids {
 		if !alive(pid) {
-			t.Fatalf("the sleeping action's process %d died with its parent; nothing would be left over", pid)
+			t.Fatalf("the hanging container's process %d died with its parent; nothing would be left over", pid)
 		}
 	}
 	var logs bytes.Buffer
