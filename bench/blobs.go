@@ -157,7 +157,7 @@ func runBlobsBench(ctx context.Context, runs int) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("Cache cold fetch: %w", err)
+			return fmt.Errorf("cold fetch through blobs.Cache: %w", err)
 		}
 		wispCache = append(wispCache, d)
 		if i < runs-1 {

@@ -76,17 +76,6 @@ func buildModules(ctx context.Context, src sources, dir string, mods []*wasmModu
 	return nil
 }
 
-// built returns the modules that were built.
-func built(mods []*wasmModule) []*wasmModule {
-	var out []*wasmModule
-	for _, m := range mods {
-		if m.Skipped == "" {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // errNotWritten marks an SDK example that is not in the tree (yet).
 var errNotWritten = errors.New("not in the tree yet")
 

@@ -240,7 +240,8 @@ func s3Credentials(cfg S3Config) (*credentials.Credentials, string, error) {
 		return nil, "", fmt.Errorf("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write them to a credentials file (%s: %v)", file, err)
 	}
 	creds := credentials.NewFileAWSCredentials(file, profile)
-	if v, err := creds.Get(); err != nil || v.AccessKeyID == "" {
+	// A file needs no HTTP client: the default context is enough.
+	if v, err := creds.GetWithContext(nil); err != nil || v.AccessKeyID == "" {
 		if err == nil {
 			err = errors.New("it has no aws_access_key_id")
 		}

@@ -644,8 +644,9 @@ func TestSDKASHello(t *testing.T) {
 
 	// 4. Another action with the same code has an instance of its own.
 	rec, res = invoke("as-hello-2", map[string]any{"name": "other"}, http.StatusOK)
-	if res.Calls != 1 || res.Greeting != "Hello, other!" {
-		t.Errorf("second action: calls %d, greeting %q; want 1 (an instance of its own), Hello, other!", res.Calls, res.Greeting)
+	if res.Calls != 1 || res.Greeting != "Hello, other!" || !strings.HasSuffix(res.ActionName, "/as-hello-2") || res.ActivationID != rec.ActivationID {
+		t.Errorf("second action: calls %d, greeting %q, action %q, activation %q (record %q); want 1 (an instance of its own), Hello, other!, /…/as-hello-2, the record's",
+			res.Calls, res.Greeting, res.ActionName, res.ActivationID, rec.ActivationID)
 	}
 	rec, res = invoke("as-hello-2", nil, http.StatusOK)
 	if res.Calls != 2 || hasInit(rec) {

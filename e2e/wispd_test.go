@@ -291,9 +291,6 @@ func (r *reply) String() string {
 	return fmt.Sprintf("%s %s: %d %s", r.Method, r.Path, r.Status, body)
 }
 
-// with returns a copy of a that sends auth instead.
-func (a *api) with(auth string) *api { c := *a; c.auth = auth; return &c }
-
 // do sends a request to path (from the root, e.g. "/api/v1/namespaces")
 // with body: nil, []byte or string as is, anything else as JSON. It fails
 // the test when no answer comes; call it from the test's goroutine.

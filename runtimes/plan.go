@@ -410,12 +410,18 @@ func goTool() (string, error) {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p, nil
 	}
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); runtime.GOROOT() != "" {
+	// A daemon started with a short PATH (a service manager's): where
+	// GOROOT points, or where Go's own archive installs it.
+	for _, root := range []string{os.Getenv("GOROOT"), "/usr/local/go"} {
+		if root == "" {
+			continue
+		}
+		p := filepath.Join(root, "bin", "go")
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("building the native launcher needs the Go toolchain: no go on PATH")
+	return "", fmt.Errorf("building the native launcher needs the Go toolchain: no go on PATH, in $GOROOT/bin or /usr/local/go/bin")
 }
 
 // buildNativeLauncher compiles the embedded launcher source into a static

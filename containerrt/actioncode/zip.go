@@ -53,16 +53,11 @@ type scanned struct {
 	byName  map[string]*zipEntry
 }
 
-// scanZip opens a zip and validates everything but the file contents:
-// entry count, declared sizes, names (no absolute paths, nothing leaving
-// the directory, no duplicates, no entry inside a symlink or a file),
-// types (files, directories and symlinks only) and symlink targets
-// (relative, resolving inside the directory).
-func scanZip(code []byte) (*scanned, error) {
-	return scanZipAt(bytes.NewReader(code), int64(len(code)))
-}
-
-// scanZipAt is scanZip of a zip read in place.
+// scanZipAt opens a zip read in place and validates everything but the
+// file contents: entry count, declared sizes, names (no absolute paths,
+// nothing leaving the directory, no duplicates, no entry inside a symlink
+// or a file), types (files, directories and symlinks only) and symlink
+// targets (relative, resolving inside the directory).
 func scanZipAt(r io.ReaderAt, size int64) (*scanned, error) {
 	if size == 0 {
 		return nil, errors.New("the zip is empty (0 bytes)")

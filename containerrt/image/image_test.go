@@ -291,13 +291,6 @@ func TestBusyboxImage(t *testing.T) {
 	}
 }
 
-// corrupt flips the last byte of a file.
-func corrupt(b []byte) []byte {
-	c := append([]byte(nil), b...)
-	c[len(c)-1] ^= 0xff
-	return c
-}
-
 // layerName finds the name of layer i (0-based) among an image's files.
 func layerName(t *testing.T, f *it.Files, i int) string {
 	t.Helper()
