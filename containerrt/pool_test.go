@@ -535,7 +535,8 @@ func TestLeftoversAfterCrash(t *testing.T) {
 	_ = cmd.Wait()
 	for _, pid := range left.Pids {
 		if !alive(pid) {
-			t.Fatalf("the hanging container's process %d died with its parent; nothing would be left over", pid)
+			// Not fatal: the state and cgroups left are cleaned up below.
+			t.Errorf("the hanging container's process %d died with its parent; no process would be left over", pid)
 		}
 	}
 	var logs bytes.Buffer

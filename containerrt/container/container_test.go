@@ -550,25 +550,38 @@ func TestCleanupInterruptedStart(t *testing.T) {
 	if err := os.MkdirAll(stateDir+"/broken", 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// The Manager first: if it cannot be made, nothing is put on the host.
+	m, err := NewManager(t.Context(), ManagerConfig{StateDir: stateDir, CgroupParent: parent})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cg, err := manager.New(&cgroups.Cgroup{Path: "/" + parent + "/broken", Resources: &cgroups.Resources{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stray := exec.Command("/bin/busybox", "sleep", "1000")
 	if err := stray.Start(); err != nil {
+		_ = cg.Destroy()
 		t.Fatal(err)
 	}
 	waited := make(chan error, 1)
-	go func() { waited <- stray.Wait() }()
+	exited := make(chan struct{})
+	go func() { waited <- stray.Wait(); close(exited) }()
+	// Whatever fails below, nothing is left on the host: the process, its
+	// cgroup and the parent made for it.
+	t.Cleanup(func() {
+		_ = stray.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+		}
+		_ = removeCgroupTree(context.Background(), "/"+parent)
+	})
 	if err := cg.Apply(stray.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
 	paths := cg.GetPaths()
 
-	m, err := NewManager(t.Context(), ManagerConfig{StateDir: stateDir, CgroupParent: parent})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := m.CleanupLeftovers(t.Context()); err != nil {
 		t.Fatal(err)
 	}
