@@ -604,7 +604,11 @@ func (c *Container) call(ctx context.Context, line []byte, logLimit int) ([]byte
 		}
 		rep = r.line
 	case <-c.done:
-		return nil, c.partialLogs(limit), c.exitErr
+		r, ok := c.replyAfterExit(ctx)
+		if !ok {
+			return nil, c.partialLogs(limit), c.exitErr
+		}
+		rep = r
 	case <-ctx.Done():
 		return nil, c.partialLogs(limit), c.ctxErr(ctx)
 	}
@@ -630,6 +634,26 @@ func (c *Container) call(ctx context.Context, line []byte, logLimit int) ([]byte
 		}
 	}
 	return rep, mergeLogs(limit, segs...), nil
+}
+
+// replyAfterExit takes, once the action loop has exited, what is left on
+// its reply pipe: a reply written before the exit, still on its way
+// through readReplies (true), or the pipe's end (false). A reply written
+// just before exiting is the answer (a launcher refusing an init replies,
+// then exits); a select between the two, both ready, picks either, and
+// under load an init error was reported as the exit. Once the loop has
+// exited, the pipe ends with it: no process in its PID namespace outlives
+// it.
+func (c *Container) replyAfterExit(ctx context.Context) ([]byte, bool) {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case r, ok := <-c.replies:
+		return r.line, ok && r.err == nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, false
 }
 
 // awaitExit waits a little for the process's end after its pipes closed,

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/manager"
+	"golang.org/x/sys/unix"
 )
 
 var logLineRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (stdout|stderr): (.*)$`)
@@ -683,5 +686,54 @@ func TestStateSeesDeathBeforeReaping(t *testing.T) {
 	var se *StateError
 	if err := c.Resume(ctx); !errors.As(err, &se) || se.State != Stopped {
 		t.Fatalf("resume of a dead container: %v", err)
+	}
+}
+
+// TestReplyJustBeforeExit: an action loop that writes its reply and then
+// exits (as a launcher refusing an init does) is answered with its reply,
+// although the exit may be seen first. The loop here is this test's own
+// goroutine, so that both have happened by the time call waits: the
+// request line is longer than the pipe, and the loop reads its end only
+// after replying and exiting.
+func TestReplyJustBeforeExit(t *testing.T) {
+	for i := range 20 {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		outR, outW, _ := os.Pipe()
+		errR, errW, _ := os.Pipe()
+		files := []*os.File{inR, inW, outR, outW, errR, errW}
+		if _, err := unix.FcntlInt(inW.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+			t.Fatal(err)
+		}
+		quit := make(chan struct{})
+		c := &Container{
+			id: "fake", m: &Manager{log: slog.New(slog.DiscardHandler)}, pidfd: -1,
+			stdin: inW, stdout: newStream("stdout", quit), stderr: newStream("stderr", quit),
+			calls: make(chan struct{}, 1), quit: quit, done: make(chan struct{}), replies: make(chan reply, 1),
+		}
+		go c.stdout.run(outR)
+		go c.stderr.run(errR)
+		go func() {
+			first := make([]byte, 1024)
+			if _, err := inR.Read(first); err != nil {
+				return
+			}
+			c.replies <- reply{line: []byte(`{"error":"no such function"}`)}
+			fmt.Fprintln(outW, Sentinel)
+			fmt.Fprintln(errW, Sentinel)
+			c.exitErr = &ExitError{}
+			close(c.done)
+			_, _ = io.Copy(io.Discard, inR)
+		}()
+		rep, _, err := c.call(t.Context(), bytes.Repeat([]byte("x"), 64<<10), 0)
+		close(quit)
+		for _, f := range files {
+			f.Close()
+		}
+		if err != nil || string(rep) != `{"error":"no such function"}` {
+			t.Fatalf("try %d: reply %q, error %v; want the reply written before the exit", i, rep, err)
+		}
 	}
 }
