@@ -147,6 +147,13 @@ func (l *loop) send(msg string) (reply string, out, errs logs) {
 	if _, err := io.WriteString(l.stdin, msg+"\n"); err != nil {
 		l.t.Fatalf("write %s: %v", msg, err)
 	}
+	return l.receive(msg)
+}
+
+// receive waits for the reply to msg, already written, and the
+// activation's logs.
+func (l *loop) receive(msg string) (reply string, out, errs logs) {
+	l.t.Helper()
 	select {
 	case r, ok := <-l.replies:
 		if !ok {

@@ -1,8 +1,10 @@
 package runtimes
 
 import (
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -246,5 +248,49 @@ func TestNodeHugeLogs(t *testing.T) {
 	reply, out, _ = l.send(run(`{"mib":0}`))
 	if reply != `{"done":true}` || out.text != "last\n" {
 		t.Errorf("the next activation: reply %s, stdout %q", reply, out.text)
+	}
+}
+
+// TestNodeLauncherReadsLines: the launcher reads stdin in 64 KiB blocks,
+// so a message may span several reads (and split a character), and one
+// read may hold several messages.
+func TestNodeLauncherReadsLines(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"index.js": "function main(p) { return { n: p.s ? p.s.length : 0, last: p.s ? p.s.slice(-1) : '', tag: p.tag }; }\n"})
+	l := startLoop(t, nodeArgs(t), []string{"WISP_ACTION_DIR=" + dir})
+	init := `{"init":{"main":"main","binary":false,"entry":"` + filepath.Join(dir, "index.js") + `","env":{}}}`
+	// Init and two runs in one write.
+	if _, err := io.WriteString(l.stdin, init+"\n"+run(`{"tag":"one"}`)+"\n"+run(`{"tag":"two"}`)+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`{"ok":true}`, `{"n":0,"last":"","tag":"one"}`, `{"n":0,"last":"","tag":"two"}`} {
+		if reply, _, _ := l.receive("the three messages"); reply != want {
+			t.Errorf("reply %s, want %s", reply, want)
+		}
+	}
+	// 150,000 two-byte characters: 300,000 bytes, read in five blocks,
+	// the first boundary inside a character.
+	big := strings.Repeat("é", 150000) + "!"
+	if reply, _, _ := l.send(run(`{"s":"` + big + `","tag":"big"}`)); reply != `{"n":150001,"last":"!","tag":"big"}` {
+		t.Errorf("reply %.200s", reply)
+	}
+}
+
+// TestNodeLauncherNonBlockingStdin: a launcher whose stdin is
+// non-blocking (Wisp's containers give a blocking pipe) reads it as a
+// stream instead, from where it left off.
+func TestNodeLauncherNonBlockingStdin(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"index.js": nodeHello})
+	args := append([]string{"/usr/bin/python3", "-c", "import os, sys; os.set_blocking(0, False); os.execv(sys.argv[1], sys.argv[1:])"}, nodeArgs(t)...)
+	l := startLoop(t, args, []string{"WISP_ACTION_DIR=" + dir})
+	init := `{"init":{"main":"main","binary":false,"entry":"` + filepath.Join(dir, "index.js") + `","env":{}}}`
+	if reply, _, _ := l.send(init); reply != `{"ok":true}` {
+		t.Fatalf("init: %s", reply)
+	}
+	for _, name := range []string{"Ada", "Bo", "Cy"} {
+		if reply, _, _ := l.send(run(`{"name":"` + name + `"}`)); reply != `{"payload":"Hello, `+name+`!"}` {
+			t.Errorf("reply %s", reply)
+		}
 	}
 }

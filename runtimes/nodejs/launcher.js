@@ -13,9 +13,6 @@
 
 const fs = require('fs');
 const path = require('path');
-const readline = require('readline');
-const Module = require('module');
-const { pathToFileURL } = require('url');
 
 const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n';
 
@@ -53,21 +50,100 @@ function writeAll(fd, s) {
   }
 }
 
-// track wraps a stream's write to know whether the last character written
-// ended a line, so that the sentinel always starts a line of its own.
-// Writes to pipes are synchronous on Linux, so the sentinel written after
-// them follows them.
-function track(stream) {
-  const state = { atLineStart: true };
-  const write = stream.write;
-  stream.write = function (chunk, ...rest) {
-    if (chunk !== undefined && chunk !== null && chunk.length > 0) {
-      const last = typeof chunk === 'string' ? chunk[chunk.length - 1] : String.fromCharCode(chunk[chunk.length - 1]);
-      state.atLineStart = last === '\n';
-    }
-    return write.call(stream, chunk, ...rest);
-  };
+// trackLazily follows what is written to process.stdout or process.stderr
+// (name) to know whether the last character written ended a line, so that
+// the sentinel always starts a line of its own. The stream is made only
+// when something first uses it: on a pipe it is a net.Socket, and loading
+// the net module costs a cold start about 6 ms, which an action that logs
+// nothing need not pay. Until then the sentinel is written to the file
+// descriptor directly. Writes to pipes are synchronous on Linux, so a
+// sentinel written after them follows them.
+function trackLazily(name, fd) {
+  const state = { atLineStart: true, stream: null, fd };
+  const desc = Object.getOwnPropertyDescriptor(process, name);
+  Object.defineProperty(process, name, {
+    configurable: true,
+    enumerable: desc.enumerable,
+    get() {
+      const stream = desc.get.call(process);
+      Object.defineProperty(process, name, { configurable: true, enumerable: desc.enumerable, writable: false, value: stream });
+      const write = stream.write;
+      stream.write = function (chunk, ...rest) {
+        if (chunk !== undefined && chunk !== null && chunk.length > 0) {
+          const last = typeof chunk === 'string' ? chunk[chunk.length - 1] : String.fromCharCode(chunk[chunk.length - 1]);
+          state.atLineStart = last === '\n';
+        }
+        return write.call(stream, chunk, ...rest);
+      };
+      state.stream = stream;
+      return stream;
+    },
+  });
   return state;
+}
+
+// endLogs writes the sentinel line to a tracked stream.
+function endLogs(state) {
+  const line = state.atLineStart ? SENTINEL : '\n' + SENTINEL;
+  if (state.stream) state.stream.write(line);
+  else writeAll(state.fd, line);
+  state.atLineStart = true;
+}
+
+// lines yields the lines read from fd, reading it through libuv's thread
+// pool (a blocking read on a pipe), not through process.stdin, which would
+// load the net module (see trackLazily). The event loop keeps running
+// between activations, as with a stream.
+async function* lines(fd) {
+  const chunk = Buffer.allocUnsafe(64 * 1024);
+  let parts = [];
+  for (;;) {
+    let n;
+    try {
+      n = await new Promise((resolve, reject) => {
+        fs.read(fd, chunk, 0, chunk.length, null, (err, got) => (err ? reject(err) : resolve(got)));
+      });
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+      // A non-blocking descriptor (not what Wisp's containers give):
+      // read it as a stream instead, from where this left off.
+      yield* streamLines(Buffer.concat(parts));
+      return;
+    }
+    if (n === 0) {
+      if (parts.length > 0) yield Buffer.concat(parts).toString('utf8');
+      return;
+    }
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      if (nl < 0 || nl >= n) {
+        if (start < n) parts.push(Buffer.from(chunk.subarray(start, n)));
+        break;
+      }
+      parts.push(chunk.subarray(start, nl));
+      const line = Buffer.concat(parts).toString('utf8');
+      parts = [];
+      start = nl + 1;
+      yield line;
+    }
+  }
+}
+
+// streamLines yields the lines of process.stdin, the first prefixed with
+// what was already read of it.
+async function* streamLines(prefix) {
+  const readline = require('readline');
+  let first = prefix.length > 0 ? prefix.toString('utf8') : null;
+  for await (const line of readline.createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+    if (first !== null) {
+      yield first + line;
+      first = null;
+    } else {
+      yield line;
+    }
+  }
+  if (first !== null) yield first;
 }
 
 function describe(v) {
@@ -106,8 +182,8 @@ class Launcher {
     this.actionDir = actionDir;
     this.main = null;
     this.envKeys = new Set();
-    this.out = track(process.stdout);
-    this.err = track(process.stderr);
+    this.out = trackLazily('stdout', 1);
+    this.err = trackLazily('stderr', 2);
   }
 
   reply(obj) {
@@ -118,10 +194,8 @@ class Launcher {
       line = JSON.stringify({ error: `the action's result cannot be encoded as JSON: ${e.message}` });
     }
     writeAll(this.fd, line + '\n');
-    for (const [state, stream] of [[this.out, process.stdout], [this.err, process.stderr]]) {
-      stream.write(state.atLineStart ? SENTINEL : '\n' + SENTINEL);
-      state.atLineStart = true;
-    }
+    endLogs(this.out);
+    endLogs(this.err);
   }
 
   async init(msg) {
@@ -206,6 +280,7 @@ class Launcher {
       exp = require(file);
     } catch (e) {
       if (e.code !== 'ERR_REQUIRE_ESM') throw e;
+      const { pathToFileURL } = require('url');
       const ns = await import(pathToFileURL(file).href);
       exp = ns[name] !== undefined ? ns : ns.default;
     }
@@ -221,6 +296,7 @@ class Launcher {
   // binding called name, whether a function declaration, let, const or var.
   loadScript(file, name) {
     const code = fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
+    const Module = require('module');
     const m = new Module(file, null);
     m.filename = file;
     m.paths = Module._nodeModulePaths(path.dirname(file));
@@ -277,9 +353,8 @@ class Launcher {
     return result;
   }
 
-  async serve(input) {
-    const rl = readline.createInterface({ input, crlfDelay: Infinity });
-    for await (const raw of rl) {
+  async serve(fd) {
+    for await (const raw of lines(fd)) {
       const line = raw.trim();
       if (line === '') continue;
       let msg;
@@ -309,7 +384,7 @@ process.on('unhandledRejection', (e) => {
 const actionDir = process.env.WISP_ACTION_DIR || '/action';
 delete process.env.WISP_ACTION_DIR;
 const fd = replyFd();
-new Launcher(fd, actionDir).serve(process.stdin).then(
+new Launcher(fd, actionDir).serve(0).then(
   () => process.exit(0),
   (e) => {
     process.stderr.write(`wisp launcher: ${e && e.stack ? e.stack : e}\n`);
