@@ -173,7 +173,8 @@ func (r *Runtime) blackboxImage(ctx context.Context, req *invoker.RunRequest) (*
 		return nil, &failure{msg: "The action's image cannot be used: " + err.Error(), developer: true, err: err}
 	}
 	img.Kind = kindBlackbox
-	img.Cgroups = true // a user's image may size itself from its limits (a JVM does)
+	img.Cgroups = true   // a user's image may size itself from its limits (a JVM does)
+	img.InMemory = false // memory holds copies of Wisp's own runtimes only
 	r.imgMu.Lock()
 	r.blackbox[dir] = img
 	r.imgMu.Unlock()

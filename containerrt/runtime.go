@@ -85,6 +85,13 @@ type Config struct {
 	// each container's init runs in place of this binary; "" means this
 	// binary. See container.ManagerConfig.InitHelper.
 	InitHelper string
+	// RootfsInMemory copies the root filesystem of each runtime whose
+	// runtime.json says "inMemory" to a tmpfs with 2 MB pages under
+	// StateDir, and starts its containers from there once the copy is
+	// made (memrootfs.go): nodejs:20's cold start is 10–20 ms shorter.
+	// It costs the copy's size in memory (105 MB for nodejs20). Where
+	// the kernel or the mount refuses, containers start from the disk.
+	RootfsInMemory bool
 	// Logger receives the pool's records; nil discards them.
 	Logger *slog.Logger
 }
@@ -113,8 +120,12 @@ type Runtime struct {
 	unpacked *unpackedTrees
 	stems    []stemSpec
 
-	imgMu    sync.Mutex
-	images   map[string]*runtimeImage // built runtimes by kind
+	imgMu  sync.Mutex
+	images map[string]*runtimeImage // built runtimes by kind
+	// mem holds in-memory copies of root filesystems; nil when
+	// Config.RootfsInMemory is off or unavailable. Lock order: imgMu,
+	// then mem's own.
+	mem      *memRootfs
 	scanned  time.Time
 	blackbox map[string]*runtimeImage // imported images by image directory
 
@@ -212,6 +223,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("containerrt: create %s: %w", dir, err)
 		}
 	}
+	if cfg.RootfsInMemory {
+		r.mem = openMemRootfs(filepath.Join(stateDir, memRootfsDir), log, r.useMemoryCopies)
+	}
 	r.rescan(true)
 	for _, s := range stems {
 		if r.builtImage(s.key.kind) == nil {
@@ -275,6 +289,33 @@ func (r *Runtime) rescan(force bool) {
 		r.log.Info("container runtimes", "kinds", sortedKinds(images), "dir", r.cfg.RuntimesDir)
 	}
 	r.images = images
+	r.useMemoryCopiesLocked()
+}
+
+// useMemoryCopies makes the built runtimes whose copy in memory is ready
+// start from it; the copies called for are started.
+func (r *Runtime) useMemoryCopies() {
+	r.imgMu.Lock()
+	defer r.imgMu.Unlock()
+	r.useMemoryCopiesLocked()
+}
+
+// useMemoryCopiesLocked is useMemoryCopies with imgMu held. An image is
+// replaced, not changed: jobs hold on to the one they started with.
+func (r *Runtime) useMemoryCopiesLocked() {
+	if r.mem == nil {
+		return
+	}
+	for kind, img := range r.images {
+		if !img.InMemory {
+			continue
+		}
+		if p := r.mem.rootfs(img); p != "" && p != img.Rootfs {
+			cp := *img
+			cp.Rootfs = p
+			r.images[kind] = &cp
+		}
+	}
 }
 
 // builtImage is the built runtime of kind, or nil.
@@ -318,13 +359,26 @@ type Stats struct {
 	// IdleTimeout, found dead (Crashed: timed out, killed, exited); and
 	// activations that had to queue.
 	ColdStarts, StemStarts, WarmStarts, Resumes, Pauses, Evictions, Expired, Crashed, Queued uint64
+	// InMemory lists, sorted, the kinds whose new containers start from
+	// a root filesystem copied to memory (Config.RootfsInMemory).
+	InMemory []string
 }
 
 // Stats returns a snapshot of the pool's containers and counters.
 func (r *Runtime) Stats() Stats {
+	var inMemory []string
+	if r.mem != nil {
+		r.imgMu.Lock()
+		for _, kind := range sortedKinds(r.images) {
+			if img := r.images[kind]; img.InMemory && strings.HasPrefix(img.Rootfs, r.mem.dir+"/") {
+				inMemory = append(inMemory, kind)
+			}
+		}
+		r.imgMu.Unlock()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := Stats{ByStatus: map[string]int{}, Stems: map[string]int{}, UsedMB: r.p.used, BudgetMB: r.cfg.MemoryBudgetMB, Waiting: len(r.p.queue)}
+	s := Stats{InMemory: inMemory, ByStatus: map[string]int{}, Stems: map[string]int{}, UsedMB: r.p.used, BudgetMB: r.cfg.MemoryBudgetMB, Waiting: len(r.p.queue)}
 	for m := range r.p.members {
 		s.ByStatus[m.status.String()]++
 	}
@@ -380,6 +434,11 @@ func (r *Runtime) Close(ctx context.Context) error {
 	for _, dir := range []string{r.actionRoot, r.unpacked.root} {
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, fmt.Errorf("containerrt: remove action directories: %w", err))
+		}
+	}
+	if r.mem != nil {
+		if err := r.mem.close(); err != nil {
+			errs = append(errs, fmt.Errorf("containerrt: remove the root filesystems in memory: %w", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -25,6 +25,12 @@ type runtimeImage struct {
 	// Cgroups: the runtime reads its limits in /sys/fs/cgroup
 	// (runtime.json "cgroups"; always for blackbox images).
 	Cgroups bool
+	// InMemory: containers start from a copy of the root filesystem in
+	// memory once it is made (runtime.json "inMemory"; memrootfs.go).
+	InMemory bool
+	// Stamp is the first line of a built runtime's stamp, the hash of its
+	// build's inputs ("" for an imported image).
+	Stamp string
 }
 
 // runtimeFile is runtime.json (docs/container-protocol.md).
@@ -33,8 +39,9 @@ type runtimeFile struct {
 	Args []string `json:"args"`
 	Env  []string `json:"env"`
 	Cwd  string   `json:"cwd"`
-	// Cgroups: see runtimes.Spec.
-	Cgroups bool `json:"cgroups"`
+	// Cgroups and InMemory: see runtimes.Spec.
+	Cgroups  bool `json:"cgroups"`
+	InMemory bool `json:"inMemory"`
 }
 
 // maxRuntimeFile bounds runtime.json: it is a few lines, and an image's
@@ -92,7 +99,7 @@ func readRuntime(dir string) (*runtimeImage, error) {
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("runtime %s: rootfs is not a directory", dir)
 	}
-	return &runtimeImage{Kind: rf.Kind, Dir: dir, Rootfs: rootfs, Args: rf.Args, Env: rf.Env, Cwd: rf.Cwd, Cgroups: rf.Cgroups}, nil
+	return &runtimeImage{Kind: rf.Kind, Dir: dir, Rootfs: rootfs, Args: rf.Args, Env: rf.Env, Cwd: rf.Cwd, Cgroups: rf.Cgroups, InMemory: rf.InMemory}, nil
 }
 
 // loadRuntimes reads every built runtime under dir, by kind. A directory
@@ -117,7 +124,8 @@ func loadRuntimes(dir string) (byKind map[string]*runtimeImage, problems []error
 			continue
 		}
 		sub := filepath.Join(dir, e.Name())
-		if _, err := os.Stat(filepath.Join(sub, "stamp")); err != nil {
+		stamp, err := os.ReadFile(filepath.Join(sub, "stamp"))
+		if err != nil {
 			continue // not (completely) built
 		}
 		img, err := readRuntime(sub)
@@ -125,6 +133,7 @@ func loadRuntimes(dir string) (byKind map[string]*runtimeImage, problems []error
 			problems = append(problems, err)
 			continue
 		}
+		img.Stamp, _, _ = strings.Cut(string(stamp), "\n")
 		if img.Kind == "" || img.Kind == kindBlackbox {
 			problems = append(problems, fmt.Errorf("runtime %s: runtime.json must name its kind (not %q)", sub, img.Kind))
 			continue

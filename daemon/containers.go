@@ -38,6 +38,11 @@ type ContainerConfig struct {
 	// InitHelper is the wispd-init program containers' inits run; "" means
 	// wispd itself (see containerrt.Config.InitHelper).
 	InitHelper string
+	// RootfsOnDisk starts every container from its runtime's root
+	// filesystem on disk; by default the runtimes that ask for it
+	// (nodejs20) start from a copy in memory (containerrt.Config.
+	// RootfsInMemory).
+	RootfsOnDisk bool
 }
 
 // DefaultStems are the stem cells kept when ContainerConfig.Stems is nil:
@@ -111,6 +116,7 @@ func (d *Daemon) startContainers(ctx context.Context, runtimesByKind map[string]
 		PauseGrace:     cc.PauseGrace,
 		IdleTimeout:    cc.IdleTimeout,
 		InitHelper:     cc.InitHelper,
+		RootfsInMemory: !cc.RootfsOnDisk,
 		Images:         images,
 		Logger:         d.log,
 		StemsAfter:     d.stemsAfter(),

@@ -139,17 +139,21 @@ func checkLayout(t *testing.T, r *Runtime) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var s struct {
-		Kind    string   `json:"kind"`
-		Args    []string `json:"args"`
-		Env     []string `json:"env"`
-		Cwd     string   `json:"cwd"`
-		Cgroups bool     `json:"cgroups"`
+		Kind     string   `json:"kind"`
+		Args     []string `json:"args"`
+		Env      []string `json:"env"`
+		Cwd      string   `json:"cwd"`
+		Cgroups  bool     `json:"cgroups"`
+		InMemory bool     `json:"inMemory"`
 	}
 	if err := dec.Decode(&s); err != nil {
 		t.Errorf("runtime.json: %v", err)
 	}
 	if s.Cgroups != (r.Name == NodeJS20) {
 		t.Errorf("runtime.json: cgroups %v for %s (Node.js alone reads its memory limit there)", s.Cgroups, r.Name)
+	}
+	if s.InMemory != (r.Name == NodeJS20) {
+		t.Errorf("runtime.json: inMemory %v for %s (Node.js alone starts faster from memory)", s.InMemory, r.Name)
 	}
 	if name, ok := NameForKind(s.Kind); !ok || name != r.Name || s.Cwd != "/action" {
 		t.Errorf("runtime.json: %+v", s)

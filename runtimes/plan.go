@@ -357,11 +357,12 @@ func planNode(ctx context.Context) (*plan, error) {
 	return &plan{
 		name: NodeJS20,
 		spec: Spec{
-			Kind:    "nodejs:20",
-			Args:    []string{"/usr/bin/node", "/wisp/launcher.js"},
-			Env:     []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "NODE_ENV=production"},
-			Cwd:     "/action",
-			Cgroups: true,
+			Kind:     "nodejs:20",
+			Args:     []string{"/usr/bin/node", "/wisp/launcher.js"},
+			Env:      []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "NODE_ENV=production"},
+			Cwd:      "/action",
+			Cgroups:  true,
+			InMemory: true,
 		},
 		version: version,
 		tree:    t,

@@ -73,6 +73,11 @@ type Spec struct {
 	// 5–8 ms of every container start under cgroup v1 (one bind mount per
 	// controller), so runtimes that do not read it go without.
 	Cgroups bool `json:"cgroups,omitempty"`
+	// InMemory asks wispd to start the runtime's containers from a copy
+	// of its root filesystem on a tmpfs with 2 MB pages (containerrt,
+	// memrootfs.go). Node.js's 99 MB executable starts 20 ms sooner so;
+	// Python's 7 MB one gained nothing, so python3 stays on disk.
+	InMemory bool `json:"inMemory,omitempty"`
 }
 
 // validate checks what a container needs of a spec.

@@ -35,6 +35,7 @@ type options struct {
 	drain      time.Duration
 	// Container actions.
 	noContainers    bool
+	rootfsOnDisk    bool
 	runtimesDir     string
 	containerMemory int
 	stemCells       string
@@ -98,6 +99,7 @@ func (o *options) bind(cmd *cobra.Command) {
 	str(f, &o.stemCells, "stem-cells", "WISP_STEM_CELLS", "prewarmed containers kept ready per kind, as kind=count[,kind=count] (a kind may carry @MB for another memory size, e.g. python:3@512=1); \"none\" for none")
 	o.dur(f, &o.pauseGrace, "pause-grace", "WISP_PAUSE_GRACE", "how long an idle warm container runs before it is paused (negative: never paused)")
 	o.dur(f, &o.containerIdle, "container-idle-timeout", "WISP_CONTAINER_IDLE_TIMEOUT", "how long an idle paused container is kept before it is removed")
+	o.boolean(f, &o.rootfsOnDisk, "runtimes-on-disk", "WISP_RUNTIMES_ON_DISK", "start containers from the runtimes' root filesystems on disk; by default nodejs:20's (105 MB) is copied at start to a tmpfs with 2 MB pages under <data>/containers, from which Node.js starts 10-20 ms sooner")
 	str(f, &o.initHelper, "init-helper", "WISP_INIT_HELPER", "program every container's init runs: wispd-init, built from the same source as wispd (go tool task build puts it beside wispd), starts each container ~5 ms sooner than wispd itself (default: wispd-init beside wispd when it is there; \"none\": wispd itself)")
 }
 
@@ -193,6 +195,7 @@ func (o *options) config(r daemon.Role) (daemon.Config, error) {
 	}
 	containers := daemon.ContainerConfig{
 		Disabled:       o.noContainers,
+		RootfsOnDisk:   o.rootfsOnDisk,
 		InitHelper:     o.initHelperPath(log),
 		RuntimesDir:    o.runtimesDir,
 		MemoryBudgetMB: o.containerMemory,

@@ -1,0 +1,263 @@
+package containerrt
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestCopyTree copies a tree with what a runtime's root filesystem holds
+// and checks every property containers and interpreters rely on.
+func TestCopyTree(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16+7) // past one 2 MB page
+	writeTree(t, src, map[string][]byte{
+		"usr/bin/tool":          big,
+		"usr/lib/x/__init__.py": []byte("x = 1\n"),
+		"etc/empty":             nil,
+	})
+	must(t, os.Chmod(filepath.Join(src, "usr/bin/tool"), 0o755))
+	must(t, os.Link(filepath.Join(src, "usr/bin/tool"), filepath.Join(src, "usr/bin/tool2")))
+	must(t, os.Symlink("tool", filepath.Join(src, "usr/bin/alias")))
+	must(t, os.Symlink("/nowhere", filepath.Join(src, "dangling")))
+	must(t, os.Mkdir(filepath.Join(src, "locked"), 0o755))
+	writeTree(t, filepath.Join(src, "locked"), map[string][]byte{"inside": []byte("in")})
+	must(t, os.Chmod(filepath.Join(src, "locked"), 0o555))
+	must(t, os.Chown(filepath.Join(src, "etc/empty"), 1234, 5678))
+	old := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
+	must(t, os.Chtimes(filepath.Join(src, "usr/lib/x/__init__.py"), old, old))
+	must(t, os.Chtimes(filepath.Join(src, "usr/lib/x"), old, old))
+
+	m := &memRootfs{stop: make(chan struct{})}
+	dst := filepath.Join(t.TempDir(), "dst")
+	size, err := m.copyTree(src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(len(big) + len("x = 1\n") + len("in")); size != want {
+		t.Errorf("copied %d bytes, want %d (a hard link once)", size, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "usr/bin/tool")); err != nil || !bytes.Equal(b, big) {
+		t.Errorf("usr/bin/tool: %d bytes, %v", len(b), err)
+	}
+	stat := func(p string) *unix.Stat_t {
+		t.Helper()
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(dst, p), &st); err != nil {
+			t.Fatal(err)
+		}
+		return &st
+	}
+	if a, b := stat("usr/bin/tool"), stat("usr/bin/tool2"); a.Ino != b.Ino {
+		t.Error("the hard link became two files")
+	}
+	if st := stat("usr/bin/tool"); st.Mode&0o7777 != 0o755 {
+		t.Errorf("usr/bin/tool mode %#o", st.Mode&0o7777)
+	}
+	if st := stat("locked"); st.Mode&0o7777 != 0o555 {
+		t.Errorf("locked mode %#o", st.Mode&0o7777)
+	}
+	if st := stat("etc/empty"); st.Uid != 1234 || st.Gid != 5678 || st.Size != 0 {
+		t.Errorf("etc/empty: owner %d:%d, size %d", st.Uid, st.Gid, st.Size)
+	}
+	for _, p := range []string{"usr/lib/x/__init__.py", "usr/lib/x"} {
+		if st := stat(p); time.Unix(st.Mtim.Unix()).UTC() != old {
+			t.Errorf("%s modified %v, want %v (Python checks its compiled files against it)", p, time.Unix(st.Mtim.Unix()).UTC(), old)
+		}
+	}
+	for link, want := range map[string]string{"usr/bin/alias": "tool", "dangling": "/nowhere"} {
+		if got, err := os.Readlink(filepath.Join(dst, link)); err != nil || got != want {
+			t.Errorf("%s -> %q (%v), want %q", link, got, err, want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "locked/inside")); err != nil || string(b) != "in" {
+		t.Errorf("locked/inside: %q %v", b, err)
+	}
+}
+
+// TestCopyTreeRefusesSpecialFiles: a device or a pipe fails the copy with
+// its path (the runtime then stays on disk).
+func TestCopyTreeRefusesSpecialFiles(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, map[string][]byte{"a": []byte("a")})
+	must(t, unix.Mkfifo(filepath.Join(src, "pipe"), 0o644))
+	m := &memRootfs{stop: make(chan struct{})}
+	_, err := m.copyTree(src, filepath.Join(t.TempDir(), "dst"))
+	if err == nil || !strings.Contains(err.Error(), "pipe is not a file, directory or symbolic link") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// TestRootfsInMemory: with RootfsInMemory, a runtime marked inMemory is
+// copied to a tmpfs under the state directory, its containers start from
+// there, a runtime not marked stays on disk, and Close unmounts the tmpfs.
+// A tmpfs left mounted by a crashed predecessor is replaced.
+func TestRootfsInMemory(t *testing.T) {
+	if ok, why := hugeShmem(); !ok {
+		t.Skip(why)
+	}
+	dir := t.TempDir()
+	rts := filepath.Join(dir, "runtimes")
+	// The test runtime, marked inMemory, and another one that is not.
+	if err := writeBusyboxRuntime(filepath.Join(rts, "native"), "native", testLauncher); err != nil {
+		t.Fatal(err)
+	}
+	rj, _ := json.Marshal(runtimeFile{Kind: "native", Args: []string{"/bin/sh", "/wisp/launcher.sh"}, Env: []string{"PATH=/bin"}, Cwd: "/action", InMemory: true})
+	must(t, os.WriteFile(filepath.Join(rts, "native", "runtime.json"), rj, 0o644))
+	if err := writeBusyboxRuntime(filepath.Join(rts, "disk"), "disk:1", testLauncher); err != nil {
+		t.Fatal(err)
+	}
+
+	state := filepath.Join(dir, "state")
+	memDir := filepath.Join(state, memRootfsDir)
+	// What a crash leaves: the tmpfs still mounted, with a copy in it.
+	must(t, os.MkdirAll(memDir, 0o755))
+	must(t, unix.Mount("leftover", memDir, "tmpfs", 0, "size=1m"))
+	must(t, os.WriteFile(filepath.Join(memDir, "stale"), []byte("x"), 0o644))
+	t.Cleanup(func() { _ = unmountAll(memDir) })
+
+	r := newRuntime(t, Config{StateDir: state, RuntimesDir: rts, RootfsInMemory: true})
+	waitFor(t, "the copy in memory", func() bool {
+		img := r.builtImage("native")
+		return img != nil && strings.HasPrefix(img.Rootfs, memDir+"/")
+	})
+	if n := mountsAt(t, memDir); len(n) != 1 || n[0] != "wisp-rootfs" {
+		t.Errorf("mounts at %s: %q, want only Wisp's tmpfs (the leftover unmounted)", memDir, n)
+	}
+	if _, err := os.Stat(filepath.Join(memDir, "stale")); err == nil {
+		t.Error("the leftover copy is still there")
+	}
+	if img := r.builtImage("disk:1"); img == nil || strings.HasPrefix(img.Rootfs, memDir) {
+		t.Errorf("disk:1 (not marked inMemory): %+v", img)
+	}
+
+	req := request("mem", 64, `{"mode":"sleep","ms":2000}`)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if res := run(t, r, req); res.Err != nil {
+			t.Errorf("Run: %v %s", res.Err, res.Result)
+		}
+	}()
+	var pids []int
+	waitFor(t, "the container's process", func() bool {
+		ms := r.testMembers(req.Owner)
+		if len(ms) == 0 {
+			return false
+		}
+		pids = cgroupPids(r.mgr.CgroupParent(), ms[0].id)
+		return len(pids) > 0
+	})
+	var root, tmpfs unix.Stat_t
+	must(t, unix.Stat("/proc/"+strconv.Itoa(pids[0])+"/root/bin", &root))
+	must(t, unix.Stat(memDir, &tmpfs))
+	if root.Dev != tmpfs.Dev {
+		t.Errorf("the container's root is not on the tmpfs (device %#x, the tmpfs's %#x)", root.Dev, tmpfs.Dev)
+	}
+	<-done
+
+	must(t, r.Close(t.Context()))
+	if n := mountsAt(t, memDir); len(n) != 0 {
+		t.Errorf("after Close, mounts at %s: %q", memDir, n)
+	}
+	if _, err := os.Stat(memDir); err == nil {
+		t.Errorf("after Close, %s is still there", memDir)
+	}
+}
+
+// TestNodeStartsFromHugePages: the nodejs20 runtime's node runs from the
+// copy in memory with its executable mapped by 2 MB pages, the point of
+// the copy.
+func TestNodeStartsFromHugePages(t *testing.T) {
+	if ok, why := hugeShmem(); !ok {
+		t.Skip(why)
+	}
+	r := newRuntime(t, Config{RuntimesDir: nodeRuntimes(t), RootfsInMemory: true})
+	waitFor(t, "the copy in memory", func() bool {
+		img := r.builtImage("nodejs:20")
+		return img != nil && strings.Contains(img.Rootfs, "/"+memRootfsDir+"/")
+	})
+	req := pyRequest("nodemem", "function main(p) { return new Promise((ok) => setTimeout(() => ok({ slept: true }), p.ms)); }\n", `{"ms":3000}`)
+	req.Kind = "nodejs:20"
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if res := run(t, r, req); res.Err != nil || !jsonEqual(res.Result, `{"slept":true}`) {
+			t.Errorf("Run: %v %s", res.Err, res.Result)
+		}
+	}()
+	var pids []int
+	waitFor(t, "the node process", func() bool {
+		ms := r.testMembers(req.Owner)
+		if len(ms) == 0 {
+			return false
+		}
+		pids = cgroupPids(r.mgr.CgroupParent(), ms[0].id)
+		return len(pids) > 0
+	})
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pids[0]) + "/smaps_rollup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pmdKB int
+	for _, line := range strings.Split(string(b), "\n") {
+		// A tmpfs's file pages are shared memory to the kernel.
+		if v, ok := strings.CutPrefix(line, "ShmemPmdMapped:"); ok {
+			pmdKB, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		}
+	}
+	if pmdKB < 2048 {
+		t.Errorf("node maps %d kB of files by 2 MB pages, want some (smaps_rollup:\n%s)", pmdKB, b)
+	}
+	t.Logf("node maps %d MB of its files by 2 MB pages", pmdKB>>10)
+	<-done
+}
+
+// mountsAt lists the sources of the mounts at dir, from this process's
+// mountinfo.
+func mountsAt(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[4] != dir {
+			continue
+		}
+		// After the optional fields, "-", the type and the source.
+		for i := 6; i+2 < len(f); i++ {
+			if f[i] == "-" {
+				out = append(out, f[i+2])
+				break
+			}
+		}
+	}
+	return out
+}
+
+// writeTree writes files (path → content) under dir.
+func writeTree(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, content, 0o644))
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
