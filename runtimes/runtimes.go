@@ -69,9 +69,10 @@ type Spec struct {
 	// Cgroups mounts the container's own cgroups, read-only, at
 	// /sys/fs/cgroup, for runtimes that size themselves from the memory
 	// limit there (Node.js sizes its heap from it; passing the heap flags
-	// instead costs Node.js more, see docs/rationale.md). It costs about
-	// 5–8 ms of every container start under cgroup v1 (one bind mount per
-	// controller), so runtimes that do not read it go without.
+	// instead costs Node.js more, see docs/rationale.md). Under cgroup v1
+	// only the memory controller is shown (a tmpfs and one bind mount, a
+	// few milliseconds of every container start), so runtimes that do not
+	// read it go without.
 	Cgroups bool `json:"cgroups,omitempty"`
 	// InMemory asks wispd to start the runtime's containers from a copy
 	// of its root filesystem on a tmpfs with 2 MB pages (containerrt,

@@ -223,7 +223,7 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (_ *Container, retErr er
 		}
 	}()
 
-	cfg, err := libcontainerConfig(&spec, "/"+m.parent+"/"+spec.ID, m.memsw)
+	cfg, err := libcontainerConfig(&spec, "/"+m.parent+"/"+spec.ID, m.host)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.ID, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -391,6 +392,30 @@ func TestIsolation(t *testing.T) {
 	for k, v := range map[string]any{"root": "no", "action": "no", "tmp": "yes", "code": "the code"} {
 		if files[k] != v {
 			t.Errorf("%s = %v, want %v", k, files[k], v)
+		}
+	}
+}
+
+// TestCgroupsMount: a container with Spec.Cgroups reads its memory
+// limit under /sys/fs/cgroup, read-only; one without sees no cgroups.
+func TestCgroupsMount(t *testing.T) {
+	m := newTestManager(t)
+	for _, withCgroups := range []bool{true, false} {
+		spec := testSpec(t, "cgroups-"+strconv.FormatBool(withCgroups))
+		spec.Cgroups = withCgroups
+		c := startInit(t, m, spec)
+		got, _, err := run(t, c, "cgroups", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{"limit": "none", "write": "no"}
+		if withCgroups {
+			want["limit"] = strconv.Itoa(spec.MemoryMB << 20)
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("Cgroups %v: %s = %v, want %v", withCgroups, k, got[k], v)
+			}
 		}
 	}
 }

@@ -72,7 +72,7 @@ type ManagerConfig struct {
 type Manager struct {
 	stateDir string
 	parent   string
-	memsw    bool
+	host     hostCgroups
 	log      *slog.Logger
 
 	mu         sync.Mutex
@@ -145,7 +145,7 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	return &Manager{
 		stateDir:   dir,
 		parent:     parent,
-		memsw:      swapAccounting(),
+		host:       findHostCgroups(),
 		log:        log,
 		containers: make(map[string]*Container),
 		initHelper: helper,

@@ -107,7 +107,7 @@ func seccompArchitectures() []specs.Arch {
 // ociSpec describes one container as an OCI runtime spec; specconv turns it
 // into libcontainer's configuration (devices, masked paths and mounts the
 // way runc does them).
-func ociSpec(s *Spec, cgroupPath string, memsw bool) *specs.Spec {
+func ociSpec(s *Spec, cgroupPath string, host hostCgroups) *specs.Spec {
 	mem := int64(s.MemoryMB) << 20
 	pids := int64(s.PidsLimit)
 	oomScore := 1000 // if the host runs out of memory, the actions go first
@@ -116,7 +116,7 @@ func ociSpec(s *Spec, cgroupPath string, memsw bool) *specs.Spec {
 		Memory:  &specs.LinuxMemory{Limit: &mem},
 		Pids:    &specs.LinuxPids{Limit: &pids},
 	}
-	if memsw {
+	if host.memsw {
 		res.Memory.Swap = &mem // memory+swap = memory: no swap
 	}
 	tmp := "size=" + strconv.Itoa(s.TmpMB) + "m"
@@ -166,11 +166,7 @@ func ociSpec(s *Spec, cgroupPath string, memsw bool) *specs.Spec {
 		})
 	}
 	if s.Cgroups {
-		// The container's own cgroups, read-only, for runtimes that read
-		// their limits there (Node.js sizes its heap from the memory
-		// limit). Under cgroup v1 this is a bind mount per controller,
-		// about 5–8 ms of a container's start, so only those runtimes get it.
-		sp.Mounts = append(sp.Mounts, specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}})
+		sp.Mounts = append(sp.Mounts, cgroupMounts(cgroupPath, host)...)
 	}
 	if cgroups.IsCgroup2UnifiedMode() {
 		sp.Linux.Namespaces = append(sp.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
@@ -178,11 +174,51 @@ func ociSpec(s *Spec, cgroupPath string, memsw bool) *specs.Spec {
 	return sp
 }
 
+// cgroupMounts show a container its own cgroups, read-only, for runtimes
+// that read their limits there (Node.js sizes its heap from the memory
+// limit). Under cgroup v2 that is one cgroup2 mount in the container's
+// cgroup namespace. Under v1 a "cgroup" mount is a tmpfs and a bind mount
+// per controller, 5–8 ms of a container's start; what runtimes read is
+// the memory controller, so it is a small read-only tmpfs and one bind of
+// the container's memory cgroup at /sys/fs/cgroup/memory, where libuv
+// (Node.js) and the JVM look when the path of /proc/self/cgroup is not
+// there. The cgroup exists by then: libcontainer applies it before the
+// init sets up its mounts.
+func cgroupMounts(cgroupPath string, host hostCgroups) []specs.Mount {
+	if host.v1Memory == "" {
+		return []specs.Mount{{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}}}
+	}
+	return []specs.Mount{
+		{Destination: "/sys/fs/cgroup", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "nodev", "mode=755", "size=4k", "ro"}},
+		{Destination: "/sys/fs/cgroup/memory", Type: "bind", Source: filepath.Join(host.v1Memory, cgroupPath), Options: []string{"bind", "nosuid", "noexec", "nodev", "ro"}},
+	}
+}
+
+// hostCgroups is what container configurations need of the host's
+// cgroups, found once per Manager.
+type hostCgroups struct {
+	// memsw: memory+swap can be limited (swapAccounting).
+	memsw bool
+	// v1Memory is the v1 memory controller's mount point; "" under v2.
+	v1Memory string
+}
+
+// findHostCgroups reads the host's cgroup facts.
+func findHostCgroups() hostCgroups {
+	h := hostCgroups{memsw: swapAccounting()}
+	if !cgroups.IsCgroup2UnifiedMode() {
+		// Without a memory controller there is no limit to show either;
+		// the full "cgroup" mount then shows what there is.
+		h.v1Memory, _ = cgroups.FindCgroupMountpoint("", "memory")
+	}
+	return h
+}
+
 // libcontainerConfig builds the configuration libcontainer.Create takes.
-func libcontainerConfig(s *Spec, cgroupPath string, memsw bool) (*configs.Config, error) {
+func libcontainerConfig(s *Spec, cgroupPath string, host hostCgroups) (*configs.Config, error) {
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
 		CgroupName: s.ID,
-		Spec:       ociSpec(s, cgroupPath, memsw),
+		Spec:       ociSpec(s, cgroupPath, host),
 		// Without a new session keyring the action would share the
 		// daemon's; it cannot use keyctl anyway, but joins nothing.
 		NoNewKeyring: false,

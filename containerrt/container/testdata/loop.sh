@@ -32,6 +32,10 @@ while read -r line; do
     if echo hi >/tmp/t && [ "$(cat /tmp/t)" = hi ]; then t=yes; else t=no; fi
     c=$(cat /action/code.txt)
     echo "{\"root\":\"$r\",\"action\":\"$a\",\"tmp\":\"$t\",\"code\":\"$c\"}" >&3 ;;
+  *'"do":"cgroups"'*)
+    lim=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max 2>/dev/null || echo none)
+    if touch /sys/fs/cgroup/x 2>/dev/null || echo 1 >/sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null; then w=yes; else w=no; fi
+    echo "{\"limit\":\"$lim\",\"write\":\"$w\"}" >&3 ;;
   *'"do":"memfds"'*) echo "{\"memfds\":\"$(ls -l /proc/$$/fd | grep -c memfd)\"}" >&3 ;;
   *'"do":"whoami"'*)
     st() { awk -v k="$1:" '$1 == k {print $2}' /proc/self/status; }
