@@ -52,10 +52,10 @@ type memRootfs struct {
 	wg     sync.WaitGroup
 }
 
-// memCopy is one runtime's copy: being made, ready (rootfs set) or failed.
+// memCopy is one runtime's copy: being made, or failed, while rootfs is
+// "", ready once it is set.
 type memCopy struct {
-	rootfs string // set once ready
-	failed bool
+	rootfs string
 }
 
 // openMemRootfs mounts the tmpfs at dir, after unmounting what a crashed
@@ -159,13 +159,6 @@ func (m *memRootfs) copy(name string, c *memCopy, img *runtimeImage) {
 	if err == nil {
 		err = os.Rename(tmp, final)
 	}
-	m.mu.Lock()
-	if err != nil {
-		c.failed = true
-	} else {
-		c.rootfs = final
-	}
-	m.mu.Unlock()
 	if err != nil {
 		_ = os.RemoveAll(tmp)
 		if !errors.Is(err, errMemClosed) {
@@ -173,6 +166,9 @@ func (m *memRootfs) copy(name string, c *memCopy, img *runtimeImage) {
 		}
 		return
 	}
+	m.mu.Lock()
+	c.rootfs = final
+	m.mu.Unlock()
 	m.log.Info("runtime root filesystem copied to memory (2 MB pages)", "kind", img.Kind, "mb", size>>20, "took", time.Since(start).Round(time.Millisecond), "dir", final)
 	m.onReady()
 }
