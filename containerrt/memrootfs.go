@@ -53,9 +53,11 @@ type memRootfs struct {
 }
 
 // memCopy is one runtime's copy: being made, or failed, while rootfs is
-// "", ready once it is set.
+// "", ready once it is set. done is closed when the copy has ended,
+// whichever way.
 type memCopy struct {
 	rootfs string
+	done   chan struct{}
 }
 
 // openMemRootfs mounts the tmpfs at dir, after unmounting what a crashed
@@ -141,7 +143,7 @@ func (m *memRootfs) rootfs(img *runtimeImage) string {
 	if m.closed {
 		return ""
 	}
-	c := &memCopy{}
+	c := &memCopy{done: make(chan struct{})}
 	m.copies[name] = c
 	m.wg.Add(1)
 	go m.copy(name, c, img)
@@ -151,6 +153,7 @@ func (m *memRootfs) rootfs(img *runtimeImage) string {
 // copy makes c, img's copy, then calls onReady.
 func (m *memRootfs) copy(name string, c *memCopy, img *runtimeImage) {
 	defer m.wg.Done()
+	defer close(c.done)
 	start := time.Now()
 	final := filepath.Join(m.dir, name)
 	tmp := final + ".tmp"

@@ -115,6 +115,13 @@ func TestRootfsInMemory(t *testing.T) {
 	if err := writeBusyboxRuntime(filepath.Join(rts, "disk"), "disk:1", testLauncher); err != nil {
 		t.Fatal(err)
 	}
+	// And one marked inMemory that cannot be copied: it stays on disk.
+	if err := writeBusyboxRuntime(filepath.Join(rts, "odd"), "odd:1", testLauncher); err != nil {
+		t.Fatal(err)
+	}
+	rj, _ = json.Marshal(runtimeFile{Kind: "odd:1", Args: []string{"/bin/sh", "/wisp/launcher.sh"}, Env: []string{"PATH=/bin"}, Cwd: "/action", InMemory: true})
+	must(t, os.WriteFile(filepath.Join(rts, "odd", "runtime.json"), rj, 0o644))
+	must(t, unix.Mkfifo(filepath.Join(rts, "odd", "rootfs", "tmp", "fifo"), 0o644))
 
 	state := filepath.Join(dir, "state")
 	memDir := filepath.Join(state, memRootfsDir)
@@ -144,6 +151,19 @@ func TestRootfsInMemory(t *testing.T) {
 	}
 	if img := r.builtImage("disk:1"); img == nil || strings.HasPrefix(img.Rootfs, memDir) {
 		t.Errorf("disk:1 (not marked inMemory): %+v", img)
+	}
+	r.mem.mu.Lock()
+	odd := r.mem.copies[copyName(r.builtImage("odd:1"))]
+	r.mem.mu.Unlock()
+	<-odd.done
+	if img := r.builtImage("odd:1"); img == nil || strings.HasPrefix(img.Rootfs, memDir) {
+		t.Errorf("odd:1 (its copy failed): %+v", img)
+	}
+	if st := r.Stats(); !slices.Equal(st.InMemory, []string{"native"}) {
+		t.Errorf("Stats().InMemory = %q, want only native", st.InMemory)
+	}
+	if _, err := os.Stat(filepath.Join(memDir, copyName(r.builtImage("odd:1"))+".tmp")); err == nil {
+		t.Error("the failed copy's files are left in memory")
 	}
 
 	req := request("mem", 64, `{"mode":"sleep","ms":2000}`)
