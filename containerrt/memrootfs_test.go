@@ -174,15 +174,7 @@ func TestRootfsInMemory(t *testing.T) {
 			t.Errorf("Run: %v %s", res.Err, res.Result)
 		}
 	}()
-	var pids []int
-	waitFor(t, "the container's process", func() bool {
-		ms := r.testMembers(req.Owner)
-		if len(ms) == 0 {
-			return false
-		}
-		pids = cgroupPids(r.mgr.CgroupParent(), ms[0].id)
-		return len(pids) > 0
-	})
+	pids := waitPids(t, r, req.Owner)
 	var root, tmpfs unix.Stat_t
 	must(t, unix.Stat("/proc/"+strconv.Itoa(pids[0])+"/root/bin", &root))
 	must(t, unix.Stat(memDir, &tmpfs))
@@ -218,15 +210,7 @@ func TestNodeStartsFromHugePages(t *testing.T) {
 			t.Errorf("Run: %v %s", res.Err, res.Result)
 		}
 	}()
-	var pids []int
-	waitFor(t, "the node process", func() bool {
-		ms := r.testMembers(req.Owner)
-		if len(ms) == 0 {
-			return false
-		}
-		pids = cgroupPids(r.mgr.CgroupParent(), ms[0].id)
-		return len(pids) > 0
-	})
+	pids := waitPids(t, r, req.Owner)
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pids[0]) + "/smaps_rollup")
 	if err != nil {
 		t.Fatal(err)
@@ -243,6 +227,21 @@ func TestNodeStartsFromHugePages(t *testing.T) {
 	}
 	t.Logf("node maps %d MB of its files by 2 MB pages", pmdKB>>10)
 	<-done
+}
+
+// waitPids waits for owner's container and returns its processes.
+func waitPids(t *testing.T, r *Runtime, owner string) []int {
+	t.Helper()
+	var pids []int
+	waitFor(t, "the container's processes", func() bool {
+		ms := r.testMembers(owner)
+		if len(ms) == 0 {
+			return false
+		}
+		pids = cgroupPids(r.mgr.CgroupParent(), ms[0].id)
+		return len(pids) > 0
+	})
+	return pids
 }
 
 // mountsAt lists the sources of the mounts at dir, from this process's
