@@ -489,6 +489,11 @@ func TestContainerRestartLeftovers(t *testing.T) {
 	if !strings.Contains(d2.output(), "leftover") {
 		t.Logf("wispd did not log the leftovers it removed:\n%s", d2.output())
 	}
+	// The killed wispd's tmpfs of root filesystems in memory was
+	// unmounted, not left under the new one's.
+	if n := mountsAt(t, filepath.Join(state, "rootfs-mem")); len(n) > 1 {
+		t.Errorf("%d file systems mounted at %s: the killed wispd's is still there", len(n), filepath.Join(state, "rootfs-mem"))
+	}
 	// Installed as "go tool task build" installs it (buildAll), wispd runs
 	// the wispd-init beside it as its containers' init.
 	if out := d2.output(); !strings.Contains(out, `msg="containers' init is the init helper"`) {
@@ -516,4 +521,28 @@ func leftoverCgroups(id string) []string {
 		found = append(found, m...)
 	}
 	return found
+}
+
+// mountsAt lists the sources of the file systems mounted at dir, from
+// this process's mountinfo.
+func mountsAt(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[4] != dir {
+			continue
+		}
+		for i := 6; i+2 < len(f); i++ {
+			if f[i] == "-" { // then the type and the source
+				out = append(out, f[i+2])
+				break
+			}
+		}
+	}
+	return out
 }
