@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wispfaas/wisp/internal/mounttest"
 	"golang.org/x/sys/unix"
 )
 
@@ -102,7 +103,7 @@ func TestCopyTreeRefusesSpecialFiles(t *testing.T) {
 // A tmpfs left mounted by a crashed predecessor is replaced.
 func TestRootfsInMemory(t *testing.T) {
 	if ok, why := hugeShmem(); !ok {
-		t.Skip(why)
+		t.Fatalf("this machine cannot give a tmpfs huge pages, which CI's can: %s", why)
 	}
 	dir := t.TempDir()
 	rts := filepath.Join(dir, "runtimes")
@@ -146,7 +147,7 @@ func TestRootfsInMemory(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(memDir, "stale")); err == nil {
 		t.Error("the leftover copy is still there")
 	}
-	if n := mountsAt(t, memDir); slices.Contains(n, "leftover") {
+	if n := mounttest.SourcesAt(t, memDir); slices.Contains(n, "leftover") {
 		t.Errorf("mounts at %s: %q: the leftover is still mounted, under Wisp's", memDir, n)
 	}
 	if img := r.builtImage("disk:1"); img == nil || strings.HasPrefix(img.Rootfs, memDir) {
@@ -194,7 +195,7 @@ func TestRootfsInMemory(t *testing.T) {
 // the copy.
 func TestNodeStartsFromHugePages(t *testing.T) {
 	if ok, why := hugeShmem(); !ok {
-		t.Skip(why)
+		t.Fatalf("this machine cannot give a tmpfs huge pages, which CI's can: %s", why)
 	}
 	r := newRuntime(t, Config{RuntimesDir: nodeRuntimes(t), RootfsInMemory: true})
 	waitFor(t, "the copy in memory", func() bool {
@@ -242,31 +243,6 @@ func waitPids(t *testing.T, r *Runtime, owner string) []int {
 		return len(pids) > 0
 	})
 	return pids
-}
-
-// mountsAt lists the sources of the mounts at dir, from this process's
-// mountinfo.
-func mountsAt(t *testing.T, dir string) []string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 10 || f[4] != dir {
-			continue
-		}
-		// After the optional fields, "-", the type and the source.
-		for i := 6; i+2 < len(f); i++ {
-			if f[i] == "-" {
-				out = append(out, f[i+2])
-				break
-			}
-		}
-	}
-	return out
 }
 
 // writeTree writes files (path → content) under dir.

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/wispfaas/wisp/containerrt/image/imagetest"
+	"github.com/wispfaas/wisp/internal/mounttest"
 )
 
 // Container actions through a built wispd, as a user drives them: the
@@ -491,7 +492,7 @@ func TestContainerRestartLeftovers(t *testing.T) {
 	}
 	// The killed wispd's tmpfs of root filesystems in memory was
 	// unmounted, not left under the new one's.
-	if n := mountsAt(t, filepath.Join(state, "rootfs-mem")); len(n) > 1 {
+	if n := mounttest.SourcesAt(t, filepath.Join(state, "rootfs-mem")); len(n) > 1 {
 		t.Errorf("%d file systems mounted at %s: the killed wispd's is still there", len(n), filepath.Join(state, "rootfs-mem"))
 	}
 	// Installed as "go tool task build" installs it (buildAll), wispd runs
@@ -521,28 +522,4 @@ func leftoverCgroups(id string) []string {
 		found = append(found, m...)
 	}
 	return found
-}
-
-// mountsAt lists the sources of the file systems mounted at dir, from
-// this process's mountinfo.
-func mountsAt(t *testing.T, dir string) []string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 10 || f[4] != dir {
-			continue
-		}
-		for i := 6; i+2 < len(f); i++ {
-			if f[i] == "-" { // then the type and the source
-				out = append(out, f[i+2])
-				break
-			}
-		}
-	}
-	return out
 }
