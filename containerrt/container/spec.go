@@ -181,9 +181,10 @@ func ociSpec(s *Spec, cgroupPath string, host hostCgroups) *specs.Spec {
 // per controller, 5–8 ms of a container's start; what runtimes read is
 // the memory controller, so it is a small read-only tmpfs and one bind of
 // the container's memory cgroup at /sys/fs/cgroup/memory, where libuv
-// (Node.js) and the JVM look when the path of /proc/self/cgroup is not
-// there. The cgroup exists by then: libcontainer applies it before the
-// init sets up its mounts.
+// (Node.js) looks when the path of /proc/self/cgroup is not under it
+// (e2e's TestContainerHelloWorlds checks that a 128 MB Node.js action
+// sizes its heap from it). The cgroup exists
+// by then: libcontainer applies it before the init sets up its mounts.
 func cgroupMounts(cgroupPath string, host hostCgroups) []specs.Mount {
 	if host.v1Memory == "" {
 		return []specs.Mount{{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}}}
