@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // OpenWhisk's Node.js hello world, unchanged.
@@ -292,5 +293,26 @@ func TestNodeLauncherNonBlockingStdin(t *testing.T) {
 		if reply, _, _ := l.send(run(`{"name":"` + name + `"}`)); reply != `{"payload":"Hello, `+name+`!"}` {
 			t.Errorf("reply %s", reply)
 		}
+	}
+}
+
+// TestNodeLauncherEventLoopBetweenActivations: once the first run is
+// answered, the launcher waits for the next message without blocking the
+// event loop, so a timer an activation started fires before the next one
+// (the first messages are read blocking, see lines in launcher.js).
+func TestNodeLauncherEventLoopBetweenActivations(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"index.js": "let fired = 0;\nfunction main(p) {\n  if (p.arm) setTimeout(() => { fired++; }, 20);\n  return { fired };\n}\n"})
+	l := startLoop(t, nodeArgs(t), []string{"WISP_ACTION_DIR=" + dir})
+	init := `{"init":{"main":"main","binary":false,"entry":"` + filepath.Join(dir, "index.js") + `","env":{}}}`
+	if reply, _, _ := l.send(init); reply != `{"ok":true}` {
+		t.Fatalf("init: %s", reply)
+	}
+	if reply, _, _ := l.send(run(`{"arm":true}`)); reply != `{"fired":0}` {
+		t.Fatalf("first run: %s", reply)
+	}
+	time.Sleep(500 * time.Millisecond) // the timer's 20 ms, with room for a slow machine
+	if reply, _, _ := l.send(run(`{}`)); reply != `{"fired":1}` {
+		t.Errorf("the next run: %s, want {\"fired\":1}: the timer did not fire between the activations", reply)
 	}
 }
