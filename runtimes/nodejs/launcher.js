@@ -123,14 +123,15 @@ async function* lines(fd, blocking) {
       if (parts.length > 0) yield Buffer.concat(parts).toString('utf8');
       return;
     }
+    const data = chunk.subarray(0, n);
     let start = 0;
     for (;;) {
-      const nl = chunk.indexOf(10, start);
-      if (nl < 0 || nl >= n) {
-        if (start < n) parts.push(Buffer.from(chunk.subarray(start, n)));
+      const nl = data.indexOf(10, start);
+      if (nl < 0) {
+        if (start < n) parts.push(Buffer.from(data.subarray(start)));
         break;
       }
-      parts.push(chunk.subarray(start, nl));
+      parts.push(data.subarray(start, nl));
       const line = Buffer.concat(parts).toString('utf8');
       parts = [];
       start = nl + 1;
