@@ -297,7 +297,11 @@ func TestOfferRefuses(t *testing.T) {
 		t.Fatalf("Offer took %s with its only slot busy", id)
 	}
 	queued := r.invoke(t, r.digest, `{}`) // waits for the slot
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// The handed-over activation compiles the module first: about a
+	// second, but more than 20 s under the race detector with other
+	// packages' tests running (CI's race step, once), and the shutdown
+	// must let it finish.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := r.inv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
