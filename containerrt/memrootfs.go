@@ -44,6 +44,9 @@ type memRootfs struct {
 	log *slog.Logger
 	// onReady is called, with no lock held, when a copy is ready.
 	onReady func()
+	// after, when not nil, holds the copies back until it is closed
+	// (Config.StemsAfter: a daemon's first invokes come first).
+	after <-chan struct{}
 
 	mu     sync.Mutex
 	copies map[string]*memCopy // by copy name
@@ -64,7 +67,7 @@ type memCopy struct {
 // predecessor left there. It returns nil, having logged why, when the
 // kernel would not give the tmpfs huge pages or the mount fails:
 // containers then start from the disk.
-func openMemRootfs(dir string, log *slog.Logger, onReady func()) *memRootfs {
+func openMemRootfs(dir string, log *slog.Logger, onReady func(), after <-chan struct{}) *memRootfs {
 	if ok, why := hugeShmem(); !ok {
 		log.Info("runtime root filesystems stay on disk", "reason", why)
 		return nil
@@ -87,7 +90,7 @@ func openMemRootfs(dir string, log *slog.Logger, onReady func()) *memRootfs {
 		log.Warn("runtime root filesystems stay on disk", "reason", fmt.Errorf("mount a tmpfs on %s: %w", dir, err))
 		return nil
 	}
-	return &memRootfs{dir: dir, log: log, onReady: onReady, copies: map[string]*memCopy{}, stop: make(chan struct{})}
+	return &memRootfs{dir: dir, log: log, onReady: onReady, after: after, copies: map[string]*memCopy{}, stop: make(chan struct{})}
 }
 
 // shmemEnabledFile is where the kernel says whether shared memory (tmpfs)
@@ -154,6 +157,13 @@ func (m *memRootfs) rootfs(img *runtimeImage) string {
 func (m *memRootfs) copy(name string, c *memCopy, img *runtimeImage) {
 	defer m.wg.Done()
 	defer close(c.done)
+	if m.after != nil {
+		select {
+		case <-m.after:
+		case <-m.stop:
+			return
+		}
+	}
 	start := time.Now()
 	final := filepath.Join(m.dir, name)
 	tmp := final + ".tmp"

@@ -261,3 +261,29 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestRootfsInMemoryAfterStemsAfter: the copies wait for StemsAfter, as
+// the stem cells do, so that a daemon's first invokes come first.
+func TestRootfsInMemoryAfterStemsAfter(t *testing.T) {
+	if ok, why := hugeShmem(); !ok {
+		t.Fatalf("this machine cannot give a tmpfs huge pages, which CI's can: %s", why)
+	}
+	rts := filepath.Join(t.TempDir(), "runtimes")
+	if err := writeBusyboxRuntime(filepath.Join(rts, "native"), "native", testLauncher); err != nil {
+		t.Fatal(err)
+	}
+	rj, _ := json.Marshal(runtimeFile{Kind: "native", Args: []string{"/bin/sh", "/wisp/launcher.sh"}, Env: []string{"PATH=/bin"}, Cwd: "/action", InMemory: true})
+	must(t, os.WriteFile(filepath.Join(rts, "native", "runtime.json"), rj, 0o644))
+	gate := make(chan struct{})
+	r := newRuntime(t, Config{RuntimesDir: rts, RootfsInMemory: true, StemsAfter: gate})
+	time.Sleep(300 * time.Millisecond) // the copy of this runtime takes a few milliseconds
+	entries, err := os.ReadDir(r.mem.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 || len(r.Stats().InMemory) != 0 {
+		t.Fatalf("before StemsAfter: %d entries in memory, Stats().InMemory = %q", len(entries), r.Stats().InMemory)
+	}
+	close(gate)
+	waitFor(t, "the copy in memory", func() bool { return slices.Equal(r.Stats().InMemory, []string{"native"}) })
+}

@@ -58,11 +58,13 @@ type Config struct {
 	// for containers of 256 MB (the default memory limit), or
 	// "python:3@512" for another memory size.
 	Stems map[string]int
-	// StemsAfter, when not nil, holds back the first stem cells until it
-	// is closed. At a daemon's start, starting them (tens of milliseconds
-	// of CPU each) competed with compiling the Wasm modules used before
-	// the restart and with the first invokes, which someone waits for.
-	// Activations are served meanwhile, by cold starts.
+	// StemsAfter, when not nil, holds back the first stem cells, and the
+	// copies of root filesystems to memory (RootfsInMemory), until it is
+	// closed. At a daemon's start, starting them (tens of milliseconds of
+	// CPU each) competed with compiling the Wasm modules used before the
+	// restart and with the first invokes, which someone waits for; a copy
+	// of nodejs20 is a few hundred milliseconds of CPU. Activations are
+	// served meanwhile, by cold starts from the disk.
 	StemsAfter <-chan struct{}
 	// PauseGrace is how long a container stays idle before it is paused.
 	// 0 means DefaultPauseGrace; negative, never paused.
@@ -224,7 +226,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		}
 	}
 	if cfg.RootfsInMemory {
-		r.mem = openMemRootfs(filepath.Join(stateDir, memRootfsDir), log, r.useMemoryCopies)
+		r.mem = openMemRootfs(filepath.Join(stateDir, memRootfsDir), log, r.useMemoryCopies, cfg.StemsAfter)
 	}
 	r.rescan(true)
 	for _, s := range stems {
