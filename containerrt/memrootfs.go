@@ -166,8 +166,7 @@ func (m *memRootfs) copy(name string, c *memCopy, img *runtimeImage) {
 	}
 	start := time.Now()
 	final := filepath.Join(m.dir, name)
-	tmp := final + ".tmp"
-	_ = os.RemoveAll(tmp)
+	tmp := final + ".tmp" // the tmpfs is new, and a failed copy removes it
 	size, err := m.copyTree(img.Rootfs, tmp)
 	if err == nil {
 		err = os.Rename(tmp, final)
