@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/wispfaas/wisp/containerrt"
 	"github.com/wispfaas/wisp/gateway"
 	"github.com/wispfaas/wisp/invoker"
+	"github.com/wispfaas/wisp/metrics"
 	"github.com/wispfaas/wisp/queue"
 	"github.com/wispfaas/wisp/store"
 	"github.com/wispfaas/wisp/wasmrt"
@@ -77,6 +79,11 @@ type Config struct {
 	Containers ContainerConfig
 	// ShutdownGrace bounds how long Stop lets running activations finish.
 	ShutdownGrace time.Duration
+	// MetricsListen, when set, also serves GET /metrics on this address,
+	// for a node without the API (RoleInvoker) or a scraper kept off the
+	// API's port. Nodes with both a gateway and an invoker serve it on
+	// the API's port anyway.
+	MetricsListen string
 	// AckWait overrides the queue's redelivery timeout (tests).
 	AckWait time.Duration
 	Logger  *slog.Logger
@@ -95,7 +102,10 @@ type Daemon struct {
 	invoker      *invoker.Invoker
 	gateway      *gateway.Gateway
 	admin        *adminServer
-	ln           net.Listener // the API port, owned by the gateway once it serves
+	metrics      *metrics.Activations // the invoker's; nil without one
+	metricsSrv   *http.Server         // on MetricsListen, when set
+	metricsAddr  string               // where metricsSrv listens
+	ln           net.Listener         // the API port, owned by the gateway once it serves
 	guestAuth    string
 	guestCreated bool
 	stopOnce     sync.Once
@@ -194,12 +204,18 @@ func (d *Daemon) start(ctx context.Context) error {
 		if err := d.startContainers(ctx, runtimesByKind); err != nil {
 			return err
 		}
+		kinds := make([]string, 0, len(runtimesByKind))
+		for k := range runtimesByKind {
+			kinds = append(kinds, k)
+		}
+		d.metrics = metrics.NewActivations(kinds...)
 		d.invoker, err = invoker.New(invoker.Config{ID: c.InvokerID, Capacity: c.InvokerCapacity, APIHost: apiHost}, invoker.Deps{
 			Queue:      d.broker,
 			Records:    d.store,
 			Heartbeats: d.reg,
 			Code:       code,
 			Runtimes:   runtimesByKind,
+			Metrics:    d.metrics,
 			Logger:     d.log,
 		})
 		if err != nil {
@@ -236,6 +252,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		}
 		if d.invoker != nil {
 			deps.Local = d.invoker
+			deps.Metrics = d.metrics
 		}
 		d.gateway, err = gateway.New(gateway.Config{Listener: ln, ID: gatewayID(), APIHost: apiHost, UploadKey: key, UploadTTL: c.UploadTTL}, deps)
 		if err != nil {
@@ -251,7 +268,44 @@ func (d *Daemon) start(ctx context.Context) error {
 			return err
 		}
 	}
+	if c.MetricsListen != "" {
+		if err := d.serveMetrics(ctx, c.MetricsListen); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// serveMetrics serves GET /metrics on addr, as the gateway does on the
+// API's port: the invoker's metrics, or none on a gateway-only node.
+func (d *Daemon) serveMetrics(ctx context.Context, addr string) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", metrics.ContentType)
+		if d.metrics != nil {
+			_, _ = d.metrics.WriteTo(w)
+		}
+	})
+	d.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	d.metricsAddr = ln.Addr().String()
+	go func() {
+		if err := d.metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("serve metrics", "addr", addr, "err", err)
+		}
+	}()
+	d.log.Info("serving metrics", "url", "http://"+d.metricsAddr+"/metrics")
+	return nil
+}
+
+// MetricsAddr is the address MetricsListen serves on, or "" when it is not
+// set.
+func (d *Daemon) MetricsAddr() string {
+	return d.metricsAddr
 }
 
 // APIHost is the URL of the API ("http://127.0.0.1:3233"), or "" for an
@@ -291,6 +345,9 @@ func (d *Daemon) stop() error {
 	}
 	if d.admin != nil {
 		d.admin.close()
+	}
+	if d.metricsSrv != nil {
+		record(d.metricsSrv.Shutdown(ctx))
 	}
 	if d.gateway != nil {
 		wg.Add(1)

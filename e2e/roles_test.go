@@ -3,7 +3,10 @@ package e2e
 import (
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/wispfaas/wisp/metrics"
 )
 
 // TestGatewayNodeAndAllInOneNode runs Wisp as two processes, as scaled
@@ -18,8 +21,12 @@ func TestGatewayNodeAndAllInOneNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	code := filepath.Join(t.TempDir(), "blobs")
-	all := startWispd(t, "--nats-listen", natsAddr, "--blobs", code, "--no-containers", "--invoker-id", "all-1")
+	all := startWispd(t, "--nats-listen", natsAddr, "--blobs", code, "--no-containers", "--invoker-id", "all-1", "--metrics-listen", metricsAddr)
 	gw := startWispd(t, "gateway", "--nats", "nats://"+natsAddr, "--blobs", code)
 	auth := all.guestAuth(t)
 	viaAll := all.guest(t)
@@ -60,4 +67,33 @@ func TestGatewayNodeAndAllInOneNode(t *testing.T) {
 			}
 		})
 	}
+
+	// Both paths ran on the all-in-one node's invoker, and its metrics
+	// count them: 4 activations each way, one of them an application
+	// error. Its API port and --metrics-listen serve the same counters;
+	// the gateway node, which runs nothing, has none.
+	for _, url := range []string{all.url, "http://" + metricsAddr} {
+		r := (&api{url: url}).get(t, "/metrics").want(t, http.StatusOK)
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+			t.Errorf("%s/metrics: Content-Type %q, want Prometheus's text format", url, ct)
+		}
+		wait, err := metrics.ReadHistogram(r.Body, "wisp_activation_wait_seconds", "wasm")
+		if err != nil {
+			t.Fatalf("%s/metrics: %v\n%s", url, err, r.Body)
+		}
+		if wait.Count() != 8 {
+			t.Errorf("%s/metrics: %d wasm activations waited, want 8:\n%s", url, wait.Count(), r.Body)
+		}
+		for _, want := range []string{
+			`wisp_activations_total{kind="wasm",status="success"} 6`,
+			`wisp_activations_total{kind="wasm",status="application_error"} 2`,
+			`wisp_activation_duration_seconds_count{kind="wasm"} 8`,
+			"wisp_invoker_capacity 64",
+		} {
+			if !strings.Contains(string(r.Body), want+"\n") {
+				t.Errorf("%s/metrics lacks %q:\n%s", url, want, r.Body)
+			}
+		}
+	}
+	viaGateway.get(t, "/metrics").wantError(t, http.StatusNotFound)
 }

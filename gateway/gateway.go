@@ -152,7 +152,11 @@ type Deps struct {
 	Local LocalInvoker
 	// Validators by canonical kind; a kind without one is stored unchecked.
 	Validators map[string]CodeValidator
-	Logger     *slog.Logger
+	// Metrics, when set, is served at GET /metrics in Prometheus's text
+	// format (metrics.ContentType), without authentication, like /ping:
+	// the local invoker's activation histograms and gauges.
+	Metrics io.WriterTo
+	Logger  *slog.Logger
 }
 
 // Gateway is the HTTP front door. New builds it, Start listens, Shutdown

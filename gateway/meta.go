@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/metrics"
 )
 
 // Version is the Wisp build reported by GET /api/v1.
@@ -15,6 +16,17 @@ var Version = "dev"
 func (g *Gateway) makePingHandler() echo.HandlerFunc {
 	return func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"ping": "pong"})
+	}
+}
+
+// makeMetricsHandler serves Deps.Metrics. A scrape reads counters, never
+// the store: it costs microseconds and cannot fail but in writing.
+func (g *Gateway) makeMetricsHandler() echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderContentType, metrics.ContentType)
+		c.Response().WriteHeader(http.StatusOK)
+		_, err := g.deps.Metrics.WriteTo(c.Response())
+		return err
 	}
 }
 

@@ -16,6 +16,9 @@ func (g *Gateway) routes() *echo.Echo {
 	e.GET("/ping", g.makePingHandler())
 	e.GET("/", g.makeInfoHandler())
 	e.GET("/api/v1", g.makeAPIInfoHandler())
+	if g.deps.Metrics != nil {
+		e.GET("/metrics", g.makeMetricsHandler())
+	}
 
 	// An upload URL's token is its authorization, as a presigned S3 URL's
 	// signature is: no Basic auth (gateway/blobs.go).

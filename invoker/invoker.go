@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/metrics"
 	"github.com/wispfaas/wisp/queue"
 )
 
@@ -148,6 +149,10 @@ type Deps struct {
 	// Runtimes by canonical kind.
 	Runtimes map[string]Runtime
 	Logger   *slog.Logger
+	// Metrics, when set, counts every activation run (how long it waited,
+	// initialised and ran, how it ended) and shows how busy the invoker
+	// is; whoever serves it makes the series' kinds known beforehand.
+	Metrics *metrics.Activations
 }
 
 // Invoker runs activations. New builds it, Start begins consuming,
@@ -198,6 +203,10 @@ func New(cfg Config, deps Deps) (*Invoker, error) {
 	}
 	slices.Sort(inv.kinds)
 	inv.runCtx, inv.cancel = context.WithCancel(context.Background())
+	if m := deps.Metrics; m != nil {
+		m.Gauge("wisp_invoker_activations_running", "Activations the invoker is running now.", func() float64 { return float64(inv.busy.Load()) })
+		m.Gauge("wisp_invoker_capacity", "Activations the invoker runs at once (--invoker-capacity); more wait in the queue.", func() float64 { return float64(cfg.Capacity) })
+	}
 	return inv, nil
 }
 
@@ -649,7 +658,9 @@ func (inv *Invoker) run(ctx context.Context, msg *core.Invocation, d *queue.Deli
 	if rec.Logs == nil {
 		rec.Logs = []string{}
 	}
-	if res.InitTime > 0 && (res.Err == nil || res.ActionFailed) {
+	// The activation paid for a new sandbox: initTime is part of its record.
+	paidInit := res.InitTime > 0 && (res.Err == nil || res.ActionFailed)
+	if paidInit {
 		rec.Annotations = append(rec.Annotations, core.KeyValue{Key: "initTime", Value: strconv.AppendInt(nil, res.InitTime.Milliseconds(), 10)})
 	}
 	switch {
@@ -666,10 +677,25 @@ func (inv *Invoker) run(ctx context.Context, msg *core.Invocation, d *queue.Deli
 		rec.Response = core.NewResponse(core.StatusInternalError, core.ErrorResult("The action could not be run: "+res.Err.Error()))
 	}
 	rec.StatusCode = rec.Response.StatusCode
+	if m := inv.deps.Metrics; m != nil {
+		observed := metrics.Activation{Kind: action.Kind, Outcome: outcomes[rec.StatusCode], Wait: wait, Duration: end.Sub(start)}
+		if paidInit {
+			observed.Init = res.InitTime
+		}
+		m.Observe(observed)
+	}
 	if inv.log.Enabled(ctx, slog.LevelDebug) {
 		inv.log.Debug("activation done", "activation", msg.ActivationID, "action", path.String(), "status", rec.Response.Status, "duration", end.Sub(start), "wait", wait)
 	}
 	return rec
+}
+
+// outcomes are the metrics' outcomes by record status code.
+var outcomes = [...]metrics.Outcome{
+	core.StatusSuccess:          metrics.Success,
+	core.StatusApplicationError: metrics.ApplicationError,
+	core.StatusDeveloperError:   metrics.DeveloperError,
+	core.StatusInternalError:    metrics.InternalError,
 }
 
 // env is the activation's environment. The map is the runtime's only

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wispfaas/wisp/blobs"
 	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/metrics"
 	"github.com/wispfaas/wisp/queue"
 	"github.com/wispfaas/wisp/store"
 	"github.com/wispfaas/wisp/wasmrt"
@@ -56,6 +57,7 @@ type rig struct {
 	rt      *wasmrt.Runtime
 	inv     *Invoker
 	gw      *queue.Results // a gateway's end: blocking invokes wait here
+	metrics *metrics.Activations
 	results chan queue.Outcome
 	digest  string
 }
@@ -64,7 +66,7 @@ func newRig(t *testing.T, capacity int) *rig {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	r := &rig{results: make(chan queue.Outcome, 100)}
+	r := &rig{results: make(chan queue.Outcome, 100), metrics: metrics.NewActivations("wasm")}
 	var err error
 	if r.broker, err = queue.Open(ctx, queue.Config{StoreDir: filepath.Join(dir, "js")}); err != nil {
 		t.Fatal(err)
@@ -96,7 +98,7 @@ func newRig(t *testing.T, capacity int) *rig {
 	t.Cleanup(func() { r.gw.Close() })
 	r.inv, err = New(Config{ID: "test", Capacity: capacity}, Deps{
 		Queue: r.broker, Records: r.store, Heartbeats: r.reg, Code: BlobCode{Store: r.blobs},
-		Runtimes: map[string]Runtime{"wasm": WasmRuntime{RT: r.rt}},
+		Runtimes: map[string]Runtime{"wasm": WasmRuntime{RT: r.rt}}, Metrics: r.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -201,6 +203,27 @@ func TestRecords(t *testing.T) {
 			}
 			testRecords(t, r, start)
 		})
+	}
+	// The metrics counted every activation of both ways, each outcome
+	// twice; all but the two that could not run paid for an instance.
+	var text bytes.Buffer
+	if _, err := r.metrics.WriteTo(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`wisp_activations_total{kind="wasm",status="success"} 2`,
+		`wisp_activations_total{kind="wasm",status="application_error"} 2`,
+		`wisp_activations_total{kind="wasm",status="developer_error"} 2`,
+		`wisp_activations_total{kind="wasm",status="internal_error"} 2`,
+		`wisp_activation_wait_seconds_count{kind="wasm"} 8`,
+		`wisp_activation_duration_seconds_count{kind="wasm"} 8`,
+		`wisp_activation_init_seconds_count{kind="wasm"} 6`,
+		"wisp_invoker_capacity 4",
+		"wisp_invoker_activations_running 0",
+	} {
+		if !strings.Contains(text.String(), want+"\n") {
+			t.Errorf("the metrics lack %q:\n%s", want, text.String())
+		}
 	}
 }
 

@@ -1,0 +1,176 @@
+package metrics
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestHistogramBuckets(t *testing.T) {
+	h := NewHistogram([]time.Duration{time.Millisecond, 10 * time.Millisecond})
+	for _, d := range []time.Duration{
+		-time.Second,          // counts as 0
+		0,                     // ≤ 1 ms
+		time.Millisecond,      // ≤ 1 ms: the bounds are inclusive
+		time.Millisecond + 1,  // ≤ 10 ms
+		10 * time.Millisecond, // ≤ 10 ms
+		time.Hour,             // +Inf
+	} {
+		h.Observe(d)
+	}
+	s := h.Snapshot()
+	if want := []uint64{3, 5, 6}; !slices.Equal(s.Cumulative, want) {
+		t.Errorf("cumulative counts %v, want %v", s.Cumulative, want)
+	}
+	if want := 2*time.Millisecond + 1 + 10*time.Millisecond + time.Hour; s.Sum != want {
+		t.Errorf("sum %s, want %s", s.Sum, want)
+	}
+	if s.Count() != 6 {
+		t.Errorf("count %d, want 6", s.Count())
+	}
+}
+
+func TestNewHistogramRefusesBadBounds(t *testing.T) {
+	for _, bounds := range [][]time.Duration{nil, {0}, {2, 1}, {-1, 1}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewHistogram(%v) did not panic", bounds)
+				}
+			}()
+			NewHistogram(bounds)
+		}()
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	h := NewHistogram([]time.Duration{100 * time.Microsecond, time.Millisecond, 10 * time.Millisecond})
+	for range 9_999 {
+		h.Observe(50 * time.Microsecond)
+	}
+	h.Observe(5 * time.Millisecond)
+	s := h.Snapshot()
+	tests := []struct {
+		q      float64
+		want   time.Duration
+		wantOK bool
+	}{
+		{0.5, 100 * time.Microsecond, true},
+		{0.9999, 100 * time.Microsecond, true}, // the 9,999th of 10,000
+		{1, 10 * time.Millisecond, true},
+	}
+	for _, tt := range tests {
+		got, ok := s.Quantile(tt.q)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("Quantile(%v) = %s, %v; want %s, %v", tt.q, got, ok, tt.want, tt.wantOK)
+		}
+	}
+	h.Observe(time.Minute)
+	if _, ok := h.Snapshot().Quantile(1); ok {
+		t.Error("the maximum is in the +Inf bucket, but Quantile(1) says it is bounded")
+	}
+	if _, ok := NewHistogram(DefaultBuckets).Snapshot().Quantile(0.5); ok {
+		t.Error("Quantile of no observations reported a bound")
+	}
+}
+
+// TestWriteAndRead writes the metrics in the exposition format and reads
+// them back, as a scraper would.
+func TestWriteAndRead(t *testing.T) {
+	a := NewActivations("wasm", "python:3")
+	a.Gauge("wisp_invoker_capacity", "Activations the invoker runs at once.", func() float64 { return 64 })
+	a.Observe(Activation{Kind: "wasm", Wait: 20 * time.Microsecond, Duration: 40 * time.Microsecond})
+	a.Observe(Activation{Kind: "wasm", Wait: 3 * time.Millisecond, Duration: time.Millisecond, Init: 6 * time.Millisecond, Outcome: ApplicationError})
+	a.Observe(Activation{Kind: `odd"kind`, Outcome: InternalError}) // a kind not given to NewActivations
+
+	var buf bytes.Buffer
+	if _, err := a.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String()
+	for _, want := range []string{
+		"# TYPE wisp_activation_wait_seconds histogram\n",
+		`wisp_activation_wait_seconds_bucket{kind="wasm",le="2.5e-05"} 1` + "\n",
+		`wisp_activation_wait_seconds_bucket{kind="wasm",le="+Inf"} 2` + "\n",
+		`wisp_activation_wait_seconds_count{kind="python:3"} 0` + "\n",
+		`wisp_activation_init_seconds_count{kind="wasm"} 1` + "\n",
+		`wisp_activations_total{kind="wasm",status="success"} 1` + "\n",
+		`wisp_activations_total{kind="wasm",status="application_error"} 1` + "\n",
+		`wisp_activations_total{kind="odd\"kind",status="internal_error"} 1` + "\n",
+		"# TYPE wisp_invoker_capacity gauge\nwisp_invoker_capacity 64\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the metrics lack %q:\n%s", want, text)
+		}
+	}
+
+	s, err := ReadHistogram(buf.Bytes(), "wisp_activation_wait_seconds", "wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Cumulative, a.Wait("wasm").Cumulative) || s.Sum != 3020*time.Microsecond {
+		t.Errorf("read back %+v, want %+v", s, a.Wait("wasm"))
+	}
+	if n, ok := s.AtOrBelow(time.Millisecond); !ok || n != 1 {
+		t.Errorf("AtOrBelow(1ms) = %d, %v; want 1, true", n, ok)
+	}
+	if _, ok := s.AtOrBelow(time.Millisecond + 1); ok {
+		t.Error("AtOrBelow accepted a duration that is not a bound")
+	}
+	if _, err := ReadHistogram(buf.Bytes(), "wisp_activation_wait_seconds", "nodejs:20"); err == nil {
+		t.Error("ReadHistogram found a kind that has no series")
+	}
+}
+
+func TestSub(t *testing.T) {
+	a := NewActivations("wasm")
+	a.Observe(Activation{Kind: "wasm", Wait: time.Millisecond})
+	before := a.Wait("wasm")
+	a.Observe(Activation{Kind: "wasm", Wait: 5 * time.Millisecond})
+	d, err := a.Wait("wasm").Sub(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Count() != 1 || d.Sum != 5*time.Millisecond {
+		t.Errorf("difference: %d observations summing to %s, want 1 and 5ms", d.Count(), d.Sum)
+	}
+	if _, err := before.Sub(a.Wait("wasm")); err == nil {
+		t.Error("Sub accepted counts that went down")
+	}
+	other := NewHistogram([]time.Duration{time.Second}).Snapshot()
+	if _, err := before.Sub(other); err == nil {
+		t.Error("Sub accepted snapshots with different buckets")
+	}
+}
+
+// TestObserveConcurrently counts from many goroutines while another
+// writes the metrics (run it with -race).
+func TestObserveConcurrently(t *testing.T) {
+	a := NewActivations()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			kind := []string{"wasm", "python:3"}[g%2]
+			for i := range 1000 {
+				a.Observe(Activation{Kind: kind, Wait: time.Duration(i) * time.Microsecond})
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 20 {
+			var buf bytes.Buffer
+			if _, err := a.WriteTo(&buf); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+	for _, kind := range []string{"wasm", "python:3"} {
+		if n := a.Wait(kind).Count(); n != 4000 {
+			t.Errorf("%s: %d observations, want 4000", kind, n)
+		}
+	}
+}
