@@ -377,6 +377,7 @@ func runBench(ctx context.Context, cfg config, res *results) (err error) {
 		runs = append(runs, &run{t: workerdT, req: &request{method: http.MethodPost, url: wd.base + "/", body: []byte(invokeBody), header: jsonHeader}, pid: wd.cmd.Process.Pid})
 	}
 	var actions []string
+	fineWaits := map[string]*fineWaitRecorder{} // by target: the rounds' waits from wispd's metrics
 	for _, m := range mods {
 		t := &target{Name: m.Name, What: m.What, ModuleBytes: m.Bytes, Skipped: m.Skipped, wasm: true, form: m.Form}
 		res.Targets = append(res.Targets, t)
@@ -390,7 +391,12 @@ func runBench(ctx context.Context, cfg config, res *results) (err error) {
 			continue
 		}
 		actions = append(actions, m.Name)
-		runs = append(runs, &run{t: t, req: w.invokeRequest(m.Name), pid: w.cmd.Process.Pid})
+		r := &run{t: t, req: w.invokeRequest(m.Name), pid: w.cmd.Process.Pid}
+		if m.Name == "sdk-c" || m.Name == "wisp-c" { // the waitTime table's candidates, below
+			fw := newFineWaitRecorder(w)
+			fineWaits[m.Name], r.around = fw, fw.around
+		}
+		runs = append(runs, r)
 	}
 	for _, r := range runs {
 		r.c = newClient()
@@ -414,6 +420,9 @@ func runBench(ctx context.Context, cfg config, res *results) (err error) {
 		ids := waitT.Concurrent.ids
 		progress("waitTime: fetching all %d activation records of %s's %d-client phase (%d workers)…", len(ids), waitT.Name, cfg.clients, cfg.waitWorkers)
 		res.WaitTime = fetchWaitTimes(ctx, w, ids, cfg.waitWorkers)
+		if fw := fineWaits[waitT.Name]; fw != nil {
+			res.WaitTime.Fine = fw.result()
+		}
 		rounds := concurrentRounds(cfg.duration)
 		res.WaitTime.Target, res.WaitTime.Phase = waitT.Name, fmt.Sprintf("%d clients, %d × %s", cfg.clients, rounds, cfg.duration/time.Duration(rounds))
 		waitT.Invoked, waitT.Sampled = len(waitT.ids()), res.WaitTime.IDs

@@ -17,6 +17,10 @@ type run struct {
 	req *request
 	pid int // the server process
 	c   *http.Client
+	// around, when set, runs each of the target's loaded rounds (the
+	// many-client phase): it calls load once, and may look at the server
+	// before and after (bench/waittime.go reads wispd's metrics).
+	around func(load func())
 }
 
 // seqRounds is how many rounds the 1-client phase is cut into. The rounds
@@ -80,7 +84,14 @@ func measure(ctx context.Context, cfg config, runs []*run) error {
 		progress("measuring with %d clients, round %d of %d: %s to each target…", cfg.clients, round+1, rounds, d.Round(time.Millisecond))
 		for _, r := range live {
 			settle(ctx, prev)
-			r.t.Concurrent.add(withCPU(r.pid, func() phase { return runLoad(ctx, r.c, r.req, cfg.clients, 0, d) }))
+			load := func() {
+				r.t.Concurrent.add(withCPU(r.pid, func() phase { return runLoad(ctx, r.c, r.req, cfg.clients, 0, d) }))
+			}
+			if r.around != nil {
+				r.around(load)
+			} else {
+				load()
+			}
 			prev = r.pid
 			if ctx.Err() != nil {
 				return ctx.Err()

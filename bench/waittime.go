@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/wispfaas/wisp/metrics"
 )
 
 // waitTime is OpenWhisk's "waitTime" annotation of an activation record:
@@ -44,6 +46,9 @@ type waitTimes struct {
 	Max   int64 `json:"max_ms"`
 	// Histogram counts the activations by recorded waitTime (ms).
 	Histogram map[int64]int `json:"histogram_ms"`
+	// Fine is the same phase's waits from wispd's metrics, in µs buckets;
+	// nil when wispd has no /metrics (an older build).
+	Fine *fineWaits `json:"fine,omitempty"`
 }
 
 // activationRecord is the part of an activation record the benchmark reads.
@@ -203,4 +208,154 @@ func (wt *waitTimes) verdict() (status, note string) {
 		note += fmt.Sprintf("with %d values (fewer than 10,000) p99.99 is the maximum", wt.Recorded)
 	}
 	return status, note
+}
+
+// fineWaits is a load phase's waits as wispd's own metrics count them
+// (GET /metrics: wisp_activation_wait_seconds of kind wasm, read before
+// and after each of the target's loaded rounds): the same quantity as the
+// records' waitTime, in buckets from 10 µs up, where the records have
+// whole milliseconds. Only that target runs while its rounds do, so the
+// difference is its activations, all of them.
+type fineWaits struct {
+	Rounds int    `json:"rounds"`
+	Count  uint64 `json:"count"`
+	// AtMost1ms counts the waits of at most 1 ms (a bucket bound).
+	AtMost1ms uint64 `json:"at_most_1ms"`
+	// P50, P99, P99.9 and P99.99 as the upper bound of the bucket holding
+	// each (the percentile is at most that, and above the bucket before);
+	// 0 when it is in the last, unbounded bucket.
+	P50   time.Duration `json:"p50_bound_ns"`
+	P99   time.Duration `json:"p99_bound_ns"`
+	P999  time.Duration `json:"p999_bound_ns"`
+	P9999 time.Duration `json:"p9999_bound_ns"`
+	// Buckets are the counts by bucket, not cumulative: Le is the upper
+	// bound (0 for the unbounded bucket above Top, the largest bound).
+	Buckets []fineBucket  `json:"buckets"`
+	Top     time.Duration `json:"top_bound_ns"`
+	Err     string        `json:"error,omitempty"`
+
+	sum metrics.Snapshot
+}
+
+type fineBucket struct {
+	Le    time.Duration `json:"le_ns"`
+	Count uint64        `json:"count"`
+}
+
+// fineWaitRecorder is a run's around hook (measure.go): it adds up
+// wispd's wait histogram over each loaded round.
+type fineWaitRecorder struct {
+	w    *wispd
+	c    *http.Client
+	fine fineWaits
+}
+
+func newFineWaitRecorder(w *wispd) *fineWaitRecorder {
+	return &fineWaitRecorder{w: w, c: newClient()}
+}
+
+func (f *fineWaitRecorder) around(load func()) {
+	if f.fine.Err != "" {
+		load()
+		return
+	}
+	before, err := f.w.waitHistogram(f.c)
+	if err != nil {
+		f.fine.Err = err.Error()
+		load()
+		return
+	}
+	load()
+	after, err := f.w.waitHistogram(f.c)
+	if err == nil {
+		var d metrics.Snapshot
+		if d, err = after.Sub(before); err == nil {
+			err = f.fine.add(d)
+		}
+	}
+	if err != nil {
+		f.fine.Err = err.Error()
+	}
+}
+
+// add sums d into the phase's counts.
+func (fw *fineWaits) add(d metrics.Snapshot) error {
+	if fw.Rounds == 0 {
+		fw.sum = metrics.Snapshot{Bounds: d.Bounds, Cumulative: make([]uint64, len(d.Cumulative))}
+	} else if !slices.Equal(fw.sum.Bounds, d.Bounds) {
+		return fmt.Errorf("wispd's wait buckets changed between rounds")
+	}
+	for i := range d.Cumulative {
+		fw.sum.Cumulative[i] += d.Cumulative[i]
+	}
+	fw.sum.Sum += d.Sum
+	fw.Rounds++
+	return nil
+}
+
+// result summarizes the rounds; nil when none was read.
+func (f *fineWaitRecorder) result() *fineWaits {
+	fw := &f.fine
+	if fw.Rounds == 0 && fw.Err == "" {
+		return nil
+	}
+	if fw.Rounds == 0 {
+		return fw
+	}
+	s := fw.sum
+	fw.Count = s.Count()
+	fw.Top = s.Bounds[len(s.Bounds)-1]
+	fw.AtMost1ms, _ = s.AtOrBelow(time.Millisecond)
+	fw.P50, _ = s.Quantile(0.50)
+	fw.P99, _ = s.Quantile(0.99)
+	fw.P999, _ = s.Quantile(0.999)
+	fw.P9999, _ = s.Quantile(0.9999)
+	prev := uint64(0)
+	for i, c := range s.Cumulative {
+		var le time.Duration
+		if i < len(s.Bounds) {
+			le = s.Bounds[i]
+		}
+		if c > prev {
+			fw.Buckets = append(fw.Buckets, fineBucket{Le: le, Count: c - prev})
+		}
+		prev = c
+	}
+	return fw
+}
+
+// verdict judges p99.99 ≤ 1 ms from the metrics: met when at least
+// 99.99% of the waits (by nearest rank) were at most 1 ms.
+func (fw *fineWaits) verdict() string {
+	if fw == nil || fw.Count == 0 {
+		return statusNA
+	}
+	need := uint64(math.Ceil(0.9999*float64(fw.Count) - 1e-9))
+	if fw.AtMost1ms >= need {
+		return statusMet
+	}
+	return statusNotMet
+}
+
+// waitHistogram reads wispd's Wasm wait histogram from GET /metrics.
+func (w *wispd) waitHistogram(c *http.Client) (metrics.Snapshot, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.base+"/metrics", nil)
+	if err != nil {
+		return metrics.Snapshot{}, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return metrics.Snapshot{}, fmt.Errorf("GET /metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return metrics.Snapshot{}, fmt.Errorf("GET /metrics: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return metrics.Snapshot{}, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return metrics.ReadHistogram(body, "wisp_activation_wait_seconds", "wasm")
 }

@@ -2,8 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/wispfaas/wisp/metrics"
 )
 
 func TestAnnotationInt(t *testing.T) {
@@ -92,5 +97,59 @@ func TestHistogramLine(t *testing.T) {
 	}
 	if got := histogramLine(many, 20); !strings.HasSuffix(got, "8–19 ms: 12") {
 		t.Errorf("long tail not folded: %q", got)
+	}
+}
+
+// TestFineWaits reads a real metrics endpoint around two loaded rounds,
+// with waits of another target counted between them, and judges p99.99
+// at microsecond resolution.
+func TestFineWaits(t *testing.T) {
+	m := metrics.NewActivations("wasm")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = m.WriteTo(w)
+	}))
+	defer srv.Close()
+	rec := newFineWaitRecorder(&wispd{base: srv.URL})
+	observe := func(n int, wait time.Duration) {
+		for range n {
+			m.Observe(metrics.Activation{Kind: "wasm", Wait: wait})
+		}
+	}
+	// Round 1: 9,999 waits of 40 µs; between the rounds another target's
+	// slow waits, which must not count; round 2: one of 3 ms.
+	rec.around(func() { observe(9_999, 40*time.Microsecond) })
+	observe(100, time.Second)
+	rec.around(func() { observe(1, 3*time.Millisecond) })
+	fw := rec.result()
+	if fw == nil || fw.Err != "" || fw.Rounds != 2 || fw.Count != 10_000 || fw.AtMost1ms != 9_999 {
+		t.Fatalf("result %+v", fw)
+	}
+	if fw.P50 != 50*time.Microsecond || fw.P9999 != 50*time.Microsecond {
+		t.Errorf("p50 bound %s, p99.99 bound %s; want 50µs both", fw.P50, fw.P9999)
+	}
+	if got := fw.verdict(); got != statusMet {
+		t.Errorf("9,999 of 10,000 waits ≤ 1 ms: %s, want %s", got, statusMet)
+	}
+	if len(fw.Buckets) != 2 || fw.Buckets[0] != (fineBucket{50 * time.Microsecond, 9_999}) || fw.Buckets[1] != (fineBucket{5 * time.Millisecond, 1}) {
+		t.Errorf("buckets %+v", fw.Buckets)
+	}
+
+	// Two waits over 1 ms in 10,000 is over the budget.
+	rec2 := newFineWaitRecorder(&wispd{base: srv.URL})
+	rec2.around(func() { observe(9_998, 40*time.Microsecond); observe(2, 1100*time.Microsecond) })
+	if got := rec2.result().verdict(); got != statusNotMet {
+		t.Errorf("9,998 of 10,000 waits ≤ 1 ms: %s, want %s", got, statusNotMet)
+	}
+
+	// A wispd without /metrics: the rounds still run, the error is kept.
+	rec3 := newFineWaitRecorder(&wispd{base: srv.URL + "/nothing"})
+	ran := false
+	rec3.around(func() { ran = true })
+	if fw := rec3.result(); !ran || fw == nil || fw.Count != 0 || !strings.Contains(fw.Err, "404") || fw.verdict() != statusNA {
+		t.Errorf("without metrics: ran %v, result %+v", ran, fw)
 	}
 }

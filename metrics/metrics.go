@@ -392,8 +392,10 @@ func (s Snapshot) Quantile(q float64) (bound time.Duration, ok bool) {
 	if total == 0 {
 		return 0, false
 	}
-	// The rank of the quantile, as nearest-rank percentiles count it.
-	rank := uint64(math.Ceil(q * float64(total)))
+	// The rank of the quantile, as nearest-rank percentiles count it; the
+	// epsilon keeps q×total from rounding up past an exact rank (0.9999 ×
+	// 10,000 is not exactly 9,999 in floating point).
+	rank := max(1, uint64(math.Ceil(q*float64(total)-1e-9)))
 	for i, b := range s.Bounds {
 		if s.Cumulative[i] >= rank {
 			return b, true

@@ -174,3 +174,15 @@ func TestObserveConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkObserve is the cost an invoker pays per activation.
+func BenchmarkObserve(b *testing.B) {
+	a := NewActivations("wasm")
+	act := Activation{Kind: "wasm", Wait: 40 * time.Microsecond, Duration: 90 * time.Microsecond}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			a.Observe(act)
+		}
+	})
+}
