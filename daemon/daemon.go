@@ -277,7 +277,7 @@ func (d *Daemon) start(ctx context.Context) error {
 }
 
 // serveMetrics serves GET /metrics on addr, as the gateway does on the
-// API's port: the invoker's metrics, or none on a gateway-only node.
+// API's port: the invoker's metrics, or 404 on a gateway-only node.
 func (d *Daemon) serveMetrics(ctx context.Context, addr string) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
@@ -286,10 +286,12 @@ func (d *Daemon) serveMetrics(ctx context.Context, addr string) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", metrics.ContentType)
-		if d.metrics != nil {
-			_, _ = d.metrics.WriteTo(w)
+		if d.metrics == nil {
+			http.Error(w, "This node runs no invoker: it has no activation metrics.", http.StatusNotFound)
+			return
 		}
+		w.Header().Set("Content-Type", metrics.ContentType)
+		_, _ = d.metrics.WriteTo(w)
 	})
 	d.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	d.metricsAddr = ln.Addr().String()

@@ -27,7 +27,11 @@ func TestGatewayNodeAndAllInOneNode(t *testing.T) {
 	}
 	code := filepath.Join(t.TempDir(), "blobs")
 	all := startWispd(t, "--nats-listen", natsAddr, "--blobs", code, "--no-containers", "--invoker-id", "all-1", "--metrics-listen", metricsAddr)
-	gw := startWispd(t, "gateway", "--nats", "nats://"+natsAddr, "--blobs", code)
+	gwMetricsAddr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := startWispd(t, "gateway", "--nats", "nats://"+natsAddr, "--blobs", code, "--metrics-listen", gwMetricsAddr)
 	auth := all.guestAuth(t)
 	viaAll := all.guest(t)
 	viaGateway := &api{url: gw.url, auth: auth}
@@ -96,4 +100,7 @@ func TestGatewayNodeAndAllInOneNode(t *testing.T) {
 		}
 	}
 	viaGateway.get(t, "/metrics").wantError(t, http.StatusNotFound)
+	if r := (&api{url: "http://" + gwMetricsAddr}).get(t, "/metrics").want(t, http.StatusNotFound); !strings.Contains(string(r.Body), "no invoker") {
+		t.Errorf("the gateway node's --metrics-listen answered %q, want why it has no metrics", r.Body)
+	}
 }

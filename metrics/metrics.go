@@ -13,7 +13,7 @@
 package metrics
 
 import (
-	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -212,7 +212,7 @@ const (
 )
 
 // WriteTo writes every series in Prometheus's text format, kinds in
-// alphabetical order.
+// alphabetical order, in one write.
 func (a *Activations) WriteTo(w io.Writer) (int64, error) {
 	byKind := *a.byKind.Load()
 	kinds := make([]string, 0, len(byKind))
@@ -220,7 +220,7 @@ func (a *Activations) WriteTo(w io.Writer) (int64, error) {
 		kinds = append(kinds, k)
 	}
 	slices.Sort(kinds)
-	cw := &countingWriter{w: bufio.NewWriter(w)}
+	var b bytes.Buffer
 	hists := []struct {
 		name, help string
 		of         func(*kindMetrics) *Histogram
@@ -230,24 +230,21 @@ func (a *Activations) WriteTo(w io.Writer) (int64, error) {
 		{nameDuration, "Time from an activation's start to its end, init included.", func(k *kindMetrics) *Histogram { return k.duration }},
 	}
 	for _, h := range hists {
-		fmt.Fprintf(cw, "# HELP %s %s\n# TYPE %s histogram\n", h.name, h.help, h.name)
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s histogram\n", h.name, h.help, h.name)
 		for _, k := range kinds {
-			writeHistogram(cw, h.name, k, h.of(byKind[k]).Snapshot())
+			writeHistogram(&b, h.name, k, h.of(byKind[k]).Snapshot())
 		}
 	}
-	fmt.Fprintf(cw, "# HELP %s Activations run, by how they ended (OpenWhisk's response status).\n# TYPE %s counter\n", nameTotal, nameTotal)
+	fmt.Fprintf(&b, "# HELP %s Activations run, by how they ended (OpenWhisk's response status).\n# TYPE %s counter\n", nameTotal, nameTotal)
 	for _, k := range kinds {
 		for o := range outcomes {
-			fmt.Fprintf(cw, "%s{kind=%s,status=%q} %d\n", nameTotal, quote(k), outcomeNames[o], byKind[k].outcomes[o].Load())
+			fmt.Fprintf(&b, "%s{kind=%s,status=%q} %d\n", nameTotal, quote(k), outcomeNames[o], byKind[k].outcomes[o].Load())
 		}
 	}
 	for _, g := range a.gauges {
-		fmt.Fprintf(cw, "# HELP %s %s\n# TYPE %s gauge\n%s %s\n", g.name, g.help, g.name, g.name, formatFloat(g.value()))
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s %s\n", g.name, g.help, g.name, g.name, formatFloat(g.value()))
 	}
-	if err := cw.w.(*bufio.Writer).Flush(); err != nil && cw.err == nil {
-		cw.err = err
-	}
-	return cw.n, cw.err
+	return b.WriteTo(w)
 }
 
 func writeHistogram(w io.Writer, name, kind string, s Snapshot) {
@@ -289,23 +286,6 @@ func formatFloat(f float64) string {
 		return "-Inf"
 	}
 	return strconv.FormatFloat(f, 'g', -1, 64)
-}
-
-// countingWriter counts what it writes and keeps the first error.
-type countingWriter struct {
-	w   io.Writer
-	n   int64
-	err error
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	c.err = err
-	return n, err
 }
 
 // ReadHistogram finds histogram name's series for kind in text of
