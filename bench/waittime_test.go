@@ -104,7 +104,7 @@ func TestHistogramLine(t *testing.T) {
 // with waits of another target counted between them, and judges p99.99
 // at microsecond resolution.
 func TestFineWaits(t *testing.T) {
-	m := metrics.NewActivations("wasm")
+	m := metrics.NewRegistry("wasm")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" {
 			http.NotFound(w, r)

@@ -14,6 +14,7 @@ import (
 	"github.com/wispfaas/wisp/containerrt/imagestore"
 	"github.com/wispfaas/wisp/gateway"
 	"github.com/wispfaas/wisp/invoker"
+	"github.com/wispfaas/wisp/metrics"
 	"github.com/wispfaas/wisp/runtimes"
 )
 
@@ -161,4 +162,39 @@ func containerValidators() map[string]gateway.CodeValidator {
 		return err
 	})
 	return out
+}
+
+// containerMetrics reads the container pool for GET /metrics: containers
+// by status, memory used against the budget, activations waiting, and
+// the pool's events since start.
+func containerMetrics(rt *containerrt.Runtime) func() []metrics.Family {
+	return func() []metrics.Family {
+		s := rt.Stats()
+		// Every status a live container has, at 0 too, so that a graph of
+		// each has a series from the start.
+		var byStatus []metrics.Sample
+		for st := containerrt.StatusStarting; st < containerrt.StatusRemoved; st++ {
+			byStatus = append(byStatus, metrics.Sample{Labels: [][2]string{{"status", st.String()}}, Value: float64(s.ByStatus[st.String()])})
+		}
+		events := []struct {
+			name string
+			n    uint64
+		}{
+			{"cold_start", s.ColdStarts}, {"stem_start", s.StemStarts}, {"warm_start", s.WarmStarts},
+			{"resume", s.Resumes}, {"pause", s.Pauses}, {"eviction", s.Evictions},
+			{"expired", s.Expired}, {"crashed", s.Crashed}, {"queued", s.Queued},
+		}
+		counted := make([]metrics.Sample, 0, len(events))
+		for _, e := range events {
+			counted = append(counted, metrics.Sample{Labels: [][2]string{{"event", e.name}}, Value: float64(e.n)})
+		}
+		one := func(v int) []metrics.Sample { return []metrics.Sample{{Value: float64(v)}} }
+		return []metrics.Family{
+			{Name: "wisp_containers", Help: "The pool's containers by status (stem: prewarmed, not yet given an action's code).", Type: "gauge", Samples: byStatus},
+			{Name: "wisp_container_memory_used_bytes", Help: "Memory given to containers and reserved for those starting.", Type: "gauge", Samples: one(s.UsedMB << 20)},
+			{Name: "wisp_container_memory_budget_bytes", Help: "Memory all containers together may be given (--container-memory).", Type: "gauge", Samples: one(s.BudgetMB << 20)},
+			{Name: "wisp_container_activations_waiting", Help: "Activations waiting in the pool's queue for memory or a container.", Type: "gauge", Samples: one(s.Waiting)},
+			{Name: "wisp_container_events_total", Help: "The pool's events since start: activations served by a new container (cold_start), a stem cell or a warm one; resumes, pauses; containers evicted for memory, expired idle, found crashed; activations that had to queue.", Type: "counter", Samples: counted},
+		}
+	}
 }

@@ -102,7 +102,7 @@ type Daemon struct {
 	invoker      *invoker.Invoker
 	gateway      *gateway.Gateway
 	admin        *adminServer
-	metrics      *metrics.Activations // the invoker's; nil without one
+	metrics      *metrics.Registry // the invoker's; nil without one
 	metricsSrv   *http.Server         // on MetricsListen, when set
 	metricsAddr  string               // where metricsSrv listens
 	ln           net.Listener         // the API port, owned by the gateway once it serves
@@ -208,7 +208,10 @@ func (d *Daemon) start(ctx context.Context) error {
 		for k := range runtimesByKind {
 			kinds = append(kinds, k)
 		}
-		d.metrics = metrics.NewActivations(kinds...)
+		d.metrics = metrics.NewRegistry(kinds...)
+		if d.containers != nil {
+			d.metrics.Collect(containerMetrics(d.containers))
+		}
 		d.invoker, err = invoker.New(invoker.Config{ID: c.InvokerID, Capacity: c.InvokerCapacity, APIHost: apiHost}, invoker.Deps{
 			Queue:      d.broker,
 			Records:    d.store,

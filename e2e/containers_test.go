@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -444,6 +445,46 @@ func TestContainerConcurrency(t *testing.T) {
 	if len(list) != 50 {
 		t.Fatalf("%d records, want 50", len(list))
 	}
+	// The metrics count the same: 34 Python and 16 Node.js activations,
+	// some of which paid for a new container and some of which queued for
+	// memory, on a budget of 256 MB.
+	text := string((&api{url: d.url}).get(t, "/metrics").want(t, http.StatusOK).Body)
+	for series, want := range map[string]float64{
+		`wisp_activations_total{kind="python:3",status="success"}`:  34,
+		`wisp_activations_total{kind="nodejs:20",status="success"}`: 16,
+		`wisp_activation_wait_seconds_count{kind="python:3"}`:       34,
+		`wisp_container_memory_budget_bytes`:                        256 << 20,
+		`wisp_containers{status="running"}`:                         0,
+	} {
+		if got := metricValue(t, text, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	for _, series := range []string{
+		`wisp_activation_init_seconds_count{kind="python:3"}`,
+		`wisp_container_events_total{event="cold_start"}`,
+		`wisp_container_events_total{event="queued"}`,
+	} {
+		if got := metricValue(t, text, series); got < 1 {
+			t.Errorf("%s = %v, want at least 1", series, got)
+		}
+	}
+}
+
+// metricValue is the value of one series in a GET /metrics answer.
+func metricValue(t *testing.T, text, series string) float64 {
+	t.Helper()
+	for line := range strings.Lines(text) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", series, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no series %s in the metrics:\n%s", series, text)
+	return 0
 }
 
 // TestContainerRestartLeftovers kills wispd with containers running and

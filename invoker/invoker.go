@@ -152,7 +152,7 @@ type Deps struct {
 	// Metrics, when set, counts every activation run (how long it waited,
 	// initialised and ran, how it ended) and shows how busy the invoker
 	// is; whoever serves it makes the series' kinds known beforehand.
-	Metrics *metrics.Activations
+	Metrics *metrics.Registry
 }
 
 // Invoker runs activations. New builds it, Start begins consuming,
@@ -204,8 +204,12 @@ func New(cfg Config, deps Deps) (*Invoker, error) {
 	slices.Sort(inv.kinds)
 	inv.runCtx, inv.cancel = context.WithCancel(context.Background())
 	if m := deps.Metrics; m != nil {
-		m.Gauge("wisp_invoker_activations_running", "Activations the invoker is running now.", func() float64 { return float64(inv.busy.Load()) })
-		m.Gauge("wisp_invoker_capacity", "Activations the invoker runs at once (--invoker-capacity); more wait in the queue.", func() float64 { return float64(cfg.Capacity) })
+		m.Collect(func() []metrics.Family {
+			return []metrics.Family{
+				{Name: "wisp_invoker_activations_running", Help: "Activations the invoker is running now.", Type: "gauge", Samples: []metrics.Sample{{Value: float64(inv.busy.Load())}}},
+				{Name: "wisp_invoker_capacity", Help: "Activations the invoker runs at once (--invoker-capacity); more wait in the queue.", Type: "gauge", Samples: []metrics.Sample{{Value: float64(cfg.Capacity)}}},
+			}
+		})
 	}
 	return inv, nil
 }

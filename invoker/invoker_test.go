@@ -57,7 +57,7 @@ type rig struct {
 	rt      *wasmrt.Runtime
 	inv     *Invoker
 	gw      *queue.Results // a gateway's end: blocking invokes wait here
-	metrics *metrics.Activations
+	metrics *metrics.Registry
 	results chan queue.Outcome
 	digest  string
 }
@@ -66,7 +66,7 @@ func newRig(t *testing.T, capacity int) *rig {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	r := &rig{results: make(chan queue.Outcome, 100), metrics: metrics.NewActivations("wasm")}
+	r := &rig{results: make(chan queue.Outcome, 100), metrics: metrics.NewRegistry("wasm")}
 	var err error
 	if r.broker, err = queue.Open(ctx, queue.Config{StoreDir: filepath.Join(dir, "js")}); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,8 @@
 // Package metrics counts what an invoker's activations did (how long they
 // waited, initialised and ran, and how they ended) in fixed-bucket
-// histograms with microsecond resolution, and writes them, with gauges,
-// in Prometheus's text exposition format (version 0.0.4), which
+// histograms with microsecond resolution, and writes them, with what its
+// collectors read at that moment (the invoker's load, the container
+// pool), in Prometheus's text exposition format (version 0.0.4), which
 // Prometheus, VictoriaMetrics, Grafana Agent and curl all read.
 //
 // Records carry waitTime, initTime and duration in whole milliseconds, as
@@ -107,7 +108,7 @@ const (
 
 var outcomeNames = [outcomes]string{"success", "application_error", "developer_error", "internal_error"}
 
-// Activation is what Activations.Observe counts of one activation.
+// Activation is what Registry.Observe counts of one activation.
 type Activation struct {
 	Kind    string
 	Outcome Outcome
@@ -129,40 +130,57 @@ func newKindMetrics() *kindMetrics {
 	return &kindMetrics{wait: NewHistogram(DefaultBuckets), init: NewHistogram(DefaultBuckets), duration: NewHistogram(DefaultBuckets)}
 }
 
-// Activations counts the activations of an invoker by runtime kind. The
-// zero value is not usable: call NewActivations.
-type Activations struct {
-	mu     sync.Mutex
-	byKind atomic.Pointer[map[string]*kindMetrics] // copied on write: Observe only loads
-	gauges []gauge
+// Registry holds a node's metrics: the activations its invoker ran, by
+// runtime kind, and the collectors that read the rest (the invoker's
+// load, the container pool) when the metrics are written. The zero value
+// is not usable: call NewRegistry.
+type Registry struct {
+	mu         sync.Mutex
+	byKind     atomic.Pointer[map[string]*kindMetrics] // copied on write: Observe only loads
+	collectors []func() []Family
 }
 
-type gauge struct {
-	name, help string
-	value      func() float64
+// Family is one metric read by a collector: its samples, of one type.
+type Family struct {
+	Name, Help string
+	// Type is "gauge" or "counter".
+	Type    string
+	Samples []Sample
 }
 
-// NewActivations returns the counters, with series for the given kinds
-// already present (at zero), so that a scrape shows every kind the
+// Sample is one series of a Family.
+type Sample struct {
+	// Labels are name, value pairs: {"status", "paused"}; none for a
+	// metric of one series.
+	Labels [][2]string
+	Value  float64
+}
+
+// NewRegistry returns a registry with activation series for the given
+// kinds already present (at zero), so that a scrape shows every kind the
 // invoker runs before it has run any.
-func NewActivations(kinds ...string) *Activations {
+func NewRegistry(kinds ...string) *Registry {
 	m := make(map[string]*kindMetrics, len(kinds))
 	for _, k := range kinds {
 		m[k] = newKindMetrics()
 	}
-	a := &Activations{}
+	a := &Registry{}
 	a.byKind.Store(&m)
 	return a
 }
 
-// Gauge adds a gauge, read when the metrics are written. name must be a
-// valid Prometheus metric name. Not safe to call concurrently with WriteTo.
-func (a *Activations) Gauge(name, help string, value func() float64) {
-	a.gauges = append(a.gauges, gauge{name, help, value})
+// Collect adds a collector, called each time the metrics are written; its
+// families follow the activation series, in the order the collectors were
+// added. Metric names must be valid Prometheus names. Safe for concurrent
+// use.
+func (a *Registry) Collect(collector func() []Family) {
+	a.mu.Lock()
+	a.collectors = append(a.collectors, collector)
+	a.mu.Unlock()
 }
 
 // Observe counts one activation.
-func (a *Activations) Observe(act Activation) {
+func (a *Registry) Observe(act Activation) {
 	km := a.kind(act.Kind)
 	km.wait.Observe(act.Wait)
 	km.duration.Observe(act.Duration)
@@ -174,7 +192,7 @@ func (a *Activations) Observe(act Activation) {
 	}
 }
 
-func (a *Activations) kind(kind string) *kindMetrics {
+func (a *Registry) kind(kind string) *kindMetrics {
 	if km := (*a.byKind.Load())[kind]; km != nil {
 		return km
 	}
@@ -196,7 +214,7 @@ func (a *Activations) kind(kind string) *kindMetrics {
 
 // Wait returns the wait histogram's counts for kind (zero counts for a
 // kind never seen).
-func (a *Activations) Wait(kind string) Snapshot {
+func (a *Registry) Wait(kind string) Snapshot {
 	if km := (*a.byKind.Load())[kind]; km != nil {
 		return km.wait.Snapshot()
 	}
@@ -213,7 +231,7 @@ const (
 
 // WriteTo writes every series in Prometheus's text format, kinds in
 // alphabetical order, in one write.
-func (a *Activations) WriteTo(w io.Writer) (int64, error) {
+func (a *Registry) WriteTo(w io.Writer) (int64, error) {
 	byKind := *a.byKind.Load()
 	kinds := make([]string, 0, len(byKind))
 	for k := range byKind {
@@ -241,8 +259,27 @@ func (a *Activations) WriteTo(w io.Writer) (int64, error) {
 			fmt.Fprintf(&b, "%s{kind=%s,status=%q} %d\n", nameTotal, quote(k), outcomeNames[o], byKind[k].outcomes[o].Load())
 		}
 	}
-	for _, g := range a.gauges {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s %s\n", g.name, g.help, g.name, g.name, formatFloat(g.value()))
+	a.mu.Lock()
+	collectors := slices.Clone(a.collectors)
+	a.mu.Unlock()
+	for _, collect := range collectors {
+		for _, f := range collect() {
+			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f.Name, f.Help, f.Name, f.Type)
+			for _, smp := range f.Samples {
+				b.WriteString(f.Name)
+				for i, l := range smp.Labels {
+					sep := ","
+					if i == 0 {
+						sep = "{"
+					}
+					b.WriteString(sep + l[0] + "=" + quote(l[1]))
+				}
+				if len(smp.Labels) > 0 {
+					b.WriteByte('}')
+				}
+				b.WriteString(" " + formatFloat(smp.Value) + "\n")
+			}
+		}
 	}
 	return b.WriteTo(w)
 }

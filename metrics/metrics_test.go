@@ -80,11 +80,19 @@ func TestQuantile(t *testing.T) {
 // TestWriteAndRead writes the metrics in the exposition format and reads
 // them back, as a scraper would.
 func TestWriteAndRead(t *testing.T) {
-	a := NewActivations("wasm", "python:3")
-	a.Gauge("wisp_invoker_capacity", "Activations the invoker runs at once.", func() float64 { return 64 })
+	a := NewRegistry("wasm", "python:3")
+	a.Collect(func() []Family {
+		return []Family{
+			{Name: "wisp_invoker_capacity", Help: "Activations the invoker runs at once.", Type: "gauge", Samples: []Sample{{Value: 64}}},
+			{Name: "wisp_containers", Help: "Containers by status.", Type: "gauge", Samples: []Sample{
+				{Labels: [][2]string{{"status", "paused"}}, Value: 2},
+				{Labels: [][2]string{{"status", "ready"}, {"kind", `py"3`}}, Value: 0.5},
+			}},
+		}
+	})
 	a.Observe(Activation{Kind: "wasm", Wait: 20 * time.Microsecond, Duration: 40 * time.Microsecond})
 	a.Observe(Activation{Kind: "wasm", Wait: 3 * time.Millisecond, Duration: time.Millisecond, Init: 6 * time.Millisecond, Outcome: ApplicationError})
-	a.Observe(Activation{Kind: `odd"kind`, Outcome: InternalError}) // a kind not given to NewActivations
+	a.Observe(Activation{Kind: `odd"kind`, Outcome: InternalError}) // a kind not given to NewRegistry
 
 	var buf bytes.Buffer
 	if _, err := a.WriteTo(&buf); err != nil {
@@ -101,6 +109,7 @@ func TestWriteAndRead(t *testing.T) {
 		`wisp_activations_total{kind="wasm",status="application_error"} 1` + "\n",
 		`wisp_activations_total{kind="odd\"kind",status="internal_error"} 1` + "\n",
 		"# TYPE wisp_invoker_capacity gauge\nwisp_invoker_capacity 64\n",
+		"# TYPE wisp_containers gauge\n" + `wisp_containers{status="paused"} 2` + "\n" + `wisp_containers{status="ready",kind="py\"3"} 0.5` + "\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the metrics lack %q:\n%s", want, text)
@@ -126,7 +135,7 @@ func TestWriteAndRead(t *testing.T) {
 }
 
 func TestSub(t *testing.T) {
-	a := NewActivations("wasm")
+	a := NewRegistry("wasm")
 	a.Observe(Activation{Kind: "wasm", Wait: time.Millisecond})
 	before := a.Wait("wasm")
 	a.Observe(Activation{Kind: "wasm", Wait: 5 * time.Millisecond})
@@ -149,7 +158,7 @@ func TestSub(t *testing.T) {
 // TestObserveConcurrently counts from many goroutines while another
 // writes the metrics (run it with -race).
 func TestObserveConcurrently(t *testing.T) {
-	a := NewActivations()
+	a := NewRegistry()
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -177,7 +186,7 @@ func TestObserveConcurrently(t *testing.T) {
 
 // BenchmarkObserve is the cost an invoker pays per activation.
 func BenchmarkObserve(b *testing.B) {
-	a := NewActivations("wasm")
+	a := NewRegistry("wasm")
 	act := Activation{Kind: "wasm", Wait: 40 * time.Microsecond, Duration: 90 * time.Microsecond}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
