@@ -103,9 +103,9 @@ type Daemon struct {
 	gateway      *gateway.Gateway
 	admin        *adminServer
 	metrics      *metrics.Registry // the invoker's; nil without one
-	metricsSrv   *http.Server         // on MetricsListen, when set
-	metricsAddr  string               // where metricsSrv listens
-	ln           net.Listener         // the API port, owned by the gateway once it serves
+	metricsSrv   *http.Server      // on MetricsListen, when set
+	metricsAddr  string            // where metricsSrv listens
+	ln           net.Listener      // the API port, owned by the gateway once it serves
 	guestAuth    string
 	guestCreated bool
 	stopOnce     sync.Once
