@@ -84,7 +84,7 @@ func (o *options) bind(cmd *cobra.Command) {
 	str(f, &o.guestAuth, "guest-auth", "WISP_GUEST_AUTH", "UUID:KEY of the guest namespace (default: generated on first start and kept in the data directory)")
 	str(f, &o.natsURL, "nats", "WISP_NATS", "URL of an external NATS cluster (default: embedded server, in-process)")
 	str(f, &o.natsListen, "nats-listen", "WISP_NATS_LISTEN", "let other processes reach the embedded NATS on this address (default: no port)")
-	str(f, &o.metrics, "metrics-listen", "WISP_METRICS_LISTEN", "also serve GET /metrics (Prometheus text: activation wait, init and duration histograms by kind, outcomes, invoker load) on this address, e.g. 127.0.0.1:9233; a node with the API serves it on the API's port anyway (default: no other port)")
+	str(f, &o.metrics, "metrics-listen", "WISP_METRICS_LISTEN", "also serve GET /metrics (Prometheus text: activation wait, init and duration histograms by kind, outcomes, the invoker's load, the container pool) on this address, e.g. 127.0.0.1:9233, as an invoker-only node must to be scraped; a node with the API and an invoker serves it on the API's port anyway (default: no other port)")
 	o.dur(f, &o.retention, "activation-retention", "WISP_ACTIVATION_RETENTION", "how long activation records are kept")
 	str(f, &o.recordsSize, "activation-store-size", "WISP_ACTIVATION_STORE_SIZE", "bound of the activation records' storage, like 512MiB or 4GiB; when full, the oldest records are removed first (each record also costs the store about 110 bytes of memory)")
 	o.num(f, &o.capacity, "invoker-capacity", "WISP_INVOKER_CAPACITY", "activations one invoker runs at once; more wait in the queue")
