@@ -15,6 +15,7 @@ import (
 	"github.com/wispfaas/wisp/containerrt/container"
 	"github.com/wispfaas/wisp/core"
 	"github.com/wispfaas/wisp/invoker"
+	"github.com/wispfaas/wisp/runtimes"
 )
 
 // The tests run real containers: root, cgroups, and busybox-static (the
@@ -123,7 +124,7 @@ func writeBusyboxRuntime(dir, kind, launcher string) error {
 	if err := os.WriteFile(filepath.Join(rootfs, "wisp", "launcher.sh"), []byte(launcher), 0o755); err != nil {
 		return err
 	}
-	rj, _ := json.Marshal(runtimeFile{Kind: kind, Args: []string{"/bin/sh", "/wisp/launcher.sh"}, Env: []string{"PATH=/bin"}, Cwd: "/action"})
+	rj, _ := json.Marshal(runtimes.Spec{Kind: kind, Args: []string{"/bin/sh", "/wisp/launcher.sh"}, Env: []string{"PATH=/bin"}, Cwd: "/action"})
 	if err := os.WriteFile(filepath.Join(dir, "runtime.json"), rj, 0o644); err != nil {
 		return err
 	}

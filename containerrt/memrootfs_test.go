@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wispfaas/wisp/internal/mounttest"
+	"github.com/wispfaas/wisp/runtimes"
 	"golang.org/x/sys/unix"
 )
 
@@ -111,7 +112,7 @@ func TestRootfsInMemory(t *testing.T) {
 	if err := writeBusyboxRuntime(filepath.Join(rts, "native"), "native", testLauncher); err != nil {
 		t.Fatal(err)
 	}
-	rj, _ := json.Marshal(runtimeFile{Kind: "native", Args: []string{"/bin/sh", "/wisp/launcher.sh"}, Env: []string{"PATH=/bin"}, Cwd: "/action", InMemory: true})
+	rj, _ := json.Marshal(runtimes.Spec{Kind: "native", Args: []string{"/bin/sh", "/wisp/launcher.sh"}, Env: []string{"PATH=/bin"}, Cwd: "/action", InMemory: true})
 	must(t, os.WriteFile(filepath.Join(rts, "native", "runtime.json"), rj, 0o644))
 	if err := writeBusyboxRuntime(filepath.Join(rts, "disk"), "disk:1", testLauncher); err != nil {
 		t.Fatal(err)
@@ -120,7 +121,7 @@ func TestRootfsInMemory(t *testing.T) {
 	if err := writeBusyboxRuntime(filepath.Join(rts, "odd"), "odd:1", testLauncher); err != nil {
 		t.Fatal(err)
 	}
-	rj, _ = json.Marshal(runtimeFile{Kind: "odd:1", Args: []string{"/bin/sh", "/wisp/launcher.sh"}, Env: []string{"PATH=/bin"}, Cwd: "/action", InMemory: true})
+	rj, _ = json.Marshal(runtimes.Spec{Kind: "odd:1", Args: []string{"/bin/sh", "/wisp/launcher.sh"}, Env: []string{"PATH=/bin"}, Cwd: "/action", InMemory: true})
 	must(t, os.WriteFile(filepath.Join(rts, "odd", "runtime.json"), rj, 0o644))
 	must(t, unix.Mkfifo(filepath.Join(rts, "odd", "rootfs", "tmp", "fifo"), 0o644))
 
@@ -272,7 +273,7 @@ func TestRootfsInMemoryAfterStemsAfter(t *testing.T) {
 	if err := writeBusyboxRuntime(filepath.Join(rts, "native"), "native", testLauncher); err != nil {
 		t.Fatal(err)
 	}
-	rj, _ := json.Marshal(runtimeFile{Kind: "native", Args: []string{"/bin/sh", "/wisp/launcher.sh"}, Env: []string{"PATH=/bin"}, Cwd: "/action", InMemory: true})
+	rj, _ := json.Marshal(runtimes.Spec{Kind: "native", Args: []string{"/bin/sh", "/wisp/launcher.sh"}, Env: []string{"PATH=/bin"}, Cwd: "/action", InMemory: true})
 	must(t, os.WriteFile(filepath.Join(rts, "native", "runtime.json"), rj, 0o644))
 	gate := make(chan struct{})
 	r := newRuntime(t, Config{RuntimesDir: rts, RootfsInMemory: true, StemsAfter: gate})

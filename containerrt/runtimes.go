@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/wispfaas/wisp/runtimes"
 )
 
 // runtimeImage is what a container of one kind starts from: a root
@@ -31,17 +33,6 @@ type runtimeImage struct {
 	// Stamp is the first line of a built runtime's stamp, the hash of its
 	// build's inputs ("" for an imported image).
 	Stamp string
-}
-
-// runtimeFile is runtime.json (docs/container-protocol.md).
-type runtimeFile struct {
-	Kind string   `json:"kind"`
-	Args []string `json:"args"`
-	Env  []string `json:"env"`
-	Cwd  string   `json:"cwd"`
-	// Cgroups and InMemory: see runtimes.Spec.
-	Cgroups  bool `json:"cgroups"`
-	InMemory bool `json:"inMemory"`
 }
 
 // maxRuntimeFile bounds runtime.json: it is a few lines, and an image's
@@ -69,24 +60,16 @@ func readRuntime(dir string) (*runtimeImage, error) {
 	if st.Size() > maxRuntimeFile {
 		return nil, fmt.Errorf("read %s: %d bytes, more than the %d a runtime.json may have", path, st.Size(), maxRuntimeFile)
 	}
-	var rf runtimeFile
+	var rf runtimes.Spec
 	// Other fields (a builder's "version") are information for people.
 	if err := json.NewDecoder(f).Decode(&rf); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
-	if len(rf.Args) == 0 || !strings.HasPrefix(rf.Args[0], "/") {
-		return nil, fmt.Errorf("%s: args must name the action loop's program by its absolute path", path)
-	}
-	for _, e := range rf.Env {
-		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-			return nil, fmt.Errorf("%s: env entry %q is not KEY=value", path, e)
-		}
+	if err := rf.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if rf.Cwd == "" {
 		rf.Cwd = "/"
-	}
-	if !strings.HasPrefix(rf.Cwd, "/") {
-		return nil, fmt.Errorf("%s: cwd %q is not an absolute path", path, rf.Cwd)
 	}
 	// The rootfs may be a link to a shared tree; containers get the
 	// real path.

@@ -212,15 +212,6 @@ func (a *Registry) kind(kind string) *kindMetrics {
 	return km
 }
 
-// Wait returns the wait histogram's counts for kind (zero counts for a
-// kind never seen).
-func (a *Registry) Wait(kind string) Snapshot {
-	if km := (*a.byKind.Load())[kind]; km != nil {
-		return km.wait.Snapshot()
-	}
-	return NewHistogram(DefaultBuckets).Snapshot()
-}
-
 // The metric names.
 const (
 	nameWait     = "wisp_activation_wait_seconds"

@@ -138,14 +138,7 @@ func checkLayout(t *testing.T, r *Runtime) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var s struct {
-		Kind     string   `json:"kind"`
-		Args     []string `json:"args"`
-		Env      []string `json:"env"`
-		Cwd      string   `json:"cwd"`
-		Cgroups  bool     `json:"cgroups"`
-		InMemory bool     `json:"inMemory"`
-	}
+	var s Spec
 	if err := dec.Decode(&s); err != nil {
 		t.Errorf("runtime.json: %v", err)
 	}

@@ -81,13 +81,14 @@ type Spec struct {
 	InMemory bool `json:"inMemory,omitempty"`
 }
 
-// validate checks what a container needs of a spec.
-func (s *Spec) validate() error {
+// Validate checks what a container needs of a spec: wispd's container
+// runtime calls it on every runtime.json it reads, built or imported.
+func (s *Spec) Validate() error {
 	switch {
 	case len(s.Args) == 0:
-		return errors.New("args is empty: the runtime has no action loop to start")
+		return errors.New("args is empty: the runtime has no action loop to start (args must name its program by its absolute path)")
 	case !filepath.IsAbs(s.Args[0]):
-		return fmt.Errorf("args[0] %q is not an absolute path", s.Args[0])
+		return fmt.Errorf("args[0] %q is not an absolute path (args must name the action loop's program by its absolute path)", s.Args[0])
 	case s.Cwd != "" && !filepath.IsAbs(s.Cwd):
 		return fmt.Errorf("cwd %q is not an absolute path", s.Cwd)
 	}
@@ -165,7 +166,7 @@ func Open(dir, name string) (*Runtime, error) {
 	if err := json.Unmarshal(b, &r.Spec); err != nil {
 		return nil, fmt.Errorf("open runtime %s: %s is not valid: %w", name, filepath.Join(rd, specFile), err)
 	}
-	if err := r.Spec.validate(); err != nil {
+	if err := r.Spec.Validate(); err != nil {
 		return nil, fmt.Errorf("open runtime %s: %s: %w", name, filepath.Join(rd, specFile), err)
 	}
 	if fi, err := os.Stat(r.RootFS); err != nil || !fi.IsDir() {

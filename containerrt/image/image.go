@@ -23,6 +23,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/wispfaas/wisp/runtimes"
 )
 
 // DefaultPath is the PATH a runtime gets when the image's config sets none
@@ -188,14 +190,6 @@ func (l Limits) inspect(ctx context.Context, src source) (*Config, error) {
 	return img.runtimeConfig(), nil
 }
 
-// runtimeJSON is runtime.json of docs/container-protocol.md.
-type runtimeJSON struct {
-	Kind string   `json:"kind"`
-	Args []string `json:"args"`
-	Env  []string `json:"env"`
-	Cwd  string   `json:"cwd"`
-}
-
 func (l Limits) importTo(ctx context.Context, src source, dst string) (cfg *Config, err error) {
 	dst, err = filepath.Abs(dst)
 	if err != nil {
@@ -242,7 +236,7 @@ func (l Limits) importTo(ctx context.Context, src source, dst string) (cfg *Conf
 		return nil, err
 	}
 	cfg = img.runtimeConfig()
-	rj, err := json.MarshalIndent(runtimeJSON{Kind: Kind, Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd}, "", "  ")
+	rj, err := json.MarshalIndent(runtimes.Spec{Kind: Kind, Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd}, "", "  ")
 	if err != nil {
 		return nil, &hostError{fmt.Errorf("import image: %w", err)}
 	}
