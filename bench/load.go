@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"bytes"
 	"context"
 	"fmt"
@@ -124,10 +125,11 @@ func (p *phase) CPUPerRequest() time.Duration {
 }
 
 // runLoad sends req from clients concurrent loops, each waiting for its
-// answer before sending the next (a closed loop). It stops when n requests
+// answer before sending the next (a closed loop), each on a keep-alive
+// connection of its own (loadConn). It stops when n requests
 // have been started (n > 0) or when d has passed, whichever comes first, or
 // when ctx ends. Only successful requests count in the latencies.
-func runLoad(ctx context.Context, c *http.Client, req *request, clients, n int, d time.Duration) phase {
+func runLoad(ctx context.Context, req *request, clients, n int, d time.Duration) phase {
 	var (
 		started  atomic.Int64
 		mu       sync.Mutex
@@ -145,6 +147,15 @@ func runLoad(ctx context.Context, c *http.Client, req *request, clients, n int, 
 			var myIDs []string
 			var errs int
 			var first string
+			lc, err := newLoadConn(req)
+			if err != nil {
+				mu.Lock()
+				errCount++
+				firstErr = cmp.Or(firstErr, err.Error())
+				mu.Unlock()
+				return
+			}
+			defer lc.close()
 			for ctx.Err() == nil {
 				if n > 0 && started.Add(1) > int64(n) {
 					break
@@ -153,7 +164,7 @@ func runLoad(ctx context.Context, c *http.Client, req *request, clients, n int, 
 				if !t0.Before(deadline) {
 					break
 				}
-				id, err := req.do(ctx, c)
+				id, err := lc.do(ctx)
 				if err != nil {
 					if ctx.Err() != nil {
 						break // interrupted, not the target's fault

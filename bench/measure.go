@@ -44,7 +44,7 @@ func measure(ctx context.Context, cfg config, runs []*run) error {
 			fmt.Fprintf(os.Stderr, "warning: %s answered %q, not a greeting\n", r.t.Name, body)
 		}
 		progress("warming up %s (%d requests)…", r.t.Name, cfg.warmup)
-		r.t.Warmup = runLoad(ctx, r.c, r.req, 1, cfg.warmup, time.Minute)
+		r.t.Warmup = runLoad(ctx, r.req, 1, cfg.warmup, time.Minute)
 		r.t.Warmup.finish()
 		reportErrors(r.t.Name, "warm-up", &r.t.Warmup)
 		live = append(live, r)
@@ -62,7 +62,7 @@ func measure(ctx context.Context, cfg config, runs []*run) error {
 		progress("measuring with 1 client, round %d of %d: %d requests to each target…", round+1, rounds, n)
 		for _, r := range live {
 			r.t.Sequential.add(withCPU(r.pid, func() phase {
-				return runLoad(ctx, r.c, r.req, 1, n, 2*cfg.duration/time.Duration(rounds))
+				return runLoad(ctx, r.req, 1, n, 2*cfg.duration/time.Duration(rounds))
 			}))
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -85,7 +85,7 @@ func measure(ctx context.Context, cfg config, runs []*run) error {
 		for _, r := range live {
 			settle(ctx, prev)
 			load := func() {
-				r.t.Concurrent.add(withCPU(r.pid, func() phase { return runLoad(ctx, r.c, r.req, cfg.clients, 0, d) }))
+				r.t.Concurrent.add(withCPU(r.pid, func() phase { return runLoad(ctx, r.req, cfg.clients, 0, d) }))
 			}
 			if r.around != nil {
 				r.around(load)
