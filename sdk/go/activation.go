@@ -165,9 +165,15 @@ func activationFromEnv(getenv func(string) string) Activation {
 // object. Wisp sends strings; a number is accepted too (for the deadline
 // above all). What cannot be read is left empty: the object is the host's,
 // not the action's, to get right.
-func activationFromJSON(b []byte) Activation {
+//
+// prev is the instance's previous activation: a value equal to prev's is
+// taken from it rather than allocated again. An instance serves one action,
+// so only the id and the deadline change from one activation to the next,
+// and in a Wasm guest each allocation saved is a few microseconds under
+// load, where the guest's code and heap are out of the caches.
+func activationFromJSON(b []byte, prev *Activation) Activation {
 	var a Activation
-	if scanFlatObject(b, a.set) {
+	if scanFlatObject(b, func(key, value []byte) { a.setFrom(key, value, prev) }) {
 		return a
 	}
 	return decodeActivation(b) // escapes, nesting, or not JSON
@@ -208,13 +214,54 @@ func (a *Activation) set(key, value string) {
 	}
 }
 
+// setFrom is set for a member scanned from the context object, reusing
+// prev's string where the value is the same (string(b) == s compares
+// without allocating).
+func (a *Activation) setFrom(key, value []byte, prev *Activation) {
+	for _, f := range activationFields {
+		if f.key == string(key) {
+			if old := *f.field(prev); old == string(value) {
+				*f.field(a) = old
+			} else {
+				*f.field(a) = string(value)
+			}
+			return
+		}
+	}
+	if string(key) == deadlineKey {
+		if ms, ok := parseMillis(value); ok {
+			a.Deadline = time.UnixMilli(ms)
+		} else {
+			a.Deadline = parseDeadline(string(value))
+		}
+	}
+}
+
+// parseMillis reads a positive decimal integer of at most 18 digits (a
+// deadline in Unix milliseconds) without allocating; false for anything
+// else, which parseDeadline then decides.
+func parseMillis(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 || b[0] == '0' {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
 // scanFlatObject calls f for each member of b, a JSON object whose keys and
-// values are strings without escapes, numbers, booleans or null (f gets ""
-// for the last two; a number as its text). It reports false, perhaps after
-// some calls, if b is anything else. The context object Wisp sends is such
+// values are strings without escapes, numbers, booleans or null (f gets an
+// empty value for the last two; a number as its text). The slices f gets
+// are b's own bytes. It reports false, perhaps after some calls, if b is
+// anything else. The context object Wisp sends is such
 // an object; scanning it directly costs a few microseconds in a Wasm
 // guest, where one json.Unmarshal costs tens.
-func scanFlatObject(b []byte, f func(key, value string)) bool {
+func scanFlatObject(b []byte, f func(key, value []byte)) bool {
 	s := jsonScanner{b: b}
 	if !s.objectStart() {
 		return false
@@ -224,22 +271,22 @@ func scanFlatObject(b []byte, f func(key, value string)) bool {
 		if !ok {
 			return false
 		}
-		var value string
+		var value []byte
 		switch c := s.peek(); {
 		case c == '"':
-			v, ok := s.plainString()
-			if !ok {
+			if value, ok = s.plainString(); !ok {
 				return false
 			}
-			value = string(v)
 		case c == '-' || '0' <= c && c <= '9':
-			if value, ok = s.number(); !ok {
+			start := s.i
+			if !s.skipNumber() {
 				return false
 			}
+			value = b[start:s.i]
 		case !s.literal("true") && !s.literal("false") && !s.literal("null"):
 			return false
 		}
-		f(string(key), value)
+		f(key, value)
 	}
 	return s.ok()
 }
@@ -252,17 +299,4 @@ func parseDeadline(s string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms)
-}
-
-// environ is a as __OW_* environment variables, "" for those it lacks.
-func (a Activation) environ() [][2]string {
-	env := make([][2]string, 0, len(activationFields)+1)
-	for _, f := range activationFields {
-		env = append(env, [2]string{f.env, *f.field(&a)})
-	}
-	dl := ""
-	if !a.Deadline.IsZero() {
-		dl = strconv.FormatInt(a.Deadline.UnixMilli(), 10)
-	}
-	return append(env, [2]string{deadlineEnv, dl})
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"strconv"
 	"unsafe"
 )
 
@@ -203,28 +204,45 @@ func runCommand(stdin io.Reader, getenv func(string) string) int {
 // environment variables to the activation's values (and unsets those it
 // does not give), so that code reading them sees this activation.
 func invokeReactor(params, actx []byte) ([]byte, error) {
-	a := activationFromJSON(actx)
-	setEnv(a)
+	a := activationFromJSON(actx, &last.activation)
+	setEnv(&a, &last)
 	return call(a, params)
 }
 
-// lastEnv is the __OW_* environment set by setEnv.
-var lastEnv [][2]string
+// reactorState is what the reactor form keeps from one activation to the
+// next of its instance.
+type reactorState struct {
+	activation Activation // the last one
+	envSet     bool       // the __OW_* variables are activation's
+}
 
-// setEnv sets the __OW_* environment variables to a's values, changing
-// only those that differ from the last activation's (an instance serves
-// one action: mostly the activation id and the deadline change).
-func setEnv(a Activation) {
-	env := a.environ()
-	for i, kv := range env {
-		if lastEnv != nil && lastEnv[i] == kv {
-			continue
-		}
-		if kv[1] == "" {
-			_ = os.Unsetenv(kv[0])
-		} else {
-			_ = os.Setenv(kv[0], kv[1])
+var last reactorState
+
+// setEnv sets the __OW_* environment variables to a's values (unsetting
+// those a lacks), changing only those that differ from the last
+// activation's: an instance serves one action, so mostly the id and the
+// deadline change. It then makes a the last activation.
+func setEnv(a *Activation, last *reactorState) {
+	for _, f := range activationFields {
+		if v := *f.field(a); !last.envSet || v != *f.field(&last.activation) {
+			setOrUnset(f.env, v)
 		}
 	}
-	lastEnv = env
+	if !last.envSet || !a.Deadline.Equal(last.activation.Deadline) {
+		dl := ""
+		if !a.Deadline.IsZero() {
+			dl = strconv.FormatInt(a.Deadline.UnixMilli(), 10)
+		}
+		setOrUnset(deadlineEnv, dl)
+	}
+	last.activation, last.envSet = *a, true
+}
+
+// setOrUnset sets the variable key to value, or unsets it when value is "".
+func setOrUnset(key, value string) {
+	if value == "" {
+		_ = os.Unsetenv(key)
+	} else {
+		_ = os.Setenv(key, value)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 type in struct {
@@ -119,10 +120,36 @@ func TestActivationFromJSON(t *testing.T) {
 		{"not JSON", `{`, Activation{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := activationFromJSON([]byte(tc.ctx)); got != tc.want {
+			if got := activationFromJSON([]byte(tc.ctx), &Activation{}); got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
+			// After another activation, whose strings are reused where equal.
+			prev := Activation{ID: "9999", Namespace: "ns", ActionName: "/ns/other", APIHost: "http://h:1", Deadline: dl}
+			if got := activationFromJSON([]byte(tc.ctx), &prev); got != tc.want {
+				t.Errorf("after %+v: got %+v, want %+v", prev, got, tc.want)
+			}
 		})
+	}
+}
+
+// TestActivationFromJSONReuses checks that the values an activation shares
+// with the previous one are not allocated again, and that the others are
+// copies, not views of the context object's bytes (which the host may
+// overwrite).
+func TestActivationFromJSONReuses(t *testing.T) {
+	ctx := []byte(`{"activationId":"0123","namespace":"ns","actionName":"/ns/a","actionVersion":"0.0.1","deadline":"1795651200123","apiHost":"http://h:1"}`)
+	prev := activationFromJSON(ctx, &Activation{})
+	next := []byte(strings.Replace(string(ctx), "0123", "4567", 1))
+	got := activationFromJSON(next, &prev)
+	if unsafe.StringData(got.Namespace) != unsafe.StringData(prev.Namespace) || unsafe.StringData(got.APIHost) != unsafe.StringData(prev.APIHost) {
+		t.Error("unchanged values were allocated again")
+	}
+	clear(next)
+	if got.ID != "4567" {
+		t.Errorf("the new id %q changed with the context's bytes", got.ID)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = activationFromJSON(ctx, &prev) }); n > 1 {
+		t.Errorf("%v allocations to read an unchanged context, want at most 1 (the scan's closure)", n)
 	}
 }
 
@@ -136,19 +163,23 @@ func TestActivationEnv(t *testing.T) {
 	if a != want {
 		t.Fatalf("got %+v, want %+v", a, want)
 	}
-	back := map[string]string{}
-	for _, kv := range a.environ() {
-		back[kv[0]] = kv[1]
-	}
-	if fmt.Sprint(back) != fmt.Sprint(env) {
-		t.Errorf("environ() = %v, want %v", back, env)
-	}
 	if got := activationFromEnv(func(string) string { return "" }); got != (Activation{}) {
 		t.Errorf("no environment: %+v", got)
 	}
-	for _, kv := range (Activation{}).environ() {
-		if kv[1] != "" {
-			t.Errorf("the zero Activation sets %s=%q", kv[0], kv[1])
+	// setEnv writes what activationFromEnv reads, and unsets what the
+	// zero Activation lacks.
+	for k := range env {
+		t.Setenv(k, "stale") // restored after the test
+	}
+	var st reactorState
+	setEnv(&a, &st)
+	if back := activationFromEnv(os.Getenv); back != a {
+		t.Errorf("after setEnv: %+v, want %+v", back, a)
+	}
+	setEnv(&Activation{}, &st)
+	for k := range env {
+		if v, ok := os.LookupEnv(k); ok {
+			t.Errorf("the zero Activation left %s=%q", k, v)
 		}
 	}
 }
@@ -286,8 +317,8 @@ func TestInvokeReactor(t *testing.T) {
 	t.Setenv("__OW_ACTION_NAME", "")
 	t.Setenv("__OW_ACTION_VERSION", "")
 	t.Setenv("__OW_DEADLINE", "")
-	lastEnv = nil
-	t.Cleanup(func() { lastEnv = nil })
+	last = reactorState{}
+	t.Cleanup(func() { last = reactorState{} })
 	var env map[string]string
 	register(t, typed(func(ctx context.Context, p in) (map[string]string, error) {
 		env = map[string]string{}
@@ -439,7 +470,7 @@ func FuzzActivationFromJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fast Activation
-		if !scanFlatObject(b, fast.set) {
+		if !scanFlatObject(b, func(k, v []byte) { fast.setFrom(k, v, &Activation{ID: "0123", Namespace: "ns"}) }) {
 			return
 		}
 		if !json.Valid(b) {
