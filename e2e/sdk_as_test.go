@@ -525,6 +525,46 @@ func TestSDKASRuntime(t *testing.T) {
 		t.Errorf("stderr %q, want %q", got, w)
 	}
 
+	// The SDK reads Wisp's flat context object directly, reusing the
+	// strings that did not change since the last activation, and leaves
+	// anything else to its JSON parser: both must read the same. Each case
+	// follows the one before in the same instance.
+	for _, tc := range []struct{ name, actx, want string }{
+		{"the next activation: a new id and deadline",
+			`{"activationId":"fedcba9876543210fedcba9876543210","namespace":"ns","actionName":"/ns/pkg/act","actionVersion":"0.0.2","apiHost":"http://127.0.0.1:3233","deadline":"1795651200123"}`,
+			`{"activationId":"fedcba9876543210fedcba9876543210","namespace":"ns","actionName":"/ns/pkg/act","actionVersion":"0.0.2","apiHost":"http://127.0.0.1:3233","deadline":1795651200123}`},
+		{"white space, a number deadline, an unknown key, a field left out",
+			" {\n \"namespace\" : \"ns2\" , \"other\":\"x\", \"deadline\": 1795651200124 }\t",
+			`{"activationId":"","namespace":"ns2","actionName":"","actionVersion":"","apiHost":"","deadline":1795651200124}`},
+		{"an escape (the parser's turn)",
+			`{"activationId":"a\"b","namespace":"ns2"}`,
+			`{"activationId":"a\"b","namespace":"ns2","actionName":"","actionVersion":"","apiHost":"","deadline":0}`},
+		{"non-ASCII (the parser's turn)",
+			`{"activationId":"id","namespace":"nś"}`,
+			`{"activationId":"id","namespace":"nś","actionName":"","actionVersion":"","apiHost":"","deadline":0}`},
+		{"a number where a string belongs; a fraction for the deadline",
+			`{"activationId":7,"namespace":"ns","deadline":1.5}`,
+			`{"activationId":"","namespace":"ns","actionName":"","actionVersion":"","apiHost":"","deadline":0}`},
+		{"a deadline that is not digits",
+			`{"activationId":"id","deadline":"soon"}`,
+			`{"activationId":"id","namespace":"","actionName":"","actionVersion":"","apiHost":"","deadline":0}`},
+		{"a leading zero: not JSON", `{"activationId":"id","deadline":0123}`,
+			`{"activationId":"","namespace":"","actionName":"","actionVersion":"","apiHost":"","deadline":0}`},
+		{"cut short: not JSON", `{"activationId":"id"`,
+			`{"activationId":"","namespace":"","actionName":"","actionVersion":"","apiHost":"","deadline":0}`},
+		{"empty", `{}`,
+			`{"activationId":"","namespace":"","actionName":"","actionVersion":"","apiHost":"","deadline":0}`},
+		{"the same as the first, after all that", string(actx), want},
+	} {
+		out, err := a.call([]byte(`{"op":"context"}`), []byte(tc.actx))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if string(out) != tc.want {
+			t.Errorf("context, %s: %s, want %s", tc.name, out, tc.want)
+		}
+	}
+
 	// A warm call of the example, in-process: what the SDK costs per
 	// activation without wispd around it.
 	h := newASReactor(t, buildAS(t).hello)

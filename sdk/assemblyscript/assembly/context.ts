@@ -42,6 +42,130 @@ export class Context {
     }
     return c;
   }
+
+  // setMember sets the field of one member of the context object, read by
+  // contextFromBytes: the key's kn bytes at k, the value's vn bytes at v
+  // (a string's, or a whole number's digits). A string field given a
+  // number is "", as getString answers.
+  setMember(k: usize, kn: i32, v: usize, vn: i32, isString: bool, prev: Context): void {
+    if (bytesAre(k, kn, "activationId")) this.activationId = isString ? asciiString(v, vn, prev.activationId) : "";
+    else if (bytesAre(k, kn, "namespace")) this.namespace = isString ? asciiString(v, vn, prev.namespace) : "";
+    else if (bytesAre(k, kn, "actionName")) this.actionName = isString ? asciiString(v, vn, prev.actionName) : "";
+    else if (bytesAre(k, kn, "actionVersion")) this.actionVersion = isString ? asciiString(v, vn, prev.actionVersion) : "";
+    else if (bytesAre(k, kn, "apiHost")) this.apiHost = isString ? asciiString(v, vn, prev.apiHost) : "";
+    else if (bytesAre(k, kn, "deadline")) this.deadline = digitsValue(v, vn);
+  }
+}
+
+/**
+ * contextFromBytes reads the context object the way Wisp writes it, one
+ * flat object of ASCII strings without escapes (the deadline may be a
+ * whole number), straight from its n bytes at p: no tree of JSON values,
+ * and each string equal to prev's is taken from prev, not decoded again.
+ * An instance serves one action, so from one activation to the next
+ * mostly the id and the deadline change. It returns null for anything
+ * else (escapes, other characters, other values, not JSON), which the JSON
+ * parser then reads; what it returns is what that parser and
+ * Context.fromJSON would make of the same bytes.
+ */
+export function contextFromBytes(p: usize, n: i32, prev: Context): Context | null {
+  const c = new Context();
+  let i = skipSpace(p, 0, n);
+  if (i >= n || load<u8>(p + i) != 0x7B) return null; // {
+  i = skipSpace(p, i + 1, n);
+  if (i < n && load<u8>(p + i) == 0x7D) return onlySpace(p, i + 1, n) ? c : null; // {}
+  while (true) {
+    if (i >= n || load<u8>(p + i) != 0x22) return null; // the key's "
+    const ks = i + 1;
+    const ke = plainStringEnd(p, ks, n);
+    if (ke < 0) return null;
+    i = skipSpace(p, ke + 1, n);
+    if (i >= n || load<u8>(p + i) != 0x3A) return null; // :
+    i = skipSpace(p, i + 1, n);
+    if (i >= n) return null;
+    let vs = 0, ve = 0;
+    let isString = false;
+    const b = load<u8>(p + i);
+    if (b == 0x22) {
+      vs = i + 1;
+      ve = plainStringEnd(p, vs, n);
+      if (ve < 0) return null;
+      i = ve + 1;
+      isString = true;
+    } else if (b >= 0x31 && b <= 0x39) { // a whole number without a leading 0
+      vs = i;
+      ve = i;
+      while (ve < n && isDigit(load<u8>(p + ve))) ++ve;
+      if (ve - vs > 18) return null; // asInt's range: left to the parser
+      i = ve;
+    } else {
+      return null;
+    }
+    c.setMember(p + ks, ke - ks, p + vs, ve - vs, isString, prev);
+    i = skipSpace(p, i, n);
+    if (i >= n) return null;
+    const d = load<u8>(p + i);
+    if (d == 0x7D) return onlySpace(p, i + 1, n) ? c : null; // }
+    if (d != 0x2C) return null; // , (a '.' or 'e' after digits ends here too)
+    i = skipSpace(p, i + 1, n);
+  }
+}
+
+function isDigit(b: u8): bool {
+  return b >= 0x30 && b <= 0x39;
+}
+
+function skipSpace(p: usize, i: i32, n: i32): i32 {
+  while (i < n) {
+    const b = load<u8>(p + i);
+    if (b != 0x20 && b != 0x09 && b != 0x0A && b != 0x0D) break;
+    ++i;
+  }
+  return i;
+}
+
+function onlySpace(p: usize, i: i32, n: i32): bool {
+  return skipSpace(p, i, n) == n;
+}
+
+// plainStringEnd is the index of the quote that ends the string starting
+// at i, or -1 if it has an escape, a control character or a non-ASCII
+// byte, or does not end.
+function plainStringEnd(p: usize, i: i32, n: i32): i32 {
+  while (i < n) {
+    const b = load<u8>(p + i);
+    if (b == 0x22) return i;
+    if (b == 0x5C || b < 0x20 || b >= 0x80) return -1;
+    ++i;
+  }
+  return -1;
+}
+
+// bytesAre reports whether the n ASCII bytes at p are s.
+function bytesAre(p: usize, n: i32, s: string): bool {
+  if (s.length != n) return false;
+  for (let k = 0; k < n; ++k) {
+    if (<u32>s.charCodeAt(k) != <u32>load<u8>(p + k)) return false;
+  }
+  return true;
+}
+
+// asciiString is the n ASCII bytes at p as a string: old if they are old.
+function asciiString(p: usize, n: i32, old: string): string {
+  return bytesAre(p, n, old) ? old : String.UTF8.decodeUnsafe(p, n);
+}
+
+// digitsValue is the value of n decimal digits at p, 0 for anything else
+// (as parseDigits).
+function digitsValue(p: usize, n: i32): i64 {
+  if (n == 0 || n > 18) return 0;
+  let v: i64 = 0;
+  for (let k = 0; k < n; ++k) {
+    const b = load<u8>(p + k);
+    if (!isDigit(b)) return 0;
+    v = v * 10 + <i64>(b - 0x30);
+  }
+  return v;
 }
 
 function parseDigits(s: string): i64 {

@@ -4,7 +4,7 @@
 //   export * from "@wispfaas/wisp-as/reactor";
 
 import { JSONObject, JSONWriter, parseJSONBytes, jsonError, _shrinkScratch } from "./json";
-import { Context } from "./context";
+import { Context, contextFromBytes } from "./context";
 import { _handler, _setContext } from "./handler";
 
 // The largest buffer wisp_alloc hands out; more is refused with 0.
@@ -14,6 +14,10 @@ const MAX_ALLOC: i32 = 1 << 30;
 // come from heap.alloc: unmanaged memory the garbage collector never
 // touches, so they stay valid whatever the allocations in between.
 const pending = new Array<usize>();
+
+// The context of the last activation, whose strings the next one reuses
+// where they are the same (contextFromBytes).
+let last = new Context();
 
 // The result of the last activation. The writer's buffer stays reachable
 // from this global, so the result stays valid until the next wisp_invoke
@@ -35,9 +39,16 @@ export function wisp_alloc(len: i32): usize {
  */
 export function wisp_invoke(params: usize, paramsLen: i32, ctx: usize, ctxLen: i32): u64 {
   out.reset();
-  const cv = parseJSONBytes(ctx, ctxLen);
-  const co: JSONObject | null = cv === null ? null : cv.asObject();
-  const c = co === null ? new Context() : Context.fromJSON(co);
+  const fast = contextFromBytes(ctx, ctxLen, last);
+  let c: Context;
+  if (fast !== null) {
+    c = fast;
+  } else {
+    const cv = parseJSONBytes(ctx, ctxLen);
+    const co: JSONObject | null = cv === null ? null : cv.asObject();
+    c = co === null ? new Context() : Context.fromJSON(co);
+  }
+  last = c;
   const pv = parseJSONBytes(params, paramsLen);
   let perr = "";
   if (pv === null) perr = jsonError();
