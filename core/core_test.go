@@ -1,6 +1,7 @@
 package core
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,20 @@ func TestValidateName(t *testing.T) {
 			t.Errorf("ValidateName(%q) code = %s, want invalid", tt.name, ErrorCodeOf(err))
 		}
 	}
+}
+
+// FuzzValidName checks the hand-written name rule against OpenWhisk's
+// regular expression.
+func FuzzValidName(f *testing.F) {
+	for _, s := range []string{"hello", "a", "a b", "a ", " a", "-a", "a-", "a@b.c", "_", "é", "a\nb", "a\x00", "ab c@.-"} {
+		f.Add(s)
+	}
+	re := regexp.MustCompile(`^(\w|\w[\w@ .-]*[\w@.-]+)$`)
+	f.Fuzz(func(t *testing.T, name string) {
+		if got, want := validName(name), re.MatchString(name); got != want {
+			t.Fatalf("validName(%q) = %v, the regular expression says %v", name, got, want)
+		}
+	})
 }
 
 func TestParseActionName(t *testing.T) {

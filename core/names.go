@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -18,9 +17,28 @@ const MaxNameLength = 256
 // namespace ("_" in OpenWhisk).
 const DefaultNamespace = "_"
 
-// nameRE is OpenWhisk's entity name rule: word characters, with '@', ' ',
-// '.' and '-' allowed inside, not leading, and no trailing space.
-var nameRE = regexp.MustCompile(`^(\w|\w[\w@ .-]*[\w@.-]+)$`)
+// validName is OpenWhisk's entity name rule, its regular expression
+// ^(\w|\w[\w@ .-]*[\w@.-]+)$ checked by hand: word characters (ASCII
+// letters, digits, '_'), with '@', ' ', '.' and '-' allowed after the first,
+// and no trailing space. Every invoke checks its action's name, and the
+// regular expression cost ~0.8% of wispd's CPU under load; a test checks
+// the two against each other.
+func validName(name string) bool {
+	if name == "" || !isWordChar(name[0]) || name[len(name)-1] == ' ' {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		if c := name[i]; !isWordChar(c) && c != '@' && c != ' ' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isWordChar reports whether c is in regexp's \w: [0-9A-Za-z_].
+func isWordChar(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_'
+}
 
 // ValidateName checks one segment of an entity path (a namespace, package or
 // action name). what names the segment in the error ("action name").
@@ -30,7 +48,7 @@ func ValidateName(what, name string) error {
 		return Errorf(CodeInvalid, "The %s is missing.", what)
 	case len(name) > MaxNameLength:
 		return Errorf(CodeInvalid, "The %s is %d characters long; the limit is %d.", what, len(name), MaxNameLength)
-	case !nameRE.MatchString(name):
+	case !validName(name):
 		return Errorf(CodeInvalid, "The %s %q is not valid: use letters, digits and _, with @ . - or space inside.", what, name)
 	}
 	return nil
