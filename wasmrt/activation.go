@@ -7,6 +7,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
+	"github.com/wispfaas/wisp/internal/logline"
 )
 
 // Buffers larger than this are not kept in the pool, so that one large activation does not pin memory.
@@ -181,8 +182,8 @@ func (s *logSink) reset(limit int64) {
 
 func (s *logSink) truncate(now time.Time, stream string) {
 	s.truncated = true
-	s.lines = append(s.lines, formatLine(now, stream, []byte(
-		"Logs were truncated because the total bytes size exceeds the limit of "+strconv.FormatInt(s.limit, 10)+" bytes.")))
+	s.lines = append(s.lines, logline.Format(now, stream,
+		"Logs were truncated because the total bytes size exceeds the limit of "+strconv.FormatInt(s.limit, 10)+" bytes."))
 }
 
 // logWriter turns one of the guest's output streams into OpenWhisk log
@@ -236,7 +237,7 @@ func (w *logWriter) emit() {
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
-	w.sink.lines = append(w.sink.lines, formatLine(w.partialAt, w.stream, line))
+	w.sink.lines = append(w.sink.lines, logline.Format(w.partialAt, w.stream, line))
 	w.partial = w.partial[:0]
 }
 
@@ -246,15 +247,4 @@ func (w *logWriter) flush() {
 		w.emit()
 	}
 	w.partial = w.partial[:0]
-}
-
-const logTimeLayout = "2006-01-02T15:04:05.000000Z"
-
-func formatLine(t time.Time, stream string, line []byte) string {
-	var b [len(logTimeLayout) + len(" stderr: ")]byte
-	s := t.UTC().AppendFormat(b[:0], logTimeLayout)
-	s = append(s, ' ')
-	s = append(s, stream...)
-	s = append(s, ": "...)
-	return string(s) + string(line)
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wispfaas/wisp/internal/logline"
 )
 
 // Sentinel closes each activation's output on stdout and on stderr.
@@ -19,19 +21,6 @@ const Sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 // DefaultLogLimit applies when Init or Run is given a log limit ≤ 0
 // (OpenWhisk's default limits.logs of 10 MB).
 const DefaultLogLimit = 10 << 20
-
-const logTimeLayout = "2006-01-02T15:04:05.000000Z"
-
-// FormatLogLine renders one log line as OpenWhisk does:
-// "2026-11-25T18:00:00.000000Z stdout: text".
-func FormatLogLine(t time.Time, stream, text string) string {
-	var b [len(logTimeLayout) + len(" stderr: ")]byte
-	s := t.UTC().AppendFormat(b[:0], logTimeLayout)
-	s = append(s, ' ')
-	s = append(s, stream...)
-	s = append(s, ": "...)
-	return string(s) + text
-}
 
 // logLine is one line as read, before formatting.
 type logLine struct {
@@ -196,13 +185,13 @@ func mergeLogs(limit int64, segs ...segment) []string {
 			break
 		}
 		kept += n
-		out = append(out, FormatLogLine(l.at, l.stream, l.text))
+		out = append(out, logline.Format(l.at, l.stream, l.text))
 	}
 	if truncated {
 		if truncAt.IsZero() {
 			truncAt = time.Now()
 		}
-		out = append(out, FormatLogLine(truncAt, "stderr",
+		out = append(out, logline.Format(truncAt, "stderr",
 			"Logs were truncated because the total bytes size exceeds the limit of "+strconv.FormatInt(limit, 10)+" bytes."))
 	}
 	return out
