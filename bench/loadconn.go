@@ -23,18 +23,17 @@ import (
 // The load phases use it rather than net/http's client because the load
 // generator shares the machine's two cores with the server it measures:
 // net/http's Transport hands every request between three goroutines (the
-// caller's, the connection's writer and its reader) and cost ~32 µs of CPU
-// per request here, against ~22 µs for the floor server itself and ~10 µs
-// for wrk. What the generator burns is taken from a server that uses both
+// caller's, the connection's writer and its reader) and cost 36–45 µs of
+// CPU per request here, against 19–22 µs for the floor server itself; this
+// client costs 16–18 µs and wrk 9–14 µs. What the generator burns is taken from a server that uses both
 // cores (wispd) but not from one that uses one (workerd), so a heavy
 // generator skews the ratios between them (docs/rationale.md, "The
 // benchmark's load generator"). One goroutine writing and reading its own
 // connection is what wrk does too.
 type loadConn struct {
-	req     *request
-	addr    string // host:port to dial
-	raw     []byte // the whole request, sent again and again
-	timeout time.Duration
+	req  *request
+	addr string // host:port to dial
+	raw  []byte // the whole request, sent again and again
 
 	conn net.Conn
 	br   *bufio.Reader
@@ -77,7 +76,7 @@ func newLoadConn(req *request) (*loadConn, error) {
 	}
 	b.WriteString("\r\n")
 	b.Write(req.body)
-	return &loadConn{req: req, addr: addr, raw: b.Bytes(), timeout: loadTimeout}, nil
+	return &loadConn{req: req, addr: addr, raw: b.Bytes()}, nil
 }
 
 // do sends the request once and reads the whole answer. Anything but 200
@@ -122,7 +121,7 @@ func (lc *loadConn) close() {
 // roundTrip writes the request and reads its answer; keep reports whether
 // the connection may carry the next request.
 func (lc *loadConn) roundTrip() (keep bool, id string, err error) {
-	if err := lc.conn.SetDeadline(time.Now().Add(lc.timeout)); err != nil {
+	if err := lc.conn.SetDeadline(time.Now().Add(loadTimeout)); err != nil {
 		return false, "", err
 	}
 	if _, err := lc.conn.Write(lc.raw); err != nil {
@@ -180,19 +179,19 @@ func readAnswer(br *bufio.Reader, idHeader string) (answer, error) {
 		}
 		value = bytes.TrimSpace(value)
 		switch {
-		case headerIs(name, "Content-Length"):
+		case bytes.EqualFold(name, []byte("Content-Length")):
 			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
 				return a, fmt.Errorf("bad Content-Length %q", value)
 			}
-		case headerIs(name, "Transfer-Encoding"):
-			chunked = asciiEqualFold(value, "chunked")
-		case headerIs(name, "Connection"):
-			if asciiEqualFold(value, "close") {
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(value, []byte("chunked"))
+		case bytes.EqualFold(name, []byte("Connection")):
+			if bytes.EqualFold(value, []byte("close")) {
 				a.keep = false
-			} else if asciiEqualFold(value, "keep-alive") {
+			} else if bytes.EqualFold(value, []byte("keep-alive")) {
 				a.keep = true
 			}
-		case idHeader != "" && headerIs(name, idHeader):
+		case idHeader != "" && bytes.EqualFold(name, []byte(idHeader)):
 			a.id = string(value)
 		}
 	}
@@ -262,26 +261,4 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 		line = line[:n-1]
 	}
 	return line, nil
-}
-
-// headerIs reports whether a header's name is want, case aside.
-func headerIs(name []byte, want string) bool { return asciiEqualFold(name, want) }
-
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
