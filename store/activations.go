@@ -85,6 +85,13 @@ const activationsSubjectPrefix = "$KV." + ActivationsBucket + "."
 // wispd's CPU and ~5% of the bytes it allocated. Puts unanswered after
 // timeout fail, found by a sweep each second. One batch of puts is in
 // flight at a time (publish).
+//
+// A put's reply subject names a slot, not the put: a slot is used again
+// once its put has been answered, so the same few reply subjects recur.
+// Unique ones cost the embedded server a miss in its subject caches for
+// every acknowledgement it routes, an insert, and the pruning of the
+// caches that follows (~2% of wispd's CPU under load; see
+// docs/rationale.md).
 type asyncPuts struct {
 	nc      *nats.Conn
 	prefix  string // of the reply subjects: a new inbox and "."
@@ -100,6 +107,12 @@ type asyncPuts struct {
 	next    uint64
 	pending map[uint64]pendingPut
 	closed  bool
+	// slots[i] is the put whose reply subject is replies[i], 0 when none
+	// is; free lists the slots a new put may take. A slot whose put timed
+	// out is never used again: its late answer must not settle another.
+	slots   []uint64
+	replies []string
+	free    []uint32
 	waiters []putsWaiter // reads waiting for earlier puts (settled)
 	// At most one batch of puts is in flight: inFlight counts its puts
 	// not yet answered; puts made meanwhile wait in queued, and go out
@@ -113,6 +126,7 @@ type asyncPuts struct {
 type queuedPut struct {
 	id      uint64
 	subject string
+	reply   string
 	data    []byte
 }
 
@@ -126,6 +140,7 @@ type putsWaiter struct {
 // pendingPut is a put waiting for JetStream's answer.
 type pendingPut struct {
 	subject string
+	slot    uint32 // of its reply subject
 	done    func(error)
 	sent    time.Time // when published; zero while queued
 	// inFlight: published, and counted in asyncPuts.inFlight; false
@@ -176,22 +191,23 @@ func (p *asyncPuts) publish(subject string, data []byte, done func(error)) error
 	p.next++
 	id := p.next
 	now := p.inFlight == 0
-	put := pendingPut{subject: subject, done: done, inFlight: now}
+	slot, reply := p.takeSlotLocked(id)
+	put := pendingPut{subject: subject, slot: slot, done: done, inFlight: now}
 	if now {
 		put.sent = time.Now() // a queued put's clock starts when it is sent
 	}
 	p.pending[id] = put
 	if !now {
-		p.queued = append(p.queued, queuedPut{id: id, subject: subject, data: bytes.Clone(data)})
+		p.queued = append(p.queued, queuedPut{id: id, subject: subject, reply: reply, data: bytes.Clone(data)})
 		p.mu.Unlock()
 		return nil
 	}
 	p.inFlight = 1
 	p.mu.Unlock()
-	if err := p.nc.PublishRequest(subject, p.reply(id), data); err != nil {
+	if err := p.nc.PublishRequest(subject, reply, data); err != nil {
 		p.mu.Lock()
 		_, ours := p.pending[id]
-		next := p.settleLocked(id)
+		next := p.settleLocked(id, true)
 		p.mu.Unlock()
 		p.send(next)
 		if !ours {
@@ -202,19 +218,38 @@ func (p *asyncPuts) publish(subject string, data []byte, done func(error)) error
 	return nil
 }
 
-// reply is the reply subject of put id.
-func (p *asyncPuts) reply(id uint64) string { return p.prefix + strconv.FormatUint(id, 36) }
+// takeSlotLocked gives put id a reply slot and returns it with its reply
+// subject. p.mu is held.
+func (p *asyncPuts) takeSlotLocked(id uint64) (uint32, string) {
+	var slot uint32
+	if n := len(p.free); n > 0 {
+		slot = p.free[n-1]
+		p.free = p.free[:n-1]
+	} else {
+		slot = uint32(len(p.slots))
+		p.slots = append(p.slots, 0)
+		p.replies = append(p.replies, p.prefix+strconv.FormatUint(uint64(slot), 36))
+	}
+	p.slots[slot] = id
+	return slot, p.replies[slot]
+}
 
 // settleLocked takes put id out of pending, once answered, failed or
 // timed out, wakes the reads that waited for it and, when it was the
 // last of the batch in flight, returns the next batch to send (which it
-// counts in flight). p.mu is held.
-func (p *asyncPuts) settleLocked(id uint64) []queuedPut {
+// counts in flight). Its reply slot is freed when reuse is true: the put
+// was answered, or never sent; else (it timed out) an answer may still
+// come, and the slot is retired. p.mu is held.
+func (p *asyncPuts) settleLocked(id uint64, reuse bool) []queuedPut {
 	put, ok := p.pending[id]
 	if !ok {
 		return nil
 	}
 	delete(p.pending, id)
+	p.slots[put.slot] = 0
+	if reuse {
+		p.free = append(p.free, put.slot)
+	}
 	p.wakeWaitersLocked()
 	if !put.inFlight {
 		return nil // still queued: send skips it
@@ -252,13 +287,13 @@ func (p *asyncPuts) send(batch []queuedPut) {
 	for len(batch) > 0 {
 		var next []queuedPut
 		for _, q := range batch {
-			err := p.nc.PublishRequest(q.subject, p.reply(q.id), q.data)
+			err := p.nc.PublishRequest(q.subject, q.reply, q.data)
 			if err == nil {
 				continue
 			}
 			p.mu.Lock()
 			put, ok := p.pending[q.id]
-			if n := p.settleLocked(q.id); n != nil {
+			if n := p.settleLocked(q.id, true); n != nil {
 				next = n
 			}
 			p.mu.Unlock()
@@ -272,13 +307,17 @@ func (p *asyncPuts) send(batch []queuedPut) {
 
 // answered handles JetStream's answer to one put.
 func (p *asyncPuts) answered(m *nats.Msg) {
-	id, err := strconv.ParseUint(strings.TrimPrefix(m.Subject, p.prefix), 36, 64)
+	slot, err := strconv.ParseUint(strings.TrimPrefix(m.Subject, p.prefix), 36, 32)
 	if err != nil {
 		return
 	}
 	p.mu.Lock()
+	var id uint64
+	if slot < uint64(len(p.slots)) {
+		id = p.slots[slot]
+	}
 	put, ok := p.pending[id]
-	next := p.settleLocked(id)
+	next := p.settleLocked(id, true)
 	p.mu.Unlock()
 	p.send(next)
 	if !ok {
@@ -359,7 +398,7 @@ func (p *asyncPuts) expire(now time.Time) bool {
 		// bounds that wait; its own runs once it is sent.
 		if put.inFlight && now.Sub(put.sent) > p.timeout {
 			late = append(late, put)
-			if n := p.settleLocked(id); n != nil {
+			if n := p.settleLocked(id, false); n != nil {
 				next = n
 			}
 		}
@@ -395,6 +434,7 @@ func (p *asyncPuts) close() {
 		pending := p.pending
 		p.pending = map[uint64]pendingPut{}
 		p.queued, p.inFlight = nil, 0
+		clear(p.slots) // no answer comes after the unsubscription
 		p.wakeWaitersLocked()
 		p.mu.Unlock()
 		for _, put := range pending {

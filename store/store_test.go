@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -639,6 +640,63 @@ func TestAsyncPutsBatches(t *testing.T) {
 	defer p.mu.Unlock()
 	if len(p.queued) != 0 || p.inFlight != 0 || len(p.pending) != 0 {
 		t.Errorf("after every answer: %d queued, %d in flight, %d pending; want none", len(p.queued), p.inFlight, len(p.pending))
+	}
+	// The silent put took the first reply slot, and timed out: the slot is
+	// retired. The others are free again.
+	if len(p.slots) != n+1 || len(p.free) != n || slices.Contains(p.free, 0) {
+		t.Errorf("after a time-out and %d answers: %d slots, %d free (%v); want %d, %d, without slot 0", n, len(p.slots), len(p.free), p.free, n+1, n)
+	}
+}
+
+// TestAsyncPutsReplySlots checks that puts answered one after another
+// share one reply subject, and that a late answer on the subject of a put
+// that timed out settles no other put.
+func TestAsyncPutsReplySlots(t *testing.T) {
+	s := storeWithQuickPuts(t, 100*time.Millisecond)
+	p := s.recordPuts
+	for i := range 30 {
+		id := core.NewActivationID(time.Now())
+		done := make(chan error, 1)
+		rec := fmt.Appendf(nil, `{"namespace":"guest","name":"a","activationId":%q,"response":{"status":"success","statusCode":0,"success":true,"result":{"i":%d}}}`, id, i)
+		if err := s.PutActivationAsync("guest", id, rec, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	p.mu.Lock()
+	slots := len(p.slots)
+	p.mu.Unlock()
+	if slots != 1 {
+		t.Errorf("30 puts one after another used %d reply slots, want 1", slots)
+	}
+
+	// A put that times out keeps its slot out of use.
+	timedOut := make(chan error, 1)
+	if err := p.publish("silent.a", []byte(`{}`), func(err error) { timedOut <- err }); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	retired := p.replies[p.pending[p.next].slot]
+	p.mu.Unlock()
+	if err := <-timedOut; err == nil {
+		t.Fatal("a put nobody answers succeeded")
+	}
+	waiting := make(chan error, 1)
+	if err := p.publish("silent.b", []byte(`{}`), func(err error) { waiting <- err }); err != nil {
+		t.Fatal(err)
+	}
+	// JetStream's answer to the first put, late: it must not settle the
+	// second, which must time out on its own.
+	if err := s.nc.Publish(retired, []byte(`{"stream":"KV_WISP_ACTIVATIONS","seq":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waiting; err == nil || !strings.Contains(err.Error(), "no acknowledgement") {
+		t.Errorf("a put after a late answer to another: %v, want its own time-out", err)
 	}
 }
 
