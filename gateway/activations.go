@@ -34,7 +34,7 @@ func (g *Gateway) makeListActivationsHandler() echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		name := c.QueryParam("name")
+		name := queryParam(c, "name")
 		if name != "" {
 			if _, err := core.ParseActionName(namespaceOf(c), name); err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/labstack/echo/v4"
@@ -57,9 +58,51 @@ func entityName(c echo.Context) (core.EntityPath, error) {
 	return core.ParseActionName(namespaceOf(c), name)
 }
 
+// queryParam is c.QueryParam(name): the first value of the query
+// parameter name, unescaped, or "" (also when it is malformed). echo's
+// builds a map of every parameter of the request (url.ParseQuery) on
+// first use, ~500 bytes for an invoke's two or three; this reads the raw
+// query for the one parameter asked, and allocates only to unescape.
+func queryParam(c echo.Context, name string) string {
+	return queryValue(c.Request().URL.RawQuery, name)
+}
+
+// queryValue is url.ParseQuery(query).Get(name), pair by pair as
+// url.ParseQuery reads them: split at "&", a pair with ";" or that does
+// not unescape is skipped, the key ends at the first "=". A query of many
+// parameters goes to url.ParseQuery itself, which then applies its limit
+// on their number (all are ignored past it).
+func queryValue(query, name string) string {
+	if strings.Count(query, "&") >= maxPlainQueryPairs {
+		v, _ := url.ParseQuery(query)
+		return v.Get(name)
+	}
+	for query != "" {
+		var pair string
+		pair, query, _ = strings.Cut(query, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
+		}
+		key, value, _ := strings.Cut(pair, "=")
+		// url.QueryUnescape returns its argument when it has nothing to
+		// unescape: no allocation in the common case.
+		if k, err := url.QueryUnescape(key); err != nil || k != name {
+			continue
+		}
+		if v, err := url.QueryUnescape(value); err == nil {
+			return v
+		}
+	}
+	return ""
+}
+
+// maxPlainQueryPairs is how many "&" a query may have for queryValue to
+// read it itself: far below url.ParseQuery's default limit (10,000).
+const maxPlainQueryPairs = 64
+
 // intQuery parses an integer query parameter within [lo, hi], with a default.
 func intQuery(c echo.Context, name string, def, lo, hi int64) (int64, error) {
-	s := c.QueryParam(name)
+	s := queryParam(c, name)
 	if s == "" {
 		return def, nil
 	}
@@ -75,7 +118,7 @@ func intQuery(c echo.Context, name string, def, lo, hi int64) (int64, error) {
 
 // boolQuery parses a boolean query parameter ("true"/"false"; empty is def).
 func boolQuery(c echo.Context, name string, def bool) (bool, error) {
-	s := c.QueryParam(name)
+	s := queryParam(c, name)
 	if s == "" {
 		return def, nil
 	}
