@@ -52,7 +52,9 @@ On first start wispd creates the "guest" namespace, stores its key in the
 data directory and prints the line that points the wisp CLI at it.
 
 Every flag has an environment variable (shown in its help); a flag given on
-the command line wins over the variable.`,
+the command line wins over the variable. Go's own variables apply too: wispd
+runs its garbage collector with GOGC=200 unless GOGC is set (GOGC=100 is
+Go's default: less memory, more CPU per request).`,
 		Example: `  wispd                                  # serve on 127.0.0.1:3233, data in ./wisp-data
   WISP_LISTEN=0.0.0.0:3233 wispd --data /var/lib/wisp
   wispd namespace create alice           # prints alice's new key`,

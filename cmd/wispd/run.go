@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/wispfaas/wisp/daemon"
@@ -20,12 +23,13 @@ func runDaemon(ctx context.Context, opts *options, r daemon.Role, out io.Writer)
 		return err
 	}
 	log := cfg.Logger
+	gogc := setGCPercent()
 	started := time.Now()
 	d, err := daemon.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	log.Info("wispd ready", "role", string(r), "took", time.Since(started).Round(time.Millisecond))
+	log.Info("wispd ready", "role", string(r), "took", time.Since(started).Round(time.Millisecond), "gogc", gogc)
 	if host := d.APIHost(); host != "" {
 		auth, created := d.GuestAuth()
 		file := daemon.GuestAuthFile(cfg.Data)
@@ -42,4 +46,21 @@ func runDaemon(ctx context.Context, opts *options, r daemon.Role, out io.Writer)
 	}
 	log.Info("wispd stopped")
 	return nil
+}
+
+// defaultGCPercent is wispd's GOGC when its environment sets none: the
+// heap may grow to three times what is live between two collections,
+// rather than Go's two. Under load the collector then costs ~5% less of
+// wispd's CPU per invoke, for ~40% more resident memory
+// (docs/rationale.md).
+const defaultGCPercent = 200
+
+// setGCPercent applies defaultGCPercent unless GOGC is set, and returns
+// the setting in force, as GOGC would spell it.
+func setGCPercent() string {
+	if v, set := os.LookupEnv("GOGC"); set {
+		return v
+	}
+	debug.SetGCPercent(defaultGCPercent)
+	return strconv.Itoa(defaultGCPercent)
 }
