@@ -86,6 +86,10 @@ type phase struct {
 	// ServerCPU is the CPU time (user + system) the server process used
 	// during the phase; 0 when unknown.
 	ServerCPU time.Duration `json:"server_cpu_ns"`
+	// ClientCPU is the CPU time the benchmark's own process (the load
+	// generator) used during the phase; 0 when unknown. It shares the
+	// machine with the server.
+	ClientCPU time.Duration `json:"client_cpu_ns"`
 
 	lat []time.Duration // successful requests' latencies, until summarized
 	ids []string
@@ -101,6 +105,7 @@ func (p *phase) add(q phase) {
 	}
 	p.Elapsed += q.Elapsed
 	p.ServerCPU += q.ServerCPU
+	p.ClientCPU += q.ClientCPU
 	p.lat = append(p.lat, q.lat...)
 	p.ids = append(p.ids, q.ids...)
 }
@@ -122,6 +127,15 @@ func (p *phase) CPUPerRequest() time.Duration {
 		return 0
 	}
 	return p.ServerCPU / time.Duration(p.OK)
+}
+
+// ClientCPUPerRequest is the load generator's CPU time per successful
+// request.
+func (p *phase) ClientCPUPerRequest() time.Duration {
+	if p.OK == 0 || p.ClientCPU == 0 {
+		return 0
+	}
+	return p.ClientCPU / time.Duration(p.OK)
 }
 
 // runLoad sends req from clients concurrent loops, each waiting for its

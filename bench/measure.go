@@ -167,13 +167,20 @@ func probe(ctx context.Context, c *http.Client, req *request) (string, error) {
 	return strings.TrimSpace(string(body)), nil
 }
 
-// withCPU runs f and records the CPU time process pid used meanwhile.
+// withCPU runs f and records the CPU time process pid (the server) and
+// this process (the load generator) used meanwhile.
 func withCPU(pid int, f func() phase) phase {
+	self := os.Getpid()
 	before, err1 := processCPU(pid)
+	selfBefore, err3 := processCPU(self)
 	p := f()
 	after, err2 := processCPU(pid)
+	selfAfter, err4 := processCPU(self)
 	if err1 == nil && err2 == nil {
 		p.ServerCPU = after - before
+	}
+	if err3 == nil && err4 == nil {
+		p.ClientCPU = selfAfter - selfBefore
 	}
 	return p
 }

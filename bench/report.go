@@ -87,7 +87,7 @@ func printReport(out io.Writer, cfg config, res *results) {
 	if w := res.Workerd; w != nil && w.Skipped == "" {
 		fmt.Fprintf(out, "Peer: workerd %s from npm (%s).\n", w.Version, w.Reports)
 	}
-	fmt.Fprintf(out, "×floor, ×workerd: p50 as a multiple (lower is better); req/s as a fraction (higher is better). srv CPU/req: the server process's CPU time per request.\n\n")
+	fmt.Fprintf(out, "×floor, ×workerd: p50 as a multiple (lower is better); req/s as a fraction (higher is better). srv CPU/req: the server process's CPU time per request; client CPU/req: the load generator's (this process), which shares the two CPUs with the server.\n\n")
 	printMainTable(out, cfg, res)
 	printHTTPVerdicts(out, res)
 	printRecords(out, res)
@@ -102,14 +102,14 @@ func printMainTable(out io.Writer, cfg config, res *results) {
 	floor, workerd := res.target("floor"), res.target("workerd")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	c := cfg.clients
-	fmt.Fprintf(tw, "target\tp50 1c\tp99 1c\treq/s 1c\treq/s %dc\tp99 %dc\tp50 ×floor\tp50 ×workerd\treq/s %dc ×floor\treq/s %dc ×workerd\tsrv CPU/req %dc\terrors\t\n", c, c, c, c, c)
+	fmt.Fprintf(tw, "target\tp50 1c\tp99 1c\treq/s 1c\treq/s %dc\tp99 %dc\tp50 ×floor\tp50 ×workerd\treq/s %dc ×floor\treq/s %dc ×workerd\tsrv CPU/req %dc\tclient CPU/req %dc\terrors\t\n", c, c, c, c, c, c)
 	for _, t := range res.Targets {
 		if !measured(t) {
 			why := "skipped, see below"
 			if t.Skipped == "" {
 				why = "no successful request"
 			}
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%d\t  (%s)\n", t.Name, t.errors(), why)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%d\t  (%s)\n", t.Name, t.errors(), why)
 			continue
 		}
 		s, cc := &t.Sequential, &t.Concurrent
@@ -118,11 +118,11 @@ func printMainTable(out io.Writer, cfg config, res *results) {
 			wP50 = ratio(float64(s.Latency.P50), float64(workerd.Sequential.Latency.P50))
 			wRPS = ratio(cc.RPS(), workerd.Concurrent.RPS())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t.Name,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t.Name,
 			fmtDur(s.Latency.P50), fmtDur(s.Latency.P99), fmtInt(s.RPS()), fmtInt(cc.RPS()), fmtDur(cc.Latency.P99),
 			ratio(float64(s.Latency.P50), float64(floor.Sequential.Latency.P50)), wP50,
 			ratio(cc.RPS(), floor.Concurrent.RPS()), wRPS,
-			fmtDur(cc.CPUPerRequest()), t.errors())
+			fmtDur(cc.CPUPerRequest()), fmtDur(cc.ClientCPUPerRequest()), t.errors())
 	}
 	tw.Flush()
 	fmt.Fprintln(out)
