@@ -554,7 +554,10 @@ func (c *Container) call(ctx context.Context, line []byte, logLimit int) ([]byte
 	// Anything already waiting broke the protocol: a reply nobody asked
 	// for. Extra segments come from an action that printed the sentinel
 	// itself; they belong to no activation and are dropped, so that the
-	// next activation's logs line up again.
+	// next activation's logs line up again. Only those already cut are: a
+	// reader still behind hands its extra segment to this activation,
+	// whose own then waits for the next (the protocol's fixed sentinel
+	// cannot be told from a printed one).
 	select {
 	case r := <-c.replies:
 		if r.err != nil {

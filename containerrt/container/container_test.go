@@ -144,6 +144,18 @@ func TestLogs(t *testing.T) {
 	if _, _, err := run(t, c, "fakesentinel", 0); err != nil {
 		t.Fatal(err)
 	}
+	// What the action printed after its fake sentinel is cut at the real
+	// one by the stdout reader, a moment after the call above returned;
+	// the next call drops such a segment if it has been cut by then, and
+	// otherwise takes it for its own (the protocol cannot tell the two
+	// sentinels apart). Wait for the cut, so that the test checks the
+	// dropping and not the reader's scheduling (under -race on a loaded
+	// machine it once lost that race).
+	for deadline := time.Now().Add(10 * time.Second); len(c.stdout.segs) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the output after the fake sentinel was never cut at the real one")
+		}
+	}
 	res, logs, err := run(t, c, "echo", 0)
 	if err != nil {
 		t.Fatal(err)
