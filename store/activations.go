@@ -90,7 +90,7 @@ const activationsSubjectPrefix = "$KV." + ActivationsBucket + "."
 // once its put has been answered, so the same few reply subjects recur.
 // Unique ones cost the embedded server a miss in its subject caches for
 // every acknowledgement it routes, an insert, and the pruning of the
-// caches that follows (~2% of wispd's CPU under load; see
+// caches that follows (~1.3% of wispd's CPU under load; see
 // docs/rationale.md).
 type asyncPuts struct {
 	nc      *nats.Conn
