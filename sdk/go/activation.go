@@ -3,6 +3,7 @@ package wisp
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"sync"
@@ -41,11 +42,14 @@ func FromContext(ctx context.Context) (Activation, bool) {
 }
 
 // context returns a handler's context: it carries a, ends at a's
-// deadline, if any, and is canceled by the returned function.
-func (a Activation) context() (context.Context, context.CancelFunc) {
-	c := &activationContext{a: a}
-	return c, func() { c.end(context.Canceled) }
+// deadline, if any, and by its cancel method.
+func (a Activation) context() *activationContext {
+	return &activationContext{a: a}
 }
+
+// cancel ends the context, as its CancelFunc would (a method, not a
+// closure to return: one allocation less per activation).
+func (c *activationContext) cancel() { c.end(context.Canceled) }
 
 // activationContext is a handler's context, as context.WithDeadline on a
 // context.WithValue would make it, except that the channel Done returns,
@@ -133,16 +137,42 @@ func (c *activationContext) expireLocked() {
 }
 
 // The activation's fields, by environment variable and by key of the
-// reactor form's context object.
-var activationFields = []struct {
-	env, key string
-	field    func(*Activation) *string
-}{
-	{"__OW_ACTIVATION_ID", "activationId", func(a *Activation) *string { return &a.ID }},
-	{"__OW_NAMESPACE", "namespace", func(a *Activation) *string { return &a.Namespace }},
-	{"__OW_ACTION_NAME", "actionName", func(a *Activation) *string { return &a.ActionName }},
-	{"__OW_ACTION_VERSION", "actionVersion", func(a *Activation) *string { return &a.ActionVersion }},
-	{"__OW_API_HOST", "apiHost", func(a *Activation) *string { return &a.APIHost }},
+// reactor form's context object; Activation.fieldAt has them in this order.
+var activationFields = [...]struct{ env, key string }{
+	{"__OW_ACTIVATION_ID", "activationId"},
+	{"__OW_NAMESPACE", "namespace"},
+	{"__OW_ACTION_NAME", "actionName"},
+	{"__OW_ACTION_VERSION", "actionVersion"},
+	{"__OW_API_HOST", "apiHost"},
+}
+
+// fieldAt returns a's field number i of activationFields. A switch, not a
+// function value per field: a call through a function value makes a escape
+// to the heap, and each allocation costs microseconds in a Wasm guest.
+func (a *Activation) fieldAt(i int) *string {
+	switch i {
+	case 0:
+		return &a.ID
+	case 1:
+		return &a.Namespace
+	case 2:
+		return &a.ActionName
+	case 3:
+		return &a.ActionVersion
+	default:
+		return &a.APIHost
+	}
+}
+
+// field returns a's field of the context object's key, nil for any other
+// key (the deadline among them).
+func (a *Activation) field(key []byte) *string {
+	for i := range activationFields {
+		if activationFields[i].key == string(key) {
+			return a.fieldAt(i)
+		}
+	}
+	return nil
 }
 
 const (
@@ -154,8 +184,8 @@ const (
 // variables (the command form).
 func activationFromEnv(getenv func(string) string) Activation {
 	var a Activation
-	for _, f := range activationFields {
-		*f.field(&a) = getenv(f.env)
+	for i, f := range activationFields {
+		*a.fieldAt(i) = getenv(f.env)
 	}
 	a.Deadline = parseDeadline(getenv(deadlineEnv))
 	return a
@@ -172,11 +202,137 @@ func activationFromEnv(getenv func(string) string) Activation {
 // and in a Wasm guest each allocation saved is a few microseconds under
 // load, where the guest's code and heap are out of the caches.
 func activationFromJSON(b []byte, prev *Activation) Activation {
+	a, _ := contextObject(b, prev, false)
+	return a
+}
+
+// contextObject is activationFromJSON, told whether prev's values are all
+// printable ASCII without backslashes (prevPlain, as the reactor form
+// keeps it); it reports the same of the activation it returns.
+func contextObject(b []byte, prev *Activation, prevPlain bool) (Activation, bool) {
+	if a, ok := hostContext(b, prev, prevPlain); ok {
+		return a, true
+	}
 	var a Activation
 	if scanFlatObject(b, func(key, value []byte) { a.setFrom(key, value, prev) }) {
-		return a
+		return a, false
 	}
-	return decodeActivation(b) // escapes, nesting, or not JSON
+	return decodeActivation(b), false // escapes, nesting, or not JSON
+}
+
+// hostContext reads the context object in the form wasmrt writes it: no
+// white space, every value a string of printable ASCII without
+// backslashes. It reports false for anything else, which scanFlatObject
+// then reads; where it reports true, the activation is the one
+// scanFlatObject would read.
+//
+// It takes fewer steps per byte: closing quotes are found by
+// bytes.IndexByte, and only what is new is checked byte by byte. A key
+// Wisp knows is plain by being equal to it; a value equal to prev's is
+// plain when prevPlain says prev's are. From one activation to the next
+// only the id and the deadline change. In a Go Wasm guest, where each
+// step costs several times what it costs natively, the byte-by-byte scan
+// of the whole object was ~6 µs per activation, half of the SDK's share
+// of a warm call (docs/rationale.md).
+func hostContext(b []byte, prev *Activation, prevPlain bool) (Activation, bool) {
+	var a Activation
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return a, false
+	}
+	rest := b[1 : len(b)-1]
+	for len(rest) > 0 {
+		key, r, ok := quoted(rest)
+		if !ok || len(r) == 0 || r[0] != ':' {
+			return a, false
+		}
+		value, r, ok := quoted(r[1:])
+		if !ok {
+			return a, false
+		}
+		if len(r) > 0 {
+			// A comma, then another member: a comma before the closing
+			// brace is not JSON.
+			if r[0] != ',' || len(r) == 1 {
+				return a, false
+			}
+			r = r[1:]
+		}
+		rest = r
+		if !a.setPlain(key, value, prev, prevPlain) {
+			return a, false
+		}
+	}
+	return a, true
+}
+
+// quoted returns the bytes between the quote b starts with and the next
+// one, and what follows; whether they make a JSON string is the caller's
+// to check (plainASCII).
+func quoted(b []byte) (s, rest []byte, ok bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return nil, nil, false
+	}
+	n := bytes.IndexByte(b[1:], '"')
+	if n < 0 {
+		return nil, nil, false
+	}
+	return b[1 : 1+n], b[2+n:], true
+}
+
+// plainASCII reports whether s is printable ASCII without a backslash:
+// quoted, it is a JSON string whose value is s itself. It tests eight
+// bytes at a time (a Go Wasm guest steps through a byte loop ten times
+// slower): x has a byte below b when (x - b…b) & ^x has a high bit set,
+// a byte equal to b when x ^ b…b has a zero byte.
+func plainASCII(s []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(s) >= 8 {
+		x := binary.LittleEndian.Uint64(s)
+		backslash := x ^ (ones * '\\')
+		del := x ^ (ones * 0x7f)
+		if (x|(x-ones*' ')&^x|(backslash-ones)&^backslash|(del-ones)&^del)&highs != 0 {
+			return false
+		}
+		s = s[8:]
+	}
+	for _, c := range s {
+		if c < ' ' || c == '\\' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// setPlain is setFrom for hostContext: it reports false, having set
+// nothing, when key or value is not plain (see hostContext).
+func (a *Activation) setPlain(key, value []byte, prev *Activation, prevPlain bool) bool {
+	if p := a.field(key); p != nil {
+		old := *prev.field(key)
+		switch {
+		case old == string(value) && prevPlain:
+			*p = old
+		case !plainASCII(value):
+			return false
+		case old == string(value):
+			*p = old
+		default:
+			*p = string(value)
+		}
+		return true
+	}
+	if string(key) == deadlineKey {
+		if ms, ok := parseMillis(value); ok {
+			a.Deadline = time.UnixMilli(ms)
+			return true
+		}
+		if !plainASCII(value) {
+			return false
+		}
+		a.Deadline = parseDeadline(string(value))
+		return true
+	}
+	// A member Wisp does not send: skipped, once known to be JSON.
+	return plainASCII(key) && plainASCII(value)
 }
 
 // decodeActivation is activationFromJSON with encoding/json.
@@ -203,11 +359,9 @@ func decodeActivation(b []byte) Activation {
 
 // set sets the field of the context object's key.
 func (a *Activation) set(key, value string) {
-	for _, f := range activationFields {
-		if f.key == key {
-			*f.field(a) = value
-			return
-		}
+	if p := a.field([]byte(key)); p != nil {
+		*p = value
+		return
 	}
 	if key == deadlineKey {
 		a.Deadline = parseDeadline(value)
@@ -218,15 +372,13 @@ func (a *Activation) set(key, value string) {
 // prev's string where the value is the same (string(b) == s compares
 // without allocating).
 func (a *Activation) setFrom(key, value []byte, prev *Activation) {
-	for _, f := range activationFields {
-		if f.key == string(key) {
-			if old := *f.field(prev); old == string(value) {
-				*f.field(a) = old
-			} else {
-				*f.field(a) = string(value)
-			}
-			return
+	if p := a.field(key); p != nil {
+		if old := *prev.field(key); old == string(value) {
+			*p = old
+		} else {
+			*p = string(value)
 		}
+		return
 	}
 	if string(key) == deadlineKey {
 		if ms, ok := parseMillis(value); ok {

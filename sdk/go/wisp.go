@@ -75,16 +75,16 @@ func typed[P, R any](h func(context.Context, P) (R, error)) handler {
 		enc = nil
 	}
 	return func(ctx context.Context, params []byte) ([]byte, error) {
-		var p P
+		var p P // on the stack: json.Unmarshal, which would move it to the heap, gets a P of its own
 		if len(bytes.TrimSpace(params)) == 0 {
 			params = []byte("{}")
 		}
 		if dec == nil || !dec.decode(params, unsafe.Pointer(&p)) {
-			var zero P
-			p = zero // decode may have set some fields
-			if err := json.Unmarshal(params, &p); err != nil {
+			decoded := new(P) // zero: decode may have set some of p's fields
+			if err := json.Unmarshal(params, decoded); err != nil {
 				return errorResult(fmt.Sprintf("the parameters do not fit %s: %v", typeName[P](), err)), nil
 			}
+			p = *decoded
 		}
 		r, err := h(ctx, p)
 		if err != nil {
@@ -145,8 +145,8 @@ func call(a Activation, params []byte) ([]byte, error) {
 	if registered == nil {
 		return nil, errNoHandler
 	}
-	ctx, cancel := a.context()
-	defer cancel()
+	ctx := a.context()
+	defer ctx.cancel()
 	return registered(ctx, params)
 }
 
@@ -204,8 +204,9 @@ func runCommand(stdin io.Reader, getenv func(string) string) int {
 // environment variables to the activation's values (and unsets those it
 // does not give), so that code reading them sees this activation.
 func invokeReactor(params, actx []byte) ([]byte, error) {
-	a := activationFromJSON(actx, &last.activation)
+	a, plain := contextObject(actx, &last.activation, last.envSet && last.plain)
 	setEnv(&a, &last)
+	last.plain = plain
 	return call(a, params)
 }
 
@@ -214,6 +215,9 @@ func invokeReactor(params, actx []byte) ([]byte, error) {
 type reactorState struct {
 	activation Activation // the last one
 	envSet     bool       // the __OW_* variables are activation's
+	// plain says that activation's values are all printable ASCII without
+	// backslashes (contextObject).
+	plain bool
 }
 
 var last reactorState
@@ -223,8 +227,8 @@ var last reactorState
 // activation's: an instance serves one action, so mostly the id and the
 // deadline change. It then makes a the last activation.
 func setEnv(a *Activation, last *reactorState) {
-	for _, f := range activationFields {
-		if v := *f.field(a); !last.envSet || v != *f.field(&last.activation) {
+	for i, f := range activationFields {
+		if v := *a.fieldAt(i); !last.envSet || v != *last.activation.fieldAt(i) {
 			setOrUnset(f.env, v)
 		}
 	}

@@ -1,6 +1,7 @@
 package wisp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -245,7 +246,8 @@ func TestContextEnds(t *testing.T) {
 		}
 	}
 	t.Run("deadline, waited on", func(t *testing.T) {
-		ctx, cancel := Activation{Deadline: time.Now().Add(30 * time.Millisecond)}.context()
+		ctx := Activation{Deadline: time.Now().Add(30 * time.Millisecond)}.context()
+		cancel := ctx.cancel
 		defer cancel()
 		if ctx.Err() != nil {
 			t.Fatalf("Err before the deadline: %v", ctx.Err())
@@ -256,7 +258,8 @@ func TestContextEnds(t *testing.T) {
 		}
 	})
 	t.Run("deadline passed before Done", func(t *testing.T) {
-		ctx, cancel := Activation{Deadline: time.Now().Add(-time.Millisecond)}.context()
+		ctx := Activation{Deadline: time.Now().Add(-time.Millisecond)}.context()
+		cancel := ctx.cancel
 		defer cancel()
 		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			t.Fatalf("Err past the deadline: %v", ctx.Err())
@@ -264,7 +267,8 @@ func TestContextEnds(t *testing.T) {
 		within(t, ctx.Done(), 0)
 	})
 	t.Run("canceled", func(t *testing.T) {
-		ctx, cancel := Activation{Deadline: time.Now().Add(time.Hour)}.context()
+		ctx := Activation{Deadline: time.Now().Add(time.Hour)}.context()
+		cancel := ctx.cancel
 		done := ctx.Done()
 		cancel()
 		within(t, done, time.Second)
@@ -275,7 +279,8 @@ func TestContextEnds(t *testing.T) {
 		within(t, ctx.Done(), 0)
 	})
 	t.Run("derived", func(t *testing.T) {
-		ctx, cancel := Activation{ID: "x", Deadline: time.Now().Add(30 * time.Millisecond)}.context()
+		ctx := Activation{ID: "x", Deadline: time.Now().Add(30 * time.Millisecond)}.context()
+		cancel := ctx.cancel
 		defer cancel()
 		child, stop := context.WithCancel(ctx)
 		defer stop()
@@ -288,7 +293,8 @@ func TestContextEnds(t *testing.T) {
 		}
 	})
 	t.Run("no deadline", func(t *testing.T) {
-		ctx, cancel := Activation{}.context()
+		ctx := Activation{}.context()
+		cancel := ctx.cancel
 		if _, ok := ctx.Deadline(); ok {
 			t.Fatal("a deadline without one")
 		}
@@ -345,6 +351,110 @@ func TestInvokeReactor(t *testing.T) {
 	want = map[string]string{"__OW_ACTIVATION_ID": "4567", "__OW_NAMESPACE": "ns"}
 	if fmt.Sprint(env) != fmt.Sprint(want) {
 		t.Errorf("the next activation's environment: %v, want %v", env, want)
+	}
+}
+
+// TestInvokeReactorTrustsOnlyPlain checks that a value is taken unchecked
+// for being equal to the previous activation's only when that one's values
+// were plain: a decoded "x\\" is not the raw bytes x\ before a quote that
+// the backslash escapes.
+func TestInvokeReactorTrustsOnlyPlain(t *testing.T) {
+	for _, k := range []string{"__OW_ACTIVATION_ID", "__OW_NAMESPACE", "__OW_API_HOST", "__OW_ACTION_NAME", "__OW_ACTION_VERSION", "__OW_DEADLINE"} {
+		t.Setenv(k, "")
+	}
+	last = reactorState{}
+	t.Cleanup(func() { last = reactorState{} })
+	register(t, typed(func(ctx context.Context, p in) (map[string]string, error) {
+		a, _ := FromContext(ctx)
+		return map[string]string{"id": a.ID, "ns": a.Namespace}, nil
+	}))
+	for _, step := range []struct{ ctx, want string }{
+		{`{"activationId":"x\\"}`, `{"id":"x\\","ns":""}`},
+		// Not JSON: the string would end at the second quote.
+		{`{"activationId":"x\","namespace":"n"}`, `{"id":"","ns":""}`},
+		{`{"activationId":"y","namespace":"n"}`, `{"id":"y","ns":"n"}`},
+		{`{"activationId":"y","namespace":"n"}`, `{"id":"y","ns":"n"}`},
+		{`{"activationId":"y\u0041","namespace":"n"}`, `{"id":"yA","ns":"n"}`},
+	} {
+		res, err := invokeReactor([]byte(`{}`), []byte(step.ctx))
+		if err != nil || string(res) != step.want {
+			t.Errorf("context %s: got %s, %v; want %s", step.ctx, res, err, step.want)
+		}
+	}
+}
+
+// FuzzHostContext checks hostContext, which reads the context object as
+// Wisp writes it, against encoding/json: where it accepts, both agree,
+// whether or not it may take the previous activation's values unchecked.
+func FuzzHostContext(f *testing.F) {
+	for _, s := range []string{
+		`{"actionName":"/ns/a","actionVersion":"0.0.1","activationId":"0123","apiHost":"http://h:1","deadline":"1795651200123","namespace":"ns"}`,
+		`{"activationId":"0123","activationId":"4567","deadline":"1","deadline":"x"}`,
+		`{"activationId":"a\"b"}`, `{"x":"\u0041"}`, `{}`, `{"a":"b",}`, `{"a":"b"`, `{"a" :"b"}`, `{"a":1}`, `{"x":"\xff"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	prev := Activation{ID: "0123", Namespace: "ns", ActionName: "/ns/a", APIHost: "http://h:1"}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, prevPlain := range []bool{false, true} {
+			got, ok := hostContext(b, &prev, prevPlain)
+			if !ok {
+				continue
+			}
+			if !json.Valid(b) {
+				t.Fatalf("hostContext accepted %q, which is not JSON", b)
+			}
+			if want := decodeActivation(b); got != want {
+				t.Fatalf("%q (prev plain: %v): read %+v, decoded %+v", b, prevPlain, got, want)
+			}
+		}
+	})
+}
+
+// BenchmarkContextObject reads the context object of a warm call: the
+// previous activation differs in its id and deadline. The numbers that
+// matter are a Wasm guest's: GOOS=wasip1 GOARCH=wasm go test -c, then run
+// the test binary with -test.bench under a Wasm runtime (wazero's CLI).
+func BenchmarkContextObject(b *testing.B) {
+	ctx := []byte(`{"actionName":"/guest/hello","actionVersion":"0.0.1","activationId":"0123456789abcdef0123456789abcdef","apiHost":"http://127.0.0.1:3233","deadline":"1795651200000","namespace":"guest"}`)
+	prev, plain := contextObject(bytes.Replace(ctx, []byte("01234567"), []byte("76543210"), 1), &Activation{}, false)
+	prev.Deadline = prev.Deadline.Add(time.Second)
+	for b.Loop() {
+		if _, ok := contextObject(ctx, &prev, plain); !ok {
+			b.Fatal("not read as plain")
+		}
+	}
+}
+
+// BenchmarkInvokeReactor is one warm call of a reactor: the context, the
+// environment, the typed handler and its result (see BenchmarkContextObject
+// for running it in a Wasm guest).
+func BenchmarkInvokeReactor(b *testing.B) {
+	last = reactorState{}
+	b.Cleanup(func() { last = reactorState{} })
+	calls := 0
+	type result struct {
+		Greeting string `json:"greeting"`
+		ID       string `json:"activationId"`
+		Calls    int    `json:"calls"`
+	}
+	registered = typed(func(ctx context.Context, p in) (result, error) {
+		calls++
+		a, _ := FromContext(ctx)
+		return result{Greeting: "Hello, " + p.Name + "!", ID: a.ID, Calls: calls}, nil
+	})
+	b.Cleanup(func() { registered = nil })
+	ids := [2][]byte{
+		[]byte(`{"actionName":"/guest/hello","actionVersion":"0.0.1","activationId":"0123456789abcdef0123456789abcdef","apiHost":"http://127.0.0.1:3233","deadline":"1795651200000","namespace":"guest"}`),
+		[]byte(`{"actionName":"/guest/hello","actionVersion":"0.0.1","activationId":"fedcba9876543210fedcba9876543210","apiHost":"http://127.0.0.1:3233","deadline":"1795651200001","namespace":"guest"}`),
+	}
+	params := []byte(`{"name":"wisp"}`)
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := invokeReactor(params, ids[i%2]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -523,4 +633,37 @@ func FuzzPlainLine(f *testing.F) {
 			t.Errorf("plainLine(%#v) = %q, %v; fmt.Sprintln %q", args, got, ok, want)
 		}
 	})
+}
+
+// FuzzPlainASCII holds plainASCII's eight bytes at a time to the byte
+// loop it stands for.
+func FuzzPlainASCII(f *testing.F) {
+	for _, s := range []string{"", "abc", "0123456789abcdef", "http://127.0.0.1:3233/x", "a\\b", "\x7f", "~~~~~~~~\x1f", " !\"#$%&'()*+,-./", "\x80abcdefgh", "abcdefg\xff"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := true
+		for _, c := range b {
+			if c < ' ' || c == '\\' || c > '~' {
+				want = false
+			}
+		}
+		if got := plainASCII(b); got != want {
+			t.Fatalf("plainASCII(%q) = %v, want %v", b, got, want)
+		}
+	})
+}
+
+// TestPlainASCII tries every byte at every place of a word and after it.
+func TestPlainASCII(t *testing.T) {
+	for c := range 256 {
+		want := c >= ' ' && c != '\\' && c <= '~'
+		for at := range 10 {
+			b := []byte("aaaaaaaaaa")
+			b[at] = byte(c)
+			if got := plainASCII(b); got != want {
+				t.Errorf("plainASCII(%q) = %v, want %v", b, got, want)
+			}
+		}
+	}
 }
