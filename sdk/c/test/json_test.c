@@ -83,6 +83,8 @@ static const struct get_case get_cases[] = {
 	{"{\"\xc3\xa9\":[]}", "\xc3\xa9", 1, "[]"},
 	{"{\"\\ud83d\\ude00\":1}", "\xf0\x9f\x98\x80", 1, "1"},
 	{"{\"ab\":1}", "a", 0, NULL},
+	{"{\"\\u0061b\":1,\"a\":2}", "ab", 1, "1"},
+	{"{\"a\\u0000\":1}", "a", 0, NULL},
 	{"{\"a\":1}", "ab", 0, NULL},
 	{"{\"\":5}", "", 1, "5"},
 	{"{\"x\":{\"a\":1}}", "a", 0, NULL},
@@ -409,6 +411,22 @@ static void test_printf(void) {
 	          (long double)2.5, 8u, (char *)NULL) == 0,
 	    "printf lengths");
 	RESULT_IS("[42|-5000000000|18446744073709551615|-3|44|9|   7|ab  |xy|+1|00042|1.500000e+00|2.5|010|(null)]");
+	{
+		/* The conversions wisp__vformat writes itself, against snprintf. */
+		static const long long ints[] = {0, 1, -1, 9, 10, -10, 2147483647, -2147483647 - 1, 4294967295LL,
+		                                 9223372036854775807LL, -9223372036854775807LL - 1};
+		char want[256];
+		size_t k;
+		for (k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+			long long v = ints[k];
+			snprintf(want, sizeof want, "%d %i %u %ld %li %lu %lld %lli %llu %s|", (int)v, (int)v, (unsigned)v, (long)v,
+			         (long)v, (unsigned long)v, v, v, (unsigned long long)v, k % 2 ? "s" : "");
+			CHECK(wisp_result_printf(&call, "%d %i %u %ld %li %lu %lld %lli %llu %s|", (int)v, (int)v, (unsigned)v,
+			          (long)v, (long)v, (unsigned long)v, v, v, (unsigned long long)v, k % 2 ? "s" : "") == 0,
+			    "printf plain conversions of %lld", v);
+			CHECK(strcmp(call.result_, want) == 0, "printf plain conversions: %s, snprintf %s", call.result_, want);
+		}
+	}
 	CHECK(wisp_result_printf(&call, "%s%J%s", "{\"big\":\"", "\xe2\x82\xac", "\"}") == 0, "printf %%s%%J");
 	RESULT_IS("{\"big\":\"\xe2\x82\xac\"}");
 
