@@ -141,11 +141,15 @@ function plainStringEnd(p: usize, i: i32, n: i32): i32 {
   return -1;
 }
 
-// bytesAre reports whether the n ASCII bytes at p are s.
+// bytesAre reports whether the n ASCII bytes at p are s. It reads s's
+// UTF-16 units directly: through charCodeAt, a call with a bounds check
+// per character, comparing the context object's unchanged values with the
+// previous activation's took ~10% of the example's time in the guest.
 function bytesAre(p: usize, n: i32, s: string): bool {
   if (s.length != n) return false;
+  const q = changetype<usize>(s);
   for (let k = 0; k < n; ++k) {
-    if (<u32>s.charCodeAt(k) != <u32>load<u8>(p + k)) return false;
+    if (<u32>load<u16>(q + (<usize>k << 1)) != <u32>load<u8>(p + <usize>k)) return false;
   }
   return true;
 }

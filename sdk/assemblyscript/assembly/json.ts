@@ -782,7 +782,8 @@ export class JSONWriter {
   ascii(s: string): void {
     const n = s.length;
     const p = this.grow(n);
-    for (let i = 0; i < n; ++i) store<u8>(p + <usize>i, <u8>s.charCodeAt(i));
+    const src = changetype<usize>(s);
+    for (let i = 0; i < n; ++i) store<u8>(p + <usize>i, <u8>load<u16>(src + (<usize>i << 1)));
     this.len += n;
   }
 
