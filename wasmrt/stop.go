@@ -68,7 +68,7 @@ func (r *Runtime) prepare(ctx context.Context, wasm []byte) ([]byte, error) {
 		Coalesce: true, CoalesceGap: coalesceGap, MaxTableEntries: maxTableEntries,
 	})
 	if err == nil {
-		r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module rewritten", slog.Int("functions", st.Functions), slog.Int("loops", st.Loops),
+		r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module rewritten", slog.Int("functions", st.Functions), slog.Int("loops", st.Loops), slog.Int("loop_first", st.LoopFirst),
 			slog.Int("segments_before", st.SegmentsBefore), slog.Int("segments_after", st.SegmentsAfter),
 			slog.String("coalesce_skipped", st.CoalesceSkipped))
 		return out, nil

@@ -66,7 +66,11 @@ func (w *walker) rewriteBody(dst []byte, f *reader, check []byte, st *Stats) ([]
 		return nil, f.err
 	}
 	dst = append(dst, f.b[:f.off]...)
-	dst = append(dst, check...)
+	if check != nil && loopFirst(*f) {
+		st.LoopFirst++ // the first loop's check stands for the entry's
+	} else {
+		dst = append(dst, check...)
+	}
 	copied := f.off // f.b[copied:f.off] is still to be copied
 	depth := 1      // the function's own block
 	for depth > 0 {
@@ -110,6 +114,30 @@ func (w *walker) rewriteBody(dst []byte, f *reader, check []byte, st *Stats) ([]
 		return nil, fmt.Errorf("%d bytes after the end of the function body", len(f.b)-f.off)
 	}
 	return append(dst, f.b[copied:]...), nil
+}
+
+// loopFirst reports whether a body read from f (a copy: f is not
+// advanced) enters a loop before it can call, branch or return: only
+// blocks opened, locals, globals and nops come before its first loop. Each
+// run of the function then passes that loop's fuel check before anything
+// else, so the check at its entry would count it twice. Go's compiler
+// starts nearly every function so (a loop around the points where a
+// goroutine resumes), which made a Go guest pay two checks per call.
+func loopFirst(f reader) bool {
+	for f.err == nil && f.off < len(f.b) {
+		switch op := f.byte(); op {
+		case 0x03: // loop
+			return f.err == nil
+		case 0x01: // nop
+		case 0x02: // block
+			f.blockType()
+		case 0x20, 0x21, 0x22, 0x23, 0x24: // local.get, local.set, local.tee, global.get, global.set
+			f.u32()
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // skipImmediates reads the immediates of instruction op (other than the

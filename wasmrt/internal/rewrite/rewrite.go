@@ -59,8 +59,11 @@ var ErrTooLarge = errors.New("rewrite: module too large")
 
 // Stats describes what Module did.
 type Stats struct {
-	Functions      int // function bodies
-	Loops          int // loop headers given a fuel check
+	Functions int // function bodies
+	Loops     int // loop headers given a fuel check
+	// LoopFirst counts the bodies without an entry check: they enter a
+	// loop, whose check counts the call, before anything else (loopFirst).
+	LoopFirst      int
 	SegmentsBefore int // data segments in the input
 	SegmentsAfter  int // data segments in the output
 	// CoalesceSkipped says why data segments were left as they were, if

@@ -323,19 +323,26 @@ func TestFuelChecks(t *testing.T) {
 			{0x10, 0x04},
 			// 5 calls: call f1; call f0; call_indirect 0, 1, 2 of the table
 			{0x10, 0x01, 0x10, 0x00, 0x41, 0x00, 0x11, 0x00, 0x00, 0x41, 0x02, 0x11, 0x00, 0x00, 0x41, 0x01, 0x11, 0x00, 0x00},
-			// 6 start: call f1
+			// 6 recurseLoop, a Go function's shape: global.get 0;
+			// global.set 0; block; loop; call 6; end; end
+			{0x23, 0x00, 0x24, 0x00, 0x02, 0x40, 0x03, 0x40, 0x10, 0x06, 0x0b, 0x0b},
+			// 7 start: call f1
 			{0x10, 0x01},
+			// 8 callThenLoop: call f1; loop; end (never called)
+			{0x10, 0x01, 0x03, 0x40, 0x0b},
 		},
-		exports: []string{"spin", "count", "recurse", "calls"},
-		start:   7, // function 6
+		exports: []string{"spin", "count", "recurse", "calls", "recurseLoop"},
+		start:   8, // function 7
 	}
 	orig := m.bytes()
 	out, st, err := Module(orig, yieldOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Functions != 5 || st.Loops != 2 {
-		t.Errorf("stats %+v: want 5 functions, 2 loops", st)
+	// spin, count and recurseLoop start with their loop, whose check
+	// stands for the entry's; callThenLoop calls first.
+	if st.Functions != 7 || st.Loops != 4 || st.LoopFirst != 3 {
+		t.Errorf("stats %+v: want 7 functions, 4 loops, 3 loop-first", st)
 	}
 
 	// The original and the rewritten module do the same calls.
@@ -361,15 +368,15 @@ func TestFuelChecks(t *testing.T) {
 		t.Errorf("calls: original %v, rewritten %v, want [1 1 0 0 1] (start, then calls)", got[0], got[1])
 	}
 
-	// A spinning guest, and one recursing without a loop, stop when the
-	// yield fails.
+	// A spinning guest, and one recursing without a loop or through one
+	// with no entry check, stop when the yield fails.
 	rt, h := newYieldRuntime(t, 2)
 	mod, err := rt.Instantiate(ctx, out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.stop = true
-	for _, fn := range []string{"spin", "recurse"} {
+	for _, fn := range []string{"spin", "recurse", "recurseLoop"} {
 		if _, err := mod.ExportedFunction(fn).Call(ctx); err == nil || !strings.Contains(err.Error(), "stopped by the host") {
 			t.Errorf("%s: %v, want the yield's error", fn, err)
 		}
