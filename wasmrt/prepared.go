@@ -30,9 +30,10 @@ import (
 // preparedDirName is the directory, under Config.CacheDir, of the prepared
 // modules: <algorithm>-<hex>.wasm, touched at most every touchEvery while
 // the module is used. Its number changes whenever what prepare makes of a
-// module changes (2: tables bounded), so that a new wispd never runs what
+// module changes (2: tables bounded; 3: no entry check in a function that
+// enters a loop first), so that a new wispd never runs what
 // an older one prepared; New removes the directories of other versions.
-const preparedDirName = "wisp-prepared-2"
+const preparedDirName = "wisp-prepared-3"
 
 // removeOldPrepared removes the prepared-module directories of other
 // versions under cacheDir ("wisp-prepared", "wisp-prepared-<n>").

@@ -173,7 +173,7 @@ func TestWarmRecentStopsOnClose(t *testing.T) {
 // modules of other versions of the rewriter, which must never be run.
 func TestOldPreparedModulesRemoved(t *testing.T) {
 	dir := t.TempDir()
-	for _, old := range []string{"wisp-prepared", "wisp-prepared-1"} {
+	for _, old := range []string{"wisp-prepared", "wisp-prepared-1", "wisp-prepared-2"} {
 		if err := os.MkdirAll(filepath.Join(dir, old), 0o700); err != nil {
 			t.Fatal(err)
 		}
