@@ -978,10 +978,18 @@ WISP__FN void wisp__set_result(wisp_call *call, wisp__buf *b) {
  * stderr, which is the activation's log. */
 WISP__FN WISP__PRINTF(1, 2) void wisp_log(const char *fmt, ...) {
 	wisp__buf b = {NULL, 0, 0};
-	va_list ap;
+	va_list ap, aq;
 	va_start(ap, fmt);
-	if (wisp__buf_vprintf(&b, fmt, ap) < 0)
-		wisp__buf_put(&b, fmt, strlen(fmt));
+	/* wisp__vformat first: it writes the plain conversions itself, where
+	 * vsnprintf makes two passes; what it does not support goes to
+	 * vsnprintf as before. */
+	va_copy(aq, ap);
+	if (wisp__vformat(&b, fmt, aq) < 0) {
+		b.len = 0;
+		if (wisp__buf_vprintf(&b, fmt, ap) < 0)
+			wisp__buf_put(&b, fmt, strlen(fmt));
+	}
+	va_end(aq);
 	va_end(ap);
 	wisp__buf_put(&b, "\n", 1);
 	fwrite(b.p, 1, b.len, stderr);

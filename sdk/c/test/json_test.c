@@ -13,9 +13,12 @@
  *
  * Run by e2e/sdk_c_test.go (TestSDKCJSON), or by `make test` in sdk/c.
  */
+#define _POSIX_C_SOURCE 200809L /* dup, dup2, fileno: to read what wisp_log writes */
 #include "wisp.h"
 
 #include <math.h>
+#include <unistd.h>
+#include <wchar.h>
 
 static int failures;
 
@@ -641,6 +644,41 @@ static int diff(const char *path) {
 	return 0;
 }
 
+/* ---- wisp_log ---- */
+
+/* logged returns what wisp_log wrote to stderr while f ran. */
+static const char *logged(void (*f)(void)) {
+	static char out[512];
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	size_t n;
+	fflush(stderr);
+	dup2(fileno(tmp), 2);
+	f();
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	n = fread(out, 1, sizeof out - 1, tmp);
+	out[n] = 0;
+	fclose(tmp);
+	return out;
+}
+
+static void log_plain(void) { wisp_log("greeting %s, %d %ld %lld %u|", "w\"x", -3, 40L, -5000000000LL, 7u); }
+static void log_formatted(void) { wisp_log("%5.1f|%-3d|%x|%c|%%", 2.25, 7, 255u, 'q'); }
+static void log_unsupported(void) { wisp_log("%lc|%d", (wint_t)'z', 5); }
+
+static void test_log(void) {
+	const char *got = logged(log_plain);
+	CHECK(strcmp(got, "greeting w\"x, -3 40 -5000000000 7|\n") == 0, "wisp_log plain: %s", got);
+	got = logged(log_formatted);
+	CHECK(strcmp(got, "  2.2|7  |ff|q|%\n") == 0, "wisp_log formatted: %s", got);
+	/* %lc is not wisp__vformat's: the line goes to vsnprintf whole. */
+	got = logged(log_unsupported);
+	CHECK(strcmp(got, "z|5\n") == 0, "wisp_log with %%lc: %s", got);
+}
+
 int main(int argc, char **argv) {
 	if (argc == 3 && strcmp(argv[1], "--diff") == 0)
 		return diff(argv[2]);
@@ -652,6 +690,7 @@ int main(int argc, char **argv) {
 	test_printf();
 	test_call();
 	test_mutations();
+	test_log();
 	if (failures) {
 		fprintf(stderr, "json_test: %d failures\n", failures);
 		return 1;
