@@ -13,6 +13,7 @@ import (
 	"github.com/wispfaas/wisp/containerrt/actioncode"
 	"github.com/wispfaas/wisp/containerrt/container"
 	"github.com/wispfaas/wisp/core"
+	"github.com/wispfaas/wisp/internal/jsonvalid"
 	"github.com/wispfaas/wisp/invoker"
 )
 
@@ -410,7 +411,7 @@ func (r *Runtime) runIn(ctx context.Context, j *job, m *member) invoker.RunResul
 // isObject reports whether b is one JSON object.
 func isObject(b json.RawMessage) bool {
 	b = bytes.TrimSpace(b)
-	return len(b) >= 2 && b[0] == '{' && json.Valid(b)
+	return len(b) >= 2 && b[0] == '{' && jsonvalid.Valid(b)
 }
 
 // failResult is the RunResult of a failed activation.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/wispfaas/wisp/internal/jsonvalid"
 )
 
 // KeyValue is one parameter or annotation, as OpenWhisk writes them:
@@ -148,5 +150,5 @@ func NextVersion(v string) string {
 // IsJSONObject reports whether raw is a JSON object (after whitespace).
 func IsJSONObject(raw []byte) bool {
 	raw = bytes.TrimLeft(raw, " \t\r\n")
-	return len(raw) > 0 && raw[0] == '{' && json.Valid(raw)
+	return len(raw) > 0 && raw[0] == '{' && jsonvalid.Valid(raw)
 }

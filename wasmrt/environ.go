@@ -36,7 +36,7 @@ var errEnviron = errors.New("wasmrt: invalid environment: a variable name is emp
 // checkEnvironment rejects what wazero refused in a ModuleConfig.
 func checkEnvironment(env map[string]string) error {
 	for k, v := range env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
+		if k == "" || strings.IndexByte(k, '=') >= 0 || strings.IndexByte(k, 0) >= 0 || strings.IndexByte(v, 0) >= 0 {
 			return errEnviron
 		}
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/wispfaas/wisp/internal/jsonvalid"
 )
 
 // Reuse rules of reactor instances (docs/wasm-abi.md).
@@ -347,7 +349,7 @@ func (r *Runtime) callInvoke(ctx context.Context, in *instance, inv *Invocation,
 			"the action returned a result at %d..%d, outside its memory of %d bytes", ptr, uint64(ptr)+uint64(n), in.mod.Memory().Size())}
 	}
 	result := bytes.TrimSpace(buf)
-	if len(result) == 0 || result[0] != '{' || !json.Valid(result) {
+	if len(result) == 0 || result[0] != '{' || !jsonvalid.Valid(result) {
 		return nil, &ActionError{Kind: KindBadResult, Reason: "the action did not return a JSON object: " + excerpt(result)}
 	}
 	return bytes.Clone(result), nil
@@ -377,12 +379,23 @@ func activationContext(env map[string]string) []byte {
 	type field struct{ name, value string }
 	var buf [8]field
 	fields := buf[:0]
-	for k, v := range env {
-		if name, ok := contextName(k); ok {
-			fields = append(fields, field{name, v})
+	// The invoker sets only the variables of contextOrder: then they are
+	// looked up in the order they are written, with no pass over the map
+	// and no sort (a tenth of a warm C activation's host side otherwise).
+	for _, f := range contextOrder {
+		if v, ok := env[f.env]; ok {
+			fields = append(fields, field{f.name, v})
 		}
 	}
-	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.name, b.name) })
+	if len(fields) != len(env) {
+		fields = fields[:0]
+		for k, v := range env {
+			if name, ok := contextName(k); ok {
+				fields = append(fields, field{name, v})
+			}
+		}
+		slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.name, b.name) })
+	}
 	// Two variables may map to one name ("__OW_A_B", "__OW_A__B"): as in a
 	// map, one of them is kept.
 	fields = slices.CompactFunc(fields, func(a, b field) bool { return a.name == b.name })
@@ -406,10 +419,16 @@ func activationContext(env map[string]string) []byte {
 // contextNames are the context names of the variables the invoker sets.
 var contextNames = map[string]string{}
 
+// contextOrder is the variables the invoker sets with their context
+// names, sorted by name.
+var contextOrder []struct{ env, name string }
+
 func init() {
 	for _, k := range []string{"__OW_ACTIVATION_ID", "__OW_NAMESPACE", "__OW_ACTION_NAME", "__OW_ACTION_VERSION", "__OW_DEADLINE", "__OW_API_HOST"} {
 		contextNames[k] = camelName(strings.TrimPrefix(k, "__OW_"))
+		contextOrder = append(contextOrder, struct{ env, name string }{k, contextNames[k]})
 	}
+	slices.SortFunc(contextOrder, func(a, b struct{ env, name string }) int { return strings.Compare(a.name, b.name) })
 }
 
 // contextName is the context name of an environment variable, or false

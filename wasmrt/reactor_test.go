@@ -457,6 +457,12 @@ func TestActivationContextMatchesMarshal(t *testing.T) {
 		{"__OW_ACTIVATION_ID": "0123456789abcdef0123456789abcdef", "__OW_NAMESPACE": "guest", "__OW_ACTION_NAME": "/guest/a b",
 			"__OW_ACTION_VERSION": "0.0.1", "__OW_DEADLINE": "1795651200000", "__OW_API_HOST": "http://127.0.0.1:3233", "OTHER": "x"},
 		{"__OW_X": `quote " back \ <tag> & ünï` + "\x01\u2028", "__OW_LONG_NAME_WITH_PARTS": "v", "__OW_": "empty"},
+		// What the invoker sets (written without a pass over the map), all
+		// or some of it, then with one more.
+		{"__OW_ACTIVATION_ID": "0123456789abcdef0123456789abcdef", "__OW_NAMESPACE": "guest", "__OW_ACTION_NAME": "/guest/<a>",
+			"__OW_ACTION_VERSION": "0.0.1", "__OW_DEADLINE": "1795651200000", "__OW_API_HOST": "http://127.0.0.1:3233"},
+		{"__OW_NAMESPACE": "guest", "__OW_ACTIVATION_ID": "0123"},
+		{"__OW_NAMESPACE": "guest", "__OW_ACTIVATION_ID": "0123", "__OW_API_KEY": "k"},
 	} {
 		if got, want := string(activationContext(env)), reference(env); got != want {
 			t.Errorf("activationContext(%v) = %s, want %s", env, got, want)

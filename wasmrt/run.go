@@ -13,6 +13,8 @@ import (
 
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wispfaas/wisp/internal/jsonvalid"
 )
 
 // Defaults of Invocation's limits.
@@ -158,7 +160,7 @@ func (r *Runtime) Run(ctx context.Context, code Code, inv Invocation) Outcome {
 		}
 	}
 	res := bytes.TrimSpace(a.stdout.buf)
-	if len(res) == 0 || res[0] != '{' || !json.Valid(res) {
+	if len(res) == 0 || res[0] != '{' || !jsonvalid.Valid(res) {
 		out.fail(&ActionError{Kind: KindBadResult, Reason: "the action did not return a JSON object: " + excerpt(res)})
 		return out
 	}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
+
+	"github.com/wispfaas/wisp/internal/jsonvalid"
 )
 
 // Spec describes one container. Zero MemoryMB, PidsLimit and TmpMB take
@@ -962,7 +964,7 @@ func waitStopped(ctx context.Context, lc *libcontainer.Container) error {
 
 func isJSONObject(b []byte) bool {
 	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '{' && json.Valid(b)
+	return len(b) > 0 && b[0] == '{' && jsonvalid.Valid(b)
 }
 
 func truncate(b []byte, n int) string {
