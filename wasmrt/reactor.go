@@ -416,17 +416,13 @@ func activationContext(env map[string]string) []byte {
 	return append(b, '}')
 }
 
-// contextNames are the context names of the variables the invoker sets.
-var contextNames = map[string]string{}
-
 // contextOrder is the variables the invoker sets with their context
 // names, sorted by name.
 var contextOrder []struct{ env, name string }
 
 func init() {
 	for _, k := range []string{"__OW_ACTIVATION_ID", "__OW_NAMESPACE", "__OW_ACTION_NAME", "__OW_ACTION_VERSION", "__OW_DEADLINE", "__OW_API_HOST"} {
-		contextNames[k] = camelName(strings.TrimPrefix(k, "__OW_"))
-		contextOrder = append(contextOrder, struct{ env, name string }{k, contextNames[k]})
+		contextOrder = append(contextOrder, struct{ env, name string }{k, camelName(strings.TrimPrefix(k, "__OW_"))})
 	}
 	slices.SortFunc(contextOrder, func(a, b struct{ env, name string }) int { return strings.Compare(a.name, b.name) })
 }
@@ -434,8 +430,10 @@ func init() {
 // contextName is the context name of an environment variable, or false
 // for a variable that is not one of OpenWhisk's (__OW_*).
 func contextName(key string) (string, bool) {
-	if name, ok := contextNames[key]; ok {
-		return name, true
+	for _, f := range contextOrder {
+		if f.env == key {
+			return f.name, true
+		}
 	}
 	name, ok := strings.CutPrefix(key, "__OW_")
 	if !ok {

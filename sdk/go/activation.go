@@ -164,15 +164,15 @@ func (a *Activation) fieldAt(i int) *string {
 	}
 }
 
-// field returns a's field of the context object's key, nil for any other
-// key (the deadline among them).
-func (a *Activation) field(key []byte) *string {
+// fieldIndex is the index in activationFields of the context object's
+// key, -1 for any other key (the deadline among them).
+func fieldIndex(key []byte) int {
 	for i := range activationFields {
 		if activationFields[i].key == string(key) {
-			return a.fieldAt(i)
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 const (
@@ -191,7 +191,7 @@ func activationFromEnv(getenv func(string) string) Activation {
 	return a
 }
 
-// activationFromJSON reads the activation from the reactor form's context
+// contextObject reads the activation from the reactor form's context
 // object. Wisp sends strings; a number is accepted too (for the deadline
 // above all). What cannot be read is left empty: the object is the host's,
 // not the action's, to get right.
@@ -200,15 +200,10 @@ func activationFromEnv(getenv func(string) string) Activation {
 // taken from it rather than allocated again. An instance serves one action,
 // so only the id and the deadline change from one activation to the next,
 // and in a Wasm guest each allocation saved is a few microseconds under
-// load, where the guest's code and heap are out of the caches.
-func activationFromJSON(b []byte, prev *Activation) Activation {
-	a, _ := contextObject(b, prev, false)
-	return a
-}
-
-// contextObject is activationFromJSON, told whether prev's values are all
-// printable ASCII without backslashes (prevPlain, as the reactor form
-// keeps it); it reports the same of the activation it returns.
+// load, where the guest's code and heap are out of the caches. prevPlain
+// says whether prev's values are all printable ASCII without backslashes
+// (as the reactor form keeps it); contextObject reports the same of the
+// activation it returns.
 func contextObject(b []byte, prev *Activation, prevPlain bool) (Activation, bool) {
 	if a, ok := hostContext(b, prev, prevPlain); ok {
 		return a, true
@@ -306,8 +301,8 @@ func plainASCII(s []byte) bool {
 // setPlain is setFrom for hostContext: it reports false, having set
 // nothing, when key or value is not plain (see hostContext).
 func (a *Activation) setPlain(key, value []byte, prev *Activation, prevPlain bool) bool {
-	if p := a.field(key); p != nil {
-		old := *prev.field(key)
+	if i := fieldIndex(key); i >= 0 {
+		p, old := a.fieldAt(i), *prev.fieldAt(i)
 		switch {
 		case old == string(value) && prevPlain:
 			*p = old
@@ -335,7 +330,7 @@ func (a *Activation) setPlain(key, value []byte, prev *Activation, prevPlain boo
 	return plainASCII(key) && plainASCII(value)
 }
 
-// decodeActivation is activationFromJSON with encoding/json.
+// decodeActivation is contextObject with encoding/json.
 func decodeActivation(b []byte) Activation {
 	var a Activation
 	var m map[string]any
@@ -359,8 +354,8 @@ func decodeActivation(b []byte) Activation {
 
 // set sets the field of the context object's key.
 func (a *Activation) set(key, value string) {
-	if p := a.field([]byte(key)); p != nil {
-		*p = value
+	if i := fieldIndex([]byte(key)); i >= 0 {
+		*a.fieldAt(i) = value
 		return
 	}
 	if key == deadlineKey {
@@ -372,11 +367,11 @@ func (a *Activation) set(key, value string) {
 // prev's string where the value is the same (string(b) == s compares
 // without allocating).
 func (a *Activation) setFrom(key, value []byte, prev *Activation) {
-	if p := a.field(key); p != nil {
-		if old := *prev.field(key); old == string(value) {
-			*p = old
+	if i := fieldIndex(key); i >= 0 {
+		if old := *prev.fieldAt(i); old == string(value) {
+			*a.fieldAt(i) = old
 		} else {
-			*p = string(value)
+			*a.fieldAt(i) = string(value)
 		}
 		return
 	}

@@ -107,6 +107,12 @@ func TestHandle(t *testing.T) {
 	mustPanic("a second Handle", func() { Handle(greet) })
 }
 
+// activationFromJSON is contextObject when nothing is known of prev.
+func activationFromJSON(b []byte, prev *Activation) Activation {
+	a, _ := contextObject(b, prev, false)
+	return a
+}
+
 func TestActivationFromJSON(t *testing.T) {
 	dl := time.UnixMilli(1795651200123)
 	want := Activation{ID: "0123", Namespace: "ns", ActionName: "/ns/pkg/a", ActionVersion: "0.0.2", Deadline: dl, APIHost: "http://h:1"}
