@@ -182,7 +182,7 @@ func TestSDKGo(t *testing.T) {
 	forms := []struct {
 		name string
 		wasm []byte
-		// printed is the stream of the handler's fmt.Printf: stdout is
+		// printed is the stream of the handler's fmt.Println: stdout is
 		// the result in the command form, so the SDK sends it to stderr.
 		printed string
 	}{
@@ -207,8 +207,8 @@ func TestSDKGo(t *testing.T) {
 			if res["activationId"] != rec.ActivationID || res["action"] != "/"+a.ns+"/"+action {
 				t.Errorf("the handler saw activation %v of %v; the record is %s of /%s/%s", res["activationId"], res["action"], rec.ActivationID, a.ns, action)
 			}
-			if !hasLog(rec.Logs, "stderr", "hello: activation "+rec.ActivationID+" call 1") || !hasLog(rec.Logs, f.printed, "hello: greeting Ada") {
-				t.Errorf("logs %q: want wisp.Log's line on stderr and fmt.Printf's on %s", rec.Logs, f.printed)
+			if !hasLog(rec.Logs, "stderr", "hello: greeting Ada in activation "+rec.ActivationID+" call 1") {
+				t.Errorf("logs %q: want wisp.Log's line on stderr", rec.Logs)
 			}
 
 			// A returned error: an application error.
@@ -216,6 +216,9 @@ func TestSDKGo(t *testing.T) {
 			rec = r.activation(t)
 			if rec.StatusCode != 1 || rec.Response.Status != "application error" || rec.Response.Result["error"] != "hello: a name is required" {
 				t.Errorf("handler error: %s", rec.Raw)
+			}
+			if !hasLog(rec.Logs, f.printed, "hello: no name in activation "+rec.ActivationID) {
+				t.Errorf("logs %q: want fmt.Println's line on %s", rec.Logs, f.printed)
 			}
 			// Parameters that do not fit In: an application error too.
 			r = a.invoke(t, action, "blocking=true&result=true", map[string]any{"name": 42}).want(t, http.StatusBadGateway)

@@ -103,10 +103,10 @@ func TestNativeLauncher(t *testing.T) {
 			},
 			steps: []step{
 				{msg: `{"init":{"main":"main","binary":true,"entry":"","env":{"SECRET":"s"}}}`, reply: `{"ok":true}`},
-				{msg: run(`{"name":"Ada"}`), reply: `{"greeting":"Hello, Ada!","activationId":"0123abc","action":"/guest/hello","calls":1}`, out: "hello: greeting Ada\n", errs: "hello: activation 0123abc call 1\n"},
+				{msg: run(`{"name":"Ada"}`), reply: `{"greeting":"Hello, Ada!","activationId":"0123abc","action":"/guest/hello","calls":1}`, errs: "hello: greeting Ada in activation 0123abc call 1\n"},
 				// One process serves the activations: its state carries over.
 				{msg: `{"value":{"name":"Bo"},"activation_id":"2"}`, reply: `{"greeting":"Hello, Bo!","activationId":"2","action":"","calls":2}`},
-				{msg: run(`{}`), reply: `{"error":"hello: a name is required"}`},
+				{msg: run(`{}`), reply: `{"error":"hello: a name is required"}`, out: "hello: no name in activation 0123abc\n"},
 			},
 		},
 		{

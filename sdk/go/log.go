@@ -66,9 +66,15 @@ func Logf(format string, args ...any) {
 	writeLog(fmt.Sprintf(format, args...))
 }
 
+// writeLog writes s, with a final newline, to logOutput or else to stderr:
+// straight to file descriptor 2 when it can (writeStderr), else through
+// os.Stderr.
 func writeLog(s string) {
 	if !strings.HasSuffix(s, "\n") {
 		s += "\n"
+	}
+	if logOutput == nil && writeStderr(s) {
+		return
 	}
 	w := logOutput
 	if w == nil {

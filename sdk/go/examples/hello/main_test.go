@@ -38,8 +38,8 @@ func TestCommand(t *testing.T) {
 		params, result, logs string
 	}{
 		{`{"name":"Ada"}`, `{"greeting":"Hello, Ada!","activationId":"0123","action":"/guest/hello","calls":1}`,
-			"hello: activation 0123 call 1\nhello: greeting Ada\n"}, // fmt.Printf's line too: stdout is the result
-		{`{}`, `{"error":"hello: a name is required"}`, "hello: activation 0123 call 1\n"},
+			"hello: greeting Ada in activation 0123 call 1\n"},
+		{`{}`, `{"error":"hello: a name is required"}`, "hello: no name in activation 0123\n"}, // fmt.Println's line: stdout is the result
 		{`{"name":42}`, `{"error":"the parameters do not fit main.In: json: cannot unmarshal number into Go struct field In.name of type string"}`, ""},
 	} {
 		cmd := exec.Command(os.Args[0])
