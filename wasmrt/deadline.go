@@ -29,6 +29,9 @@ type deadlineCtx struct {
 	cause    error
 	timer    *time.Timer // armed by the first Done
 	stopWait func() bool // ends the wait on the parent armed by the first Done
+
+	// cohort is set when a cohort's leader runs the activation (cohort.go).
+	cohort *cohortCall
 }
 
 // deadlineKey is the Value key under which a deadlineCtx returns itself,

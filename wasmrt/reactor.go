@@ -51,6 +51,7 @@ func (in *instance) Allocate(_, _ uint64) experimental.LinearMemory { return &in
 func (in *instance) nanosleep(ns int64) {
 	var done <-chan struct{}
 	if in.ctx != nil {
+		cohortCallOf(in.ctx).checkLong(ns > 0)
 		done = in.ctx.Done()
 	}
 	sleep(ns, done)
@@ -65,9 +66,11 @@ type poolKey struct {
 	memoryMB int
 }
 
-// pool holds the idle instances of one key, most recently used last.
+// pool holds the idle instances of one key, most recently used last, and
+// the key's cohort of waiting activations (cohort.go).
 type pool struct {
-	idle []*instance
+	idle   []*instance
+	cohort cohort
 }
 
 // pools are the idle reactor instances of a Runtime, and the memories of
@@ -153,7 +156,7 @@ func (p *pools) expire(now time.Time) {
 		n := sort.Search(len(pl.idle), func(i int) bool { return now.Sub(pl.idle[i].lastUsed) < p.expiry })
 		old = append(old, pl.idle[:n]...)
 		pl.idle = append(pl.idle[:0], pl.idle[n:]...)
-		if len(pl.idle) == 0 {
+		if len(pl.idle) == 0 && !pl.cohort.leading {
 			delete(p.byKey, key)
 		}
 	}
@@ -170,7 +173,13 @@ func (p *pools) closeAll() {
 	p.stop = nil
 	all := p.byKey
 	p.byKey = map[poolKey]*pool{}
+	var waiting []*warmJob
+	for _, pl := range all {
+		waiting = append(waiting, pl.cohort.waiting...)
+		pl.cohort.waiting = nil
+	}
 	p.mu.Unlock()
+	sendOff(waiting) // to find the runtime closed
 	if stop == nil {
 		return
 	}
@@ -196,13 +205,15 @@ func (p *pools) idleCount() int {
 }
 
 // runReactor runs one activation of a reactor-form module in a warm
-// instance of its pool, or in a new one. start is when Run began.
-func (r *Runtime) runReactor(ctx context.Context, mod *compiledModule, code Code, inv *Invocation, lim limits, start time.Time, out *Outcome) {
+// instance of its pool, or in a new one. start is when Run began. call is
+// non-nil when a cohort's leader runs it (cohort.go).
+func (r *Runtime) runReactor(ctx context.Context, mod *compiledModule, code Code, inv *Invocation, lim limits, start time.Time, out *Outcome, call *cohortCall) {
 	key := poolKey{owner: inv.Owner, digest: code.Digest, memoryMB: lim.memoryMB}
 	var logs logSink
 	logs.reset(lim.logLimit)
 
 	tctx := withDeadline(ctx, lim.timeout)
+	tctx.cohort = call
 	defer tctx.release()
 
 	var in *instance
@@ -227,6 +238,9 @@ func (r *Runtime) runReactor(ctx context.Context, mod *compiledModule, code Code
 			r.pools.retire(in)
 			return
 		}
+	}
+	if call != nil {
+		call.start = time.Now()
 	}
 	result, err := r.callInvoke(tctx, in, inv, lim)
 	out.Logs = flushLogs(in, &logs)

@@ -116,7 +116,7 @@ func (r *Runtime) Run(ctx context.Context, code Code, inv Invocation) Outcome {
 	}
 
 	if mod.reactor {
-		r.runReactor(ctx, mod, code, &inv, lim, start, &out)
+		r.runWarm(ctx, mod, code, &inv, lim, start, &out)
 		return out
 	}
 	out.NewInstance = true

@@ -109,5 +109,6 @@ func (r *Runtime) yield(ctx context.Context, stack []uint64) {
 	if ctx.Err() != nil {
 		panic(causeOf(ctx))
 	}
+	cohortCallOf(ctx).checkLong(false)
 	stack[0] = fuel
 }
