@@ -15,15 +15,20 @@ func cohortInvocation(owner, id, params string, timeout time.Duration) Invocatio
 		Env: map[string]string{"__OW_ACTIVATION_ID": id}}
 }
 
-// holdLead makes the test the leader of key's cohort, so that activations
-// run meanwhile wait in it; it returns the cohort's pool.
-func holdLead(t *testing.T, r *Runtime, key poolKey) *pool {
+// ledCohort warms an instance of owner's action and makes the test the
+// leader of its cohort, so that activations run meanwhile wait in it; it
+// returns the guest's code and the cohort's pool.
+func ledCohort(t *testing.T, r *Runtime, owner string) (Code, *pool) {
 	t.Helper()
-	how, pl := r.pools.join(key, &warmJob{})
+	code := reactorGuest(t)
+	if out, _ := runReactor(t, r, code, owner, `{}`); out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	how, pl := r.pools.join(poolKey{owner: owner, digest: code.Digest, memoryMB: 64}, &warmJob{})
 	if how != joinLead {
 		t.Fatalf("join: %v, want the lead", how)
 	}
-	return pl
+	return code, pl
 }
 
 // waitingIDs are the activation ids waiting in pl's cohort.
@@ -85,12 +90,8 @@ func startWaiting(t *testing.T, r *Runtime, code Code, pl *pool, owner string, n
 // each with its own result.
 func TestCohortRunsWaitingActivationsInOrder(t *testing.T) {
 	r := newRuntime(t, Config{})
-	code := reactorGuest(t)
 	const owner = "/guest/cohort@1"
-	if out, _ := runReactor(t, r, code, owner, `{}`); out.Err != nil {
-		t.Fatal(out.Err)
-	}
-	pl := holdLead(t, r, poolKey{owner: owner, digest: code.Digest, memoryMB: 64})
+	code, pl := ledCohort(t, r, owner)
 	order, outs, _, wg := startWaiting(t, r, code, pl, owner, 8)
 
 	inv := cohortInvocation(owner, "leader", `{}`, 10*time.Second)
@@ -137,12 +138,8 @@ func TestCohortSendsOffWaitingBehindLongCall(t *testing.T) {
 	for _, mode := range []string{"spin", "sleeplong"} {
 		t.Run(mode, func(t *testing.T) {
 			r := newRuntime(t, Config{})
-			code := reactorGuest(t)
 			owner := "/guest/long-" + mode + "@1"
-			if out, _ := runReactor(t, r, code, owner, `{}`); out.Err != nil {
-				t.Fatal(out.Err)
-			}
-			pl := holdLead(t, r, poolKey{owner: owner, digest: code.Digest, memoryMB: 64})
+			code, pl := ledCohort(t, r, owner)
 			order, outs, finished, wg := startWaiting(t, r, code, pl, owner, 3)
 
 			// The leader's call runs until its 3 s time limit.
@@ -180,12 +177,8 @@ func TestCohortSendsOffWaitingBehindLongCall(t *testing.T) {
 // activation leads, and runs the rest.
 func TestCohortHandsTheLeadOn(t *testing.T) {
 	r := newRuntime(t, Config{})
-	code := reactorGuest(t)
 	const owner = "/guest/handoff@1"
-	if out, _ := runReactor(t, r, code, owner, `{}`); out.Err != nil {
-		t.Fatal(out.Err)
-	}
-	pl := holdLead(t, r, poolKey{owner: owner, digest: code.Digest, memoryMB: 64})
+	code, pl := ledCohort(t, r, owner)
 	order, outs, _, wg := startWaiting(t, r, code, pl, owner, 3)
 
 	// A leader that has led for longer than maxCohortLead runs its own
@@ -217,12 +210,8 @@ func TestCohortCloseSendsOffWaiting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := reactorGuest(t)
 	const owner = "/guest/closing@1"
-	if out, _ := runReactor(t, r, code, owner, `{}`); out.Err != nil {
-		t.Fatal(out.Err)
-	}
-	pl := holdLead(t, r, poolKey{owner: owner, digest: code.Digest, memoryMB: 64})
+	code, pl := ledCohort(t, r, owner)
 	order, outs, _, wg := startWaiting(t, r, code, pl, owner, 3)
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -239,12 +228,8 @@ func TestCohortCloseSendsOffWaiting(t *testing.T) {
 // activation's goroutine, and the leader goes on with the next.
 func TestCohortPanicReachesItsActivation(t *testing.T) {
 	r := newRuntime(t, Config{})
-	code := reactorGuest(t)
 	const owner = "/guest/panic@1"
-	if out, _ := runReactor(t, r, code, owner, `{}`); out.Err != nil {
-		t.Fatal(out.Err)
-	}
-	pl := holdLead(t, r, poolKey{owner: owner, digest: code.Digest, memoryMB: 64})
+	code, pl := ledCohort(t, r, owner)
 
 	// An activation whose job panics on the leader's goroutine: runReactor
 	// writes its Outcome through a nil pointer.
