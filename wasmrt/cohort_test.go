@@ -3,6 +3,7 @@ package wasmrt
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -125,8 +126,8 @@ func TestCohortRunsWaitingActivationsInOrder(t *testing.T) {
 			t.Errorf("%s, number %d to wait, was call %d of the instance, want %d", id, i+1, c, i+3)
 		}
 	}
-	if ids := waitingIDs(r, pl); len(ids) != 0 || pl.cohort.leading {
-		t.Errorf("after the lead: waiting %v, leading %v", ids, pl.cohort.leading)
+	if ids := waitingIDs(r, pl); len(ids) != 0 || pl.cohort.leaders != 0 {
+		t.Errorf("after the lead: waiting %v, %d leaders", ids, pl.cohort.leaders)
 	}
 }
 
@@ -204,7 +205,7 @@ func TestCohortHandsTheLeadOn(t *testing.T) {
 }
 
 // Closing the runtime wakes the activations waiting in a cohort: they end
-// with an error instead of waiting for a leader.
+// with the runtime's closed error instead of waiting for a leader.
 func TestCohortCloseSendsOffWaiting(t *testing.T) {
 	r, err := New(context.Background(), Config{})
 	if err != nil {
@@ -218,8 +219,8 @@ func TestCohortCloseSendsOffWaiting(t *testing.T) {
 	}
 	wg.Wait()
 	for _, id := range order {
-		if out := outs[id]; out.Err == nil {
-			t.Errorf("%s ran after Close: %+v", id, out)
+		if out := outs[id]; !errors.Is(out.Err, errClosed) {
+			t.Errorf("%s after Close: %+v, want %v", id, out, errClosed)
 		}
 	}
 }
@@ -253,4 +254,37 @@ func TestCohortPanicReachesItsActivation(t *testing.T) {
 	if out := outs["w0"]; out.Err != nil {
 		t.Errorf("the activation after the panic: %+v", out)
 	}
+}
+
+// A cohort whose lead handed on with activations still waiting is busy:
+// an arriving activation leads beside the first leader, up to maxLeaders;
+// once a lead empties the queue, arrivals wait again.
+func TestCohortBusyTakesMoreLeaders(t *testing.T) {
+	defer func(n int) { maxLeaders = n }(maxLeaders)
+	maxLeaders = 2
+	p := newPools(1, time.Minute)
+	defer p.closeAll()
+	key := poolKey{owner: "/guest/busy@1", digest: "sha256:00", memoryMB: 64}
+	join := func(want joinResult) *pool {
+		t.Helper()
+		how, pl := p.join(key, &warmJob{})
+		if how != want {
+			t.Fatalf("join: %v, want %v", how, want)
+		}
+		return pl
+	}
+	pl := join(joinLead)
+	join(joinWait)
+	join(joinWait)
+	if p.next(pl, true) == nil { // the first leader hands on: busy
+		t.Fatal("no activation to hand on to")
+	}
+	join(joinLead) // beside the one handed the lead
+	join(joinWait) // two leaders: the most
+	p.next(pl, false)
+	p.next(pl, false) // both queued ones taken
+	if p.next(pl, false) != nil || pl.cohort.busy || pl.cohort.leaders != 1 {
+		t.Fatalf("after a lead emptied the queue: busy %v, %d leaders", pl.cohort.busy, pl.cohort.leaders)
+	}
+	join(joinWait) // not busy: one leader is enough
 }

@@ -156,7 +156,7 @@ func (p *pools) expire(now time.Time) {
 		n := sort.Search(len(pl.idle), func(i int) bool { return now.Sub(pl.idle[i].lastUsed) < p.expiry })
 		old = append(old, pl.idle[:n]...)
 		pl.idle = append(pl.idle[:0], pl.idle[n:]...)
-		if len(pl.idle) == 0 && !pl.cohort.leading {
+		if len(pl.idle) == 0 && pl.cohort.leaders == 0 {
 			delete(p.byKey, key)
 		}
 	}
@@ -179,7 +179,7 @@ func (p *pools) closeAll() {
 		pl.cohort.waiting = nil
 	}
 	p.mu.Unlock()
-	sendOff(waiting) // to find the runtime closed
+	closeWaiting(waiting)
 	if stop == nil {
 		return
 	}
