@@ -117,15 +117,14 @@ func (c *cohortCall) checkLong(sleeping bool) {
 }
 
 // cohortCallOf is the cohortCall of the guest call ctx belongs to, or nil.
+// wazero hands host functions the context the call was made with, which
+// for a warm activation is its deadlineCtx itself: a type assertion, and
+// no walk up a command's contexts at every fuel yield.
 func cohortCallOf(ctx context.Context) *cohortCall {
-	dc, ok := ctx.(*deadlineCtx)
-	if !ok {
-		dc, _ = ctx.Value(deadlineKey{}).(*deadlineCtx)
+	if dc, ok := ctx.(*deadlineCtx); ok {
+		return dc.cohort
 	}
-	if dc == nil {
-		return nil
-	}
-	return dc.cohort
+	return nil
 }
 
 // runWarm runs a warm activation of a reactor module through its pool
@@ -279,11 +278,11 @@ func (p *pools) sendOff(pl *pool) {
 	off := pl.cohort.waiting
 	pl.cohort.waiting = nil
 	p.mu.Unlock()
-	sendOff(off)
+	wakeAlone(off)
 }
 
-// sendOff wakes the activations of off to run alone.
-func sendOff(off []*warmJob) {
+// wakeAlone wakes the activations of off to run alone.
+func wakeAlone(off []*warmJob) {
 	for _, j := range off {
 		j.alone = true
 		close(j.done)
