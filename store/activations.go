@@ -83,8 +83,9 @@ const activationsSubjectPrefix = "$KV." + ActivationsBucket + "."
 // timer per message, registers it in maps of its own and decodes every
 // acknowledgement's JSON: under 50 clients that machinery took ~7% of
 // wispd's CPU and ~5% of the bytes it allocated. Puts unanswered after
-// timeout fail, found by a sweep each second. One batch of puts is in
-// flight at a time (publish).
+// timeout fail, found by a sweep each second. Puts go out in rounds, one
+// batch in flight at a time, and a round gathers the puts of a window of
+// gather before it goes (publish).
 //
 // A put's reply subject names a slot, not the put: a slot is used again
 // once its put has been answered, so the same few reply subjects recur.
@@ -119,7 +120,32 @@ type asyncPuts struct {
 	// together once the last one in flight is answered (see send).
 	inFlight int
 	queued   []queuedPut
+	// queuedBytes is the size of the values in queued.
+	queuedBytes int
+	// gather is how long the first put queued for a round waits for
+	// others (0: none; a put with nothing in flight goes out at once).
+	// gathering is true while that window is open: the round's puts wait
+	// in queued until gatherTimer ends it, or a read needs them
+	// (settled), or they reach maxGatherBytes, or the store closes; then
+	// they go out once nothing is in flight.
+	gather      time.Duration
+	gathering   bool
+	gatherTimer *time.Timer
 }
+
+// DefaultRecordGather is how long the records of a round of puts are
+// gathered before they go out together (Config.RecordGather). One at a
+// time, each record cost the embedded server's goroutines a round of
+// wake-ups: with one client invoking a C action, ~60 µs of wispd's CPU
+// per invoke, and ~40 µs of its latency (docs/rationale.md). JetStream
+// itself holds the records it acknowledges for a few milliseconds before
+// writing them to its file (AsyncPersistMode), so a crash of the process
+// loses no more records for this than it already could.
+const DefaultRecordGather = 2 * time.Millisecond
+
+// maxGatherBytes closes a round's window early: records that add up to
+// this are worth a round of their own.
+const maxGatherBytes = 256 << 10
 
 // queuedPut is a put waiting for the batch in flight, with a copy of its
 // value (the caller may reuse its own once publish returns).
@@ -152,9 +178,15 @@ type pendingPut struct {
 // asyncPutTimeout is how long a put waits for JetStream's answer.
 const asyncPutTimeout = 10 * time.Second
 
-func newAsyncPuts(nc *nats.Conn, timeout time.Duration) (*asyncPuts, error) {
-	p := &asyncPuts{nc: nc, prefix: nats.NewInbox() + ".", timeout: timeout, pending: map[uint64]pendingPut{},
+// newAsyncPuts returns the puts of nc, which fail after timeout and
+// gather for up to gather (0: none) when nothing is in flight.
+func newAsyncPuts(nc *nats.Conn, timeout, gather time.Duration) (*asyncPuts, error) {
+	p := &asyncPuts{nc: nc, prefix: nats.NewInbox() + ".", timeout: timeout, gather: gather, pending: map[uint64]pendingPut{},
 		stop: make(chan struct{}), busy: make(chan struct{}, 1), swept: make(chan struct{})}
+	if gather > 0 {
+		p.gatherTimer = time.AfterFunc(time.Hour, p.gathered)
+		p.gatherTimer.Stop()
+	}
 	sub, err := nc.Subscribe(p.prefix+"*", p.answered)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to the records' acknowledgements: %w", err)
@@ -170,13 +202,15 @@ func newAsyncPuts(nc *nats.Conn, timeout time.Duration) (*asyncPuts, error) {
 	return p, nil
 }
 
-// publish sends a put of data on subject, or queues it behind the batch in
-// flight, and calls done with JetStream's answer. With nothing in flight
-// (one caller at a time: every put when the store is not busy) it is
-// published at once, from the caller's goroutine. Under load, puts made
-// while a batch is in flight go out together when it has been answered:
-// the embedded server then reads, stores and answers them in one pass
-// instead of one wake-up of its goroutines per record (docs/rationale.md).
+// publish queues a put of data on subject, or sends it, and calls done
+// with JetStream's answer. Puts go out in rounds: the first put queued
+// for a round opens a window of p.gather, and the puts queued until it
+// closes go out together, once the batch in flight, if any, has been
+// answered. The embedded server then reads, stores and answers them in
+// one pass instead of one wake-up of its goroutines per record
+// (docs/rationale.md). Without a window (p.gather 0) a put made with
+// nothing in flight is published at once, from the caller's goroutine,
+// and those made while a batch is in flight go out when it is answered.
 func (p *asyncPuts) publish(subject string, data []byte, done func(error)) error {
 	p.mu.Lock()
 	if p.closed {
@@ -191,7 +225,12 @@ func (p *asyncPuts) publish(subject string, data []byte, done func(error)) error
 	}
 	p.next++
 	id := p.next
-	now := p.inFlight == 0
+	now := p.inFlight == 0 && p.gather == 0
+	if p.gather > 0 && len(p.queued) == 0 {
+		// The first put of the next round: the round's window opens.
+		p.gathering = true
+		p.gatherTimer.Reset(p.gather)
+	}
 	slot, reply := p.takeSlotLocked(id)
 	put := pendingPut{subject: subject, slot: slot, done: done, inFlight: now}
 	if now {
@@ -201,7 +240,13 @@ func (p *asyncPuts) publish(subject string, data []byte, done func(error)) error
 	if !now {
 		data, buf := queueCopy(data)
 		p.queued = append(p.queued, queuedPut{id: id, subject: subject, reply: reply, data: data, buf: buf})
+		p.queuedBytes += len(data)
+		var batch []queuedPut
+		if p.gathering && p.queuedBytes >= maxGatherBytes {
+			batch = p.endGatheringLocked()
+		}
 		p.mu.Unlock()
+		p.send(batch)
 		return nil
 	}
 	p.inFlight = 1
@@ -260,10 +305,33 @@ func (p *asyncPuts) settleLocked(id uint64, reuse bool) []queuedPut {
 	return p.nextBatchLocked()
 }
 
+// gathered closes the window when its time is up.
+func (p *asyncPuts) gathered() {
+	p.mu.Lock()
+	batch := p.endGatheringLocked()
+	p.mu.Unlock()
+	p.send(batch)
+}
+
+// endGatheringLocked closes the round's window, if open, and returns its
+// puts to send when nothing is in flight (else they go out when the
+// batch in flight is answered). p.mu is held. (A timer that fired as a
+// new window opened closes that one early: harmless, its puts just go
+// out sooner.)
+func (p *asyncPuts) endGatheringLocked() []queuedPut {
+	if !p.gathering {
+		return nil
+	}
+	p.gathering = false
+	p.gatherTimer.Stop()
+	return p.nextBatchLocked()
+}
+
 // nextBatchLocked returns the queued puts still pending, counted in
-// flight, when nothing is in flight any more; else nil. p.mu is held.
+// flight, when nothing is in flight any more and their window has
+// closed; else nil. p.mu is held.
 func (p *asyncPuts) nextBatchLocked() []queuedPut {
-	if p.inFlight > 0 || len(p.queued) == 0 {
+	if p.inFlight > 0 || p.gathering || len(p.queued) == 0 {
 		return nil
 	}
 	batch := p.queued[:0] // filtered in place: p.queued is dropped below
@@ -277,7 +345,7 @@ func (p *asyncPuts) nextBatchLocked() []queuedPut {
 			batch = append(batch, q)
 		}
 	}
-	p.queued = nil
+	p.queued, p.queuedBytes = nil, 0
 	p.inFlight = len(batch)
 	return batch
 }
@@ -449,7 +517,9 @@ func (p *asyncPuts) close() {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		p.closed = true
+		batch := p.endGatheringLocked() // they are stored before the close, not in a window after it
 		p.mu.Unlock()
+		p.send(batch)
 		for deadline := time.Now().Add(closeWait); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 			p.mu.Lock()
 			n := len(p.pending)
@@ -464,7 +534,7 @@ func (p *asyncPuts) close() {
 		p.mu.Lock()
 		pending := p.pending
 		p.pending = map[uint64]pendingPut{}
-		p.queued, p.inFlight = nil, 0
+		p.queued, p.queuedBytes, p.inFlight = nil, 0, 0
 		clear(p.slots) // no answer comes after the unsubscription
 		p.wakeWaitersLocked()
 		p.mu.Unlock()
@@ -487,7 +557,10 @@ func (p *asyncPuts) settled(ctx context.Context) error {
 	}
 	w := putsWaiter{upTo: upTo, done: make(chan struct{})}
 	p.waiters = append(p.waiters, w)
+	// The read needs the gathered puts now, not at the window's end.
+	batch := p.endGatheringLocked()
 	p.mu.Unlock()
+	p.send(batch)
 	select {
 	case <-w.done:
 		return nil

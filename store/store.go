@@ -44,7 +44,12 @@ type Config struct {
 	ActivationBytes int64
 	// Replicas of each bucket: 1 embedded, 3 on a cluster.
 	Replicas int
-	Logger   *slog.Logger
+	// RecordGather is how long an activation record sent while none is
+	// being stored waits for others to be stored with it; 0 means
+	// DefaultRecordGather, a negative value sends each at once. Reads of
+	// the records never wait for it: they send what is gathered.
+	RecordGather time.Duration
+	Logger       *slog.Logger
 }
 
 // Store reads and writes entities and activation records. Open builds it,
@@ -74,6 +79,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
 	}
+	if cfg.RecordGather == 0 {
+		cfg.RecordGather = DefaultRecordGather
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -99,7 +107,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		return nil, err
 	}
 	s.nc = js.Conn()
-	if s.recordPuts, err = newAsyncPuts(s.nc, asyncPutTimeout); err != nil {
+	if s.recordPuts, err = newAsyncPuts(s.nc, asyncPutTimeout, max(cfg.RecordGather, 0)); err != nil {
 		return nil, err
 	}
 	if s.actions, err = watchKV[core.Action](ctx, s.entities, "actions.>", log); err != nil {

@@ -412,7 +412,7 @@ func TestAsyncPuts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Unsubscribe()
-	quick, err := newAsyncPuts(s.nc, 50*time.Millisecond)
+	quick, err := newAsyncPuts(s.nc, 50*time.Millisecond, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -706,6 +706,13 @@ func TestAsyncPutsReplySlots(t *testing.T) {
 // times out.
 func storeWithQuickPuts(t *testing.T, timeout time.Duration) *Store {
 	t.Helper()
+	return storeWithPuts(t, timeout, 0)
+}
+
+// storeWithPuts is storeWithQuickPuts with puts that gather for gather
+// when nothing is in flight.
+func storeWithPuts(t *testing.T, timeout, gather time.Duration) *Store {
+	t.Helper()
 	ctx := context.Background()
 	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
 	if err != nil {
@@ -723,8 +730,145 @@ func storeWithQuickPuts(t *testing.T, timeout time.Duration) *Store {
 	}
 	t.Cleanup(func() { _ = silent.Unsubscribe() })
 	s.recordPuts.close()
-	if s.recordPuts, err = newAsyncPuts(s.nc, timeout); err != nil {
+	if s.recordPuts, err = newAsyncPuts(s.nc, timeout, gather); err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestAsyncPutsGather checks that a put made with nothing in flight waits
+// for others, and that the gathered puts go out together: at the end of
+// the window, at once when a read needs them, when they add up to
+// maxGatherBytes, and when the store closes. The windows here are an hour
+// long except the last, so that only the event under test can send them.
+func TestAsyncPutsGather(t *testing.T) {
+	ctx := context.Background()
+	record := func(id string, i int, pad int) []byte {
+		return fmt.Appendf(nil, `{"namespace":"guest","name":"a","activationId":%q,"response":{"status":"success","statusCode":0,"success":true,"result":{"i":%d,"pad":%q}}}`, id, i, strings.Repeat("p", pad))
+	}
+	// putAll puts n records of about size bytes and returns their ids and
+	// a channel of their answers.
+	putAll := func(t *testing.T, s *Store, n, size int) ([]string, chan error) {
+		t.Helper()
+		dones := make(chan error, n)
+		var ids []string
+		for i := range n {
+			id := core.NewActivationID(time.Now())
+			ids = append(ids, id)
+			if err := s.PutActivationAsync("guest", id, record(id, i, size), func(err error) { dones <- err }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return ids, dones
+	}
+	answered := func(t *testing.T, dones chan error, n int) {
+		t.Helper()
+		for range n {
+			select {
+			case err := <-dones:
+				if err != nil {
+					t.Errorf("a gathered put: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("gathered puts were never sent")
+			}
+		}
+	}
+	gathering := func(p *asyncPuts) (bool, int, int) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.gathering, len(p.queued), p.inFlight
+	}
+
+	t.Run("a read sends them", func(t *testing.T) {
+		s := storeWithPuts(t, time.Minute, time.Hour)
+		ids, dones := putAll(t, s, 5, 10)
+		if on, queued, inFlight := gathering(s.recordPuts); !on || queued != 5 || inFlight != 0 {
+			t.Fatalf("5 puts in an hour's window: gathering %v, %d queued, %d in flight; want true, 5, 0", on, queued, inFlight)
+		}
+		select {
+		case err := <-dones:
+			t.Fatalf("a put was answered (%v) while its window was open and nothing read", err)
+		default:
+		}
+		// A read that waited for the window would give up here.
+		readCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		for i, id := range ids {
+			a, err := s.GetActivation(readCtx, "guest", id)
+			if err != nil || a.ActivationID != id || !strings.Contains(string(a.Response.Result), fmt.Sprintf(`"i":%d`, i)) {
+				t.Errorf("record %d read during its window: %+v, %v", i, a, err)
+			}
+		}
+		answered(t, dones, 5)
+		if on, queued, inFlight := gathering(s.recordPuts); on || queued != 0 || inFlight != 0 {
+			t.Errorf("after the read: gathering %v, %d queued, %d in flight; want none", on, queued, inFlight)
+		}
+	})
+
+	t.Run("a full window sends them", func(t *testing.T) {
+		s := storeWithPuts(t, time.Minute, time.Hour)
+		const size = 40 << 10
+		n := maxGatherBytes/size + 1
+		ids, dones := putAll(t, s, n, size)
+		answered(t, dones, n)
+		// Read straight from the bucket, not through GetActivation, which
+		// would send them itself.
+		for i, id := range ids {
+			if _, err := s.activations.Get(ctx, activationKey("guest", id)); err != nil {
+				t.Errorf("record %d of a full window: %v", i, err)
+			}
+		}
+	})
+
+	t.Run("close sends them", func(t *testing.T) {
+		s := storeWithPuts(t, time.Minute, time.Hour)
+		ids, dones := putAll(t, s, 3, 10)
+		s.recordPuts.close()
+		answered(t, dones, 3)
+		for i, id := range ids {
+			if _, err := s.activations.Get(ctx, activationKey("guest", id)); err != nil {
+				t.Errorf("record %d gathered when the store closed: %v", i, err)
+			}
+		}
+	})
+
+	t.Run("the window's end sends them", func(t *testing.T) {
+		s := storeWithPuts(t, time.Minute, 20*time.Millisecond)
+		ids, dones := putAll(t, s, 3, 10)
+		answered(t, dones, 3)
+		for i, id := range ids {
+			if _, err := s.activations.Get(ctx, activationKey("guest", id)); err != nil {
+				t.Errorf("record %d after its window: %v", i, err)
+			}
+		}
+		// A second window, and a third, begin with the next put.
+		for round := range 2 {
+			ids, dones := putAll(t, s, 2, 10)
+			answered(t, dones, 2)
+			if _, err := s.activations.Get(ctx, activationKey("guest", ids[1])); err != nil {
+				t.Errorf("window %d: %v", round+2, err)
+			}
+		}
+	})
+
+	t.Run("configured", func(t *testing.T) {
+		b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		for _, tc := range []struct {
+			gather, want time.Duration
+		}{{0, DefaultRecordGather}, {-1, 0}, {time.Second, time.Second}} {
+			s, err := Open(ctx, b.JetStream(), Config{RecordGather: tc.gather})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.recordPuts.gather != tc.want {
+				t.Errorf("RecordGather %v: a window of %v, want %v", tc.gather, s.recordPuts.gather, tc.want)
+			}
+			s.Close()
+		}
+	})
 }
