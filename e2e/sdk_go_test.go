@@ -226,6 +226,15 @@ func TestSDKGo(t *testing.T) {
 			if want := "the parameters do not fit main.In: json: cannot unmarshal number"; !strings.HasPrefix(msg, want) {
 				t.Errorf("typed-parameter mismatch answered %s, want an error starting %q", r.Body, want)
 			}
+			// A reactor instance writes each activation's input and result
+			// into the buffers of the one before (reactor_wasip1.go): after
+			// the errors above, a long name, a short one, a longer one.
+			for _, name := range []string{strings.Repeat("Grace", 700), "Al", strings.Repeat("Ada", 10)} {
+				r = a.invoke(t, action, "blocking=true&result=true", map[string]any{"name": name}).want(t, http.StatusOK)
+				if got := r.object(t)["greeting"]; got != "Hello, "+name+"!" {
+					t.Errorf("a name of %d bytes: greeted %.40q…", len(name), got)
+				}
+			}
 		})
 	}
 

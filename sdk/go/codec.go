@@ -613,11 +613,15 @@ func loadInt(fp unsafe.Pointer, size uintptr) int64 {
 	return int64(loadUint(fp, size)<<shift) >> shift
 }
 
-// encode writes the struct at p as json.Marshal would. It reports false
-// for a value json.Marshal refuses (a NaN or an infinity), for which it
-// makes encoding/json say why.
-func (c *flatCodec) encode(p unsafe.Pointer) ([]byte, bool) {
-	b := make([]byte, 0, 128)
+// encode writes the struct at p as json.Marshal would, over dst's bytes
+// (from dst[:0]; a nil dst gets a new buffer). It reports false for a
+// value json.Marshal refuses (a NaN or an infinity), for which it makes
+// encoding/json say why.
+func (c *flatCodec) encode(dst []byte, p unsafe.Pointer) ([]byte, bool) {
+	b := dst[:0]
+	if b == nil {
+		b = make([]byte, 0, 128)
+	}
 	b = append(b, '{')
 	for i := range c.fields {
 		f := &c.fields[i]

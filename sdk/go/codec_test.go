@@ -245,7 +245,7 @@ func TestFlatCodecEncode(t *testing.T) {
 		checkEncode(t, c, v)
 	}
 	for _, bad := range []flat{{F64: math.NaN()}, {F64: math.Inf(1)}, {F32: float32(math.Inf(-1))}} {
-		if b, ok := c.encode(unsafe.Pointer(&bad)); ok {
+		if b, ok := c.encode(nil, unsafe.Pointer(&bad)); ok {
 			t.Errorf("%+v: encoded as %s; json.Marshal refuses it", bad, b)
 		}
 	}
@@ -254,7 +254,7 @@ func TestFlatCodecEncode(t *testing.T) {
 // checkEncode checks that the codec writes v as json.Marshal does.
 func checkEncode(t *testing.T, c *flatCodec, v flat) {
 	t.Helper()
-	got, ok := c.encode(unsafe.Pointer(&v))
+	got, ok := c.encode(nil, unsafe.Pointer(&v))
 	want, err := json.Marshal(v)
 	if err != nil {
 		if ok {
@@ -289,7 +289,7 @@ func TestTypedFlatCodec(t *testing.T) {
 		if strings.TrimSpace(s) == "" {
 			continue // typed makes it {}
 		}
-		got, err := echo(context.Background(), []byte(s))
+		got, err := echo(context.Background(), []byte(s), nil)
 		if err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}

@@ -64,7 +64,7 @@ func actionLoop(in io.Reader, reply, stdout, stderr io.Writer, setenv func(k, v 
 					params = []byte("{}")
 				}
 				var cerr error
-				res, cerr = call(activationFromEnv(os.Getenv), params)
+				res, cerr = call(activationFromEnv(os.Getenv), params, nil)
 				if cerr != nil {
 					fmt.Fprintf(stderr, "wisp: %v\n", cerr)
 					return 1

@@ -27,7 +27,7 @@ func TestActionLoop(t *testing.T) {
 		},
 		{
 			name: "the activation in the environment and the context",
-			handler: func(ctx context.Context, _ []byte) ([]byte, error) {
+			handler: func(ctx context.Context, _, _ []byte) ([]byte, error) {
 				a, _ := FromContext(ctx)
 				return []byte(`{"id":"` + a.ID + `","ns":"` + os.Getenv("__OW_NAMESPACE") + `"}`), nil
 			},

@@ -59,7 +59,7 @@ func TestTyped(t *testing.T) {
 			"the handler's result (map[string]interface {}) cannot be encoded as JSON: json: unsupported type: chan int"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.h(context.Background(), []byte(tc.params))
+			got, err := tc.h(context.Background(), []byte(tc.params), nil)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("got %s, %v; want an error containing %q", got, err, tc.err)
@@ -215,13 +215,13 @@ func TestContext(t *testing.T) {
 	register(t, seeing(&got))
 	dl := time.Now().Add(time.Minute).Truncate(time.Millisecond)
 	a := Activation{ID: "0123", Deadline: dl}
-	if _, err := call(a, []byte(`{}`)); err != nil {
+	if _, err := call(a, []byte(`{}`), nil); err != nil {
 		t.Fatal(err)
 	}
 	if !got.ok || got.act != a || !got.hasDeadline || !got.deadline.Equal(dl) {
 		t.Errorf("the handler saw %+v", got)
 	}
-	if _, err := call(Activation{ID: "4567"}, []byte(`{}`)); err != nil {
+	if _, err := call(Activation{ID: "4567"}, []byte(`{}`), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got.act.ID != "4567" || got.hasDeadline {
@@ -316,7 +316,7 @@ func TestContextEnds(t *testing.T) {
 
 func TestNoHandler(t *testing.T) {
 	register(t, nil)
-	if _, err := call(Activation{}, []byte(`{}`)); !errors.Is(err, errNoHandler) {
+	if _, err := call(Activation{}, []byte(`{}`), nil); !errors.Is(err, errNoHandler) {
 		t.Errorf("call without a handler: %v", err)
 	}
 }
@@ -342,7 +342,7 @@ func TestInvokeReactor(t *testing.T) {
 		a, _ := FromContext(ctx)
 		return map[string]string{"id": a.ID, "name": p.Name}, nil
 	}))
-	res, err := invokeReactor([]byte(`{"name":"x"}`), []byte(`{"activationId":"0123","namespace":"ns","deadline":"1795651200123"}`))
+	res, err := invokeReactor([]byte(`{"name":"x"}`), []byte(`{"activationId":"0123","namespace":"ns","deadline":"1795651200123"}`), nil)
 	if err != nil || string(res) != `{"id":"0123","name":"x"}` {
 		t.Fatalf("got %s, %v", res, err)
 	}
@@ -351,7 +351,7 @@ func TestInvokeReactor(t *testing.T) {
 		t.Errorf("the handler's environment: %v, want %v (no stale __OW_API_HOST)", env, want)
 	}
 	// The next activation of the instance: a new id, no deadline.
-	if _, err := invokeReactor([]byte(`{}`), []byte(`{"activationId":"4567","namespace":"ns"}`)); err != nil {
+	if _, err := invokeReactor([]byte(`{}`), []byte(`{"activationId":"4567","namespace":"ns"}`), nil); err != nil {
 		t.Fatal(err)
 	}
 	want = map[string]string{"__OW_ACTIVATION_ID": "4567", "__OW_NAMESPACE": "ns"}
@@ -382,7 +382,7 @@ func TestInvokeReactorTrustsOnlyPlain(t *testing.T) {
 		{`{"activationId":"y","namespace":"n"}`, `{"id":"y","ns":"n"}`},
 		{`{"activationId":"y\u0041","namespace":"n"}`, `{"id":"yA","ns":"n"}`},
 	} {
-		res, err := invokeReactor([]byte(`{}`), []byte(step.ctx))
+		res, err := invokeReactor([]byte(`{}`), []byte(step.ctx), nil)
 		if err != nil || string(res) != step.want {
 			t.Errorf("context %s: got %s, %v; want %s", step.ctx, res, err, step.want)
 		}
@@ -456,11 +456,14 @@ func BenchmarkInvokeReactor(b *testing.B) {
 	}
 	params := []byte(`{"name":"wisp"}`)
 	i := 0
+	var dst []byte // the previous result's buffer, as wisp_invoke passes it
 	for b.Loop() {
 		i++
-		if _, err := invokeReactor(params, ids[i%2]); err != nil {
+		res, err := invokeReactor(params, ids[i%2], dst)
+		if err != nil {
 			b.Fatal(err)
 		}
+		dst = res[:0]
 	}
 }
 
@@ -672,4 +675,87 @@ func TestPlainASCII(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSameShape checks that a context object differing from the last one
+// only in the id's and the deadline's values is read by sameShape, and
+// that anything else is left to contextObject, through invokeReactor: the
+// activation the handler sees is the one the object describes either way.
+func TestSameShape(t *testing.T) {
+	for _, k := range []string{"__OW_ACTIVATION_ID", "__OW_NAMESPACE", "__OW_API_HOST", "__OW_ACTION_NAME", "__OW_ACTION_VERSION", "__OW_DEADLINE"} {
+		t.Setenv(k, "")
+	}
+	last = reactorState{}
+	t.Cleanup(func() { last = reactorState{} })
+	var seen Activation
+	register(t, typed(func(ctx context.Context, p in) (map[string]string, error) {
+		seen, _ = FromContext(ctx)
+		return map[string]string{}, nil
+	}))
+	const (
+		first = `{"actionName":"/ns/a","actionVersion":"0.0.1","activationId":"0123456789abcdef0123456789abcdef","apiHost":"http://h:1","deadline":"1795651200000","namespace":"ns"}`
+		// Each below differs from the one before it.
+		next     = `{"actionName":"/ns/a","actionVersion":"0.0.1","activationId":"fedcba9876543210fedcba9876543210","apiHost":"http://h:1","deadline":"1795651200001","namespace":"ns"}`
+		sameID   = `{"actionName":"/ns/a","actionVersion":"0.0.1","activationId":"fedcba9876543210fedcba9876543210","apiHost":"http://h:1","deadline":"1795651200002","namespace":"ns"}`
+		otherNS  = `{"actionName":"/ns/a","actionVersion":"0.0.1","activationId":"fedcba9876543210fedcba9876543211","apiHost":"http://h:1","deadline":"1795651200002","namespace":"nt"}`
+		quoteID  = `{"actionName":"/ns/a","actionVersion":"0.0.1","activationId":"fedcba9876543210fedcba98765432"1","apiHost":"http://h:1","deadline":"1795651200002","namespace":"nt"}`
+		escID    = `{"actionName":"/ns/a","actionVersion":"0.0.1","activationId":"fedcba9876543210fedcba98765\u0041","apiHost":"http://h:1","deadline":"1795651200002","namespace":"nt"}`
+		wordDL   = `{"actionName":"/ns/a","actionVersion":"0.0.1","activationId":"fedcba9876543210fedcba9876543212","apiHost":"http://h:1","deadline":"179565120000x","namespace":"nt"}`
+		back     = `{"actionName":"/ns/a","actionVersion":"0.0.1","activationId":"fedcba9876543210fedcba9876543213","apiHost":"http://h:1","deadline":"1795651200003","namespace":"nt"}`
+		longerID = `{"actionName":"/ns/a","actionVersion":"0.0.1","activationId":"fedcba9876543210fedcba98765432145","apiHost":"http://h:1","deadline":"1795651200003","namespace":"nt"}`
+	)
+	for _, step := range []struct {
+		name, ctx string
+		fast      bool // read by sameShape
+	}{
+		{"the first, read in full", first, false},
+		{"a new id and deadline", next, true},
+		{"a new deadline", sameID, true},
+		{"another namespace, same length", otherNS, false},
+		{"a quote in the id", quoteID, false},
+		{"an escape in the id", escID, false},
+		{"a deadline that is not a number", wordDL, false},
+		{"a number again: the one before was kept", back, true},
+		{"and again", first[:0] + back[:len(back)-len(`3","namespace":"nt"}`)] + `4","namespace":"nt"}`, true},
+		{"a longer id", longerID, false},
+	} {
+		before := last
+		want, _ := contextObject([]byte(step.ctx), &Activation{}, false)
+		_, fast := before.sameShape([]byte(step.ctx))
+		if _, err := invokeReactor([]byte(`{}`), []byte(step.ctx), nil); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if fast != step.fast {
+			t.Errorf("%s: read by sameShape: %v, want %v", step.name, fast, step.fast)
+		}
+		if seen != want {
+			t.Errorf("%s: the handler saw %+v, want %+v", step.name, seen, want)
+		}
+		if got := os.Getenv("__OW_ACTIVATION_ID"); got != want.ID {
+			t.Errorf("%s: __OW_ACTIVATION_ID=%q, want %q", step.name, got, want.ID)
+		}
+	}
+}
+
+// FuzzSameShape checks that where sameShape reads a context object, it
+// reads what contextObject reads, whatever the object before it.
+func FuzzSameShape(f *testing.F) {
+	base := `{"actionName":"/ns/a","actionVersion":"0.0.1","activationId":"0123456789abcdef0123456789abcdef","apiHost":"http://h:1","deadline":"1795651200000","namespace":"ns"}`
+	f.Add([]byte(base), []byte(strings.Replace(base, "0123", "3210", 1)))
+	f.Add([]byte(base), []byte(strings.Replace(base, `"ns"`, `"nt"`, 1)))
+	f.Add([]byte(base), []byte(strings.Replace(base, `0123456789abcdef0123456789abcdef`, `0123456789abcdef0123456789abcd"f`, 1)))
+	f.Add([]byte(`{"activationId":"a","deadline":"1"}`), []byte(`{"activationId":"b","deadline":"2"}`))
+	f.Fuzz(func(t *testing.T, prev, b []byte) {
+		var s reactorState
+		a, plain := contextObject(prev, &Activation{}, false)
+		s.activation, s.envSet, s.plain = a, true, plain
+		s.keepShape(prev, plain)
+		got, ok := s.sameShape(b)
+		if !ok {
+			return
+		}
+		if want, _ := contextObject(b, &Activation{}, false); got != want {
+			t.Fatalf("after %q, %q: sameShape read %+v, contextObject %+v", prev, b, got, want)
+		}
+	})
 }
