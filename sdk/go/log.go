@@ -1,11 +1,13 @@
 package wisp
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // logOutput is where Log writes; nil means os.Stderr (as it is when Log is called).
@@ -17,8 +19,11 @@ var logOutput io.Writer
 // newlines makes several lines. Log is safe for concurrent use in that each
 // call makes one write.
 func Log(args ...any) {
-	if line, ok := plainLine(args); ok {
-		writeLog(line)
+	// The line is built in a buffer on the stack: writeLine does not let
+	// it escape.
+	var buf [128]byte
+	if line, ok := plainLine(buf[:0], args); ok {
+		writeLine(line)
 		return
 	}
 	writeLog(fmt.Sprintln(args...))
@@ -28,10 +33,8 @@ func Log(args ...any) {
 // is mostly made of (string, bool and the integers: not types of their
 // own, whose String or Error method fmt would call), without fmt's
 // machinery, which in a Wasm guest costs more than the write itself. It
-// reports false for any other operand.
-func plainLine(args []any) (string, bool) {
-	var buf [128]byte
-	b := buf[:0]
+// reports false for any other operand. The line is appended to b.
+func plainLine(b []byte, args []any) ([]byte, bool) {
 	for i, a := range args {
 		if i > 0 {
 			b = append(b, ' ')
@@ -54,16 +57,29 @@ func plainLine(args []any) (string, bool) {
 		case bool:
 			b = strconv.AppendBool(b, v)
 		default:
-			return "", false
+			return nil, false
 		}
 	}
-	return string(append(b, '\n')), true
+	return append(b, '\n'), true
 }
 
 // Logf is Log with a format, as fmt.Sprintf; a final newline is added if
 // missing.
 func Logf(format string, args ...any) {
 	writeLog(fmt.Sprintf(format, args...))
+}
+
+// writeLine writes line, which ends with a newline, as writeLog does,
+// without keeping it: the caller's buffer may be on its stack.
+func writeLine(line []byte) {
+	if logOutput == nil && writeStderr(unsafe.String(unsafe.SliceData(line), len(line))) {
+		return
+	}
+	w := logOutput
+	if w == nil {
+		w = os.Stderr
+	}
+	_, _ = w.Write(bytes.Clone(line)) // a copy: a Writer is an interface, which line would escape through
 }
 
 // writeLog writes s, with a final newline, to logOutput or else to stderr:

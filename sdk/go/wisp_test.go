@@ -618,15 +618,15 @@ func TestPlainLine(t *testing.T) {
 		{-1, int64(-9223372036854775808), int32(7), uint(1), uint64(18446744073709551615), uint32(4294967295)},
 		{"é 世界", 0},
 	} {
-		got, ok := plainLine(args)
-		if want := fmt.Sprintln(args...); !ok || got != want {
+		got, ok := plainLine(nil, args)
+		if want := fmt.Sprintln(args...); !ok || string(got) != want {
 			t.Errorf("plainLine(%#v) = %q, %v; fmt.Sprintln %q", args, got, ok, want)
 		}
 	}
 	for _, args := range [][]any{
 		{shout("x")}, {errors.New("e")}, {1.5}, {nil}, {[]byte("b")}, {struct{}{}}, {int8(1)}, {"a", 2.0},
 	} {
-		if got, ok := plainLine(args); ok {
+		if got, ok := plainLine(nil, args); ok {
 			t.Errorf("plainLine(%#v) = %q: fmt formats that itself", args, got)
 		}
 	}
@@ -637,8 +637,8 @@ func FuzzPlainLine(f *testing.F) {
 	f.Add("", int64(0), uint64(0), false)
 	f.Fuzz(func(t *testing.T, s string, i int64, u uint64, b bool) {
 		args := []any{s, int(i), i, int32(i), uint(u), u, uint32(u), b, s}
-		got, ok := plainLine(args)
-		if want := fmt.Sprintln(args...); !ok || got != want {
+		got, ok := plainLine(nil, args)
+		if want := fmt.Sprintln(args...); !ok || string(got) != want {
 			t.Errorf("plainLine(%#v) = %q, %v; fmt.Sprintln %q", args, got, ok, want)
 		}
 	})
