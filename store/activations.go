@@ -178,8 +178,8 @@ type pendingPut struct {
 // asyncPutTimeout is how long a put waits for JetStream's answer.
 const asyncPutTimeout = 10 * time.Second
 
-// newAsyncPuts returns the puts of nc, which fail after timeout and
-// gather for up to gather (0: none) when nothing is in flight.
+// newAsyncPuts returns the puts of nc, which fail after timeout and go
+// out in rounds gathered over gather (0: no gathering).
 func newAsyncPuts(nc *nats.Conn, timeout, gather time.Duration) (*asyncPuts, error) {
 	p := &asyncPuts{nc: nc, prefix: nats.NewInbox() + ".", timeout: timeout, gather: gather, pending: map[uint64]pendingPut{},
 		stop: make(chan struct{}), busy: make(chan struct{}, 1), swept: make(chan struct{})}

@@ -44,10 +44,11 @@ type Config struct {
 	ActivationBytes int64
 	// Replicas of each bucket: 1 embedded, 3 on a cluster.
 	Replicas int
-	// RecordGather is how long an activation record sent while none is
-	// being stored waits for others to be stored with it; 0 means
-	// DefaultRecordGather, a negative value sends each at once. Reads of
-	// the records never wait for it: they send what is gathered.
+	// RecordGather is how long activation records are gathered before
+	// they are sent to JetStream together (a round's window opens with
+	// its first record); 0 means DefaultRecordGather, a negative value
+	// sends a record at once when none is in flight. Reads of the records
+	// never wait for it: they send what is gathered.
 	RecordGather time.Duration
 	Logger       *slog.Logger
 }
