@@ -19,13 +19,17 @@ import (
 // Scheduling to Enhance Server Performance", USENIX 2002.)
 //
 // The first activation to arrive for a key with no leader becomes the
-// leader; it yields its processor once (runtime.Gosched) so that the
-// requests already parsed by then can join, runs its own activation and
-// then those queued, in order, and hands the lead to the next waiting
-// activation after maxCohortLead, which bounds how long a leader's own
-// reply waits. A waiting activation's goroutine sleeps until the
-// leader has run it. With one request at a time nobody waits, and the cost
-// is a lock and a Gosched that returns at once.
+// leader; it runs its own activation and then those queued, in order, and
+// hands the lead to the next waiting activation after maxCohortLead,
+// which bounds how long a leader's own reply waits. A waiting
+// activation's goroutine sleeps until the leader has run it. When the
+// last lead had activations waiting (the cohort is crowded), a new leader
+// first yields its processor once (runtime.Gosched), so that the requests
+// already parsed by then can join. Not otherwise: Gosched also wakes an
+// idle processor's thread to look for work (the runtime's wakep), which
+// with one request at a time finds none, and on this kind of VM costs a
+// cross-CPU wake-up per invoke. With one request at a time nobody waits,
+// and the cost is a lock.
 //
 // A cohort must not make activations wait behind a slow one, which they
 // would not do alone (each would take an instance of its own). So when the
@@ -62,6 +66,10 @@ type cohort struct {
 	// long says that a leader's current call has run past cohortLongCall:
 	// new activations run alone until it ends.
 	long bool
+	// waited says that an activation has waited since the last lead
+	// ended; crowded, that one had when it ended: a new leader then
+	// yields before its first call, for others to join.
+	waited, crowded bool
 }
 
 // warmJob is one warm activation: Run's arguments for runReactor, and how
@@ -85,6 +93,9 @@ type warmJob struct {
 	// panicked is a panic of runReactor for this job on the leader's
 	// goroutine, raised again on the job's own.
 	panicked any
+	// yield says that the job, made a leader by join, yields before its
+	// first call: the cohort is crowded.
+	yield bool
 }
 
 // cohortCall is what a call into a guest run by a cohort's leader knows
@@ -158,9 +169,11 @@ func (r *Runtime) runWarm(ctx context.Context, mod *compiledModule, code Code, i
 			return
 		}
 	case joinLead:
-		// Let the goroutines already runnable (requests parsed, about to
-		// invoke) join before the first call.
-		runtime.Gosched()
+		if j.yield {
+			// Let the goroutines already runnable (requests parsed,
+			// about to invoke) join before the first call.
+			runtime.Gosched()
+		}
 	}
 	r.lead(pl, j)
 	if j.panicked != nil {
@@ -235,15 +248,18 @@ func (p *pools) join(key poolKey, j *warmJob) (joinResult, *pool) {
 	switch {
 	case c.leaders == 0:
 		c.leaders, c.long = 1, false
+		j.yield = c.crowded
 		return joinLead, pl
 	case c.long:
 		return joinAlone, nil
 	case c.busy && c.leaders < maxLeaders:
 		c.leaders++
+		j.yield = true // busy: crowded
 		return joinLead, pl
 	}
 	j.done = make(chan struct{})
 	c.waiting = append(c.waiting, j)
+	c.waited = true
 	return joinWait, pl
 }
 
@@ -258,6 +274,7 @@ func (p *pools) next(pl *pool, handOn bool) *warmJob {
 	if len(c.waiting) == 0 {
 		c.leaders--
 		c.busy = false
+		c.crowded, c.waited = c.waited, false
 		return nil
 	}
 	c.busy = c.busy || handOn

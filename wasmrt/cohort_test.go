@@ -288,3 +288,40 @@ func TestCohortBusyTakesMoreLeaders(t *testing.T) {
 	}
 	join(joinWait) // not busy: one leader is enough
 }
+
+// A new leader yields before its first call only when the last lead had
+// activations waiting: with one request at a time, nobody can join, and
+// the yield would only wake another processor for nothing.
+func TestCohortYieldsOnlyWhenCrowded(t *testing.T) {
+	p := newPools(1, time.Minute)
+	defer p.closeAll()
+	key := poolKey{owner: "/guest/crowd@1", digest: "sha256:00", memoryMB: 64}
+	lead := func(step string, wantYield bool) *pool {
+		t.Helper()
+		j := &warmJob{}
+		how, pl := p.join(key, j)
+		if how != joinLead || j.yield != wantYield {
+			t.Fatalf("%s: join %v, yield %v; want the lead, yield %v", step, how, j.yield, wantYield)
+		}
+		return pl
+	}
+	endLead := func(pl *pool) {
+		t.Helper()
+		if p.next(pl, false) != nil {
+			t.Fatal("an activation was still waiting")
+		}
+	}
+	pl := lead("the first", false)
+	endLead(pl)
+	pl = lead("after a lead alone", false)
+	if how, _ := p.join(key, &warmJob{}); how != joinWait {
+		t.Fatalf("join beside a leader: %v, want to wait", how)
+	}
+	if p.next(pl, false) == nil {
+		t.Fatal("the waiting activation was not handed to the leader")
+	}
+	endLead(pl)
+	pl = lead("after a lead with one waiting", true)
+	endLead(pl)
+	lead("after a lead alone again", false)
+}
