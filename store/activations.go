@@ -137,10 +137,10 @@ type asyncPuts struct {
 // gathered before they go out together (Config.RecordGather). One at a
 // time, each record cost the embedded server's goroutines a round of
 // wake-ups: with one client invoking a C action, ~60 µs of wispd's CPU
-// per invoke, and ~40 µs of its latency (docs/rationale.md). JetStream
-// itself holds the records it acknowledges for a few milliseconds before
-// writing them to its file (AsyncPersistMode), so a crash of the process
-// loses no more records for this than it already could.
+// per invoke, and ~40 µs of its latency (docs/rationale.md). What a crash
+// of the process can lose grows by the window: on one replica JetStream
+// already holds the records it acknowledged for a few milliseconds before
+// writing them to its file (AsyncPersistMode).
 const DefaultRecordGather = 2 * time.Millisecond
 
 // maxGatherBytes closes a round's window early: records that add up to
