@@ -275,23 +275,52 @@ func quoted(b []byte) (s, rest []byte, ok bool) {
 }
 
 // plainASCII reports whether s is printable ASCII without a backslash:
-// quoted, it is a JSON string whose value is s itself. It tests eight
-// bytes at a time (a Go Wasm guest steps through a byte loop ten times
-// slower): x has a byte below b when (x - b…b) & ^x has a high bit set,
-// a byte equal to b when x ^ b…b has a zero byte.
-func plainASCII(s []byte) bool {
+// quoted, it is a JSON string whose value is s itself.
+func plainASCII(s []byte) bool { return plainWithout(s, '\\') }
+
+// plainUnquoted is plainASCII without a quote either: s is what a JSON
+// string of plain bytes holds between its quotes.
+func plainUnquoted(s []byte) bool { return plainWithout(s, '"') }
+
+// plainWithout reports whether s is printable ASCII with neither a
+// backslash nor the byte also. It tests eight bytes at a time (a Go Wasm
+// guest steps through a byte loop ten times slower): x has a byte below b
+// when (x - b…b) & ^x has a high bit set, a byte equal to b when x ^ b…b
+// has a zero byte.
+func plainWithout(s []byte, also byte) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	for len(s) >= 8 {
 		x := binary.LittleEndian.Uint64(s)
 		backslash := x ^ (ones * '\\')
+		other := x ^ (ones * uint64(also))
 		del := x ^ (ones * 0x7f)
-		if (x|(x-ones*' ')&^x|(backslash-ones)&^backslash|(del-ones)&^del)&highs != 0 {
+		if (x|(x-ones*' ')&^x|(backslash-ones)&^backslash|(other-ones)&^other|(del-ones)&^del)&highs != 0 {
 			return false
 		}
 		s = s[8:]
 	}
 	for _, c := range s {
-		if c < ' ' || c == '\\' || c > '~' {
+		if c < ' ' || c == '\\' || c == also || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// equal is bytes.Equal eight bytes at a time: Go's Wasm port compares
+// byte by byte (its memequal is a byte loop).
+func equal(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for len(a) >= 8 && len(b) >= 8 {
+		if binary.LittleEndian.Uint64(a) != binary.LittleEndian.Uint64(b) {
+			return false
+		}
+		a, b = a[8:], b[8:]
+	}
+	for i := range a {
+		if a[i] != b[i] {
 			return false
 		}
 	}

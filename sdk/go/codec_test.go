@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -302,6 +303,20 @@ func TestTypedFlatCodec(t *testing.T) {
 		}
 		if string(got) != string(want) {
 			t.Errorf("%s:\n got %s\nwant %s", s, got, want)
+		}
+	}
+}
+
+// TestPlainWord tries every byte at every place of a word.
+func TestPlainWord(t *testing.T) {
+	for c := range 256 {
+		want := c >= ' ' && c < utf8.RuneSelf && !strings.ContainsRune(`"\<>&`, rune(c))
+		for at := range 8 {
+			w := []byte("aaaaaaaa")
+			w[at] = byte(c)
+			if got := plainWord(string(w)); got != want {
+				t.Errorf("plainWord(%q) = %v, want %v", w, got, want)
+			}
 		}
 	}
 }

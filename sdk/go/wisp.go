@@ -248,16 +248,16 @@ type span struct{ start, end int }
 func (s *reactorState) sameShape(b []byte) (Activation, bool) {
 	id, dl := s.id, s.deadline
 	if !s.envSet || !s.plain || id.end == 0 || len(b) != len(s.ctx) ||
-		!bytes.Equal(b[:id.start], s.ctx[:id.start]) ||
-		!bytes.Equal(b[id.end:dl.start], s.ctx[id.end:dl.start]) ||
-		!bytes.Equal(b[dl.end:], s.ctx[dl.end:]) {
+		!equal(b[:id.start], s.ctx[:id.start]) ||
+		!equal(b[id.end:dl.start], s.ctx[id.end:dl.start]) ||
+		!equal(b[dl.end:], s.ctx[dl.end:]) {
 		return Activation{}, false
 	}
 	newID := b[id.start:id.end]
 	ms, ok := parseMillis(b[dl.start:dl.end])
 	// The id must read as the same member would: no quote to end it
 	// early, nothing that is not plain.
-	if !ok || bytes.IndexByte(newID, '"') >= 0 || !plainASCII(newID) {
+	if !ok || !plainUnquoted(newID) {
 		return Activation{}, false
 	}
 	a := s.activation

@@ -644,21 +644,27 @@ func FuzzPlainLine(f *testing.F) {
 	})
 }
 
-// FuzzPlainASCII holds plainASCII's eight bytes at a time to the byte
-// loop it stands for.
+// FuzzPlainASCII holds plainASCII's and plainUnquoted's eight bytes at a
+// time to the byte loops they stand for.
 func FuzzPlainASCII(f *testing.F) {
-	for _, s := range []string{"", "abc", "0123456789abcdef", "http://127.0.0.1:3233/x", "a\\b", "\x7f", "~~~~~~~~\x1f", " !\"#$%&'()*+,-./", "\x80abcdefgh", "abcdefg\xff"} {
+	for _, s := range []string{"", "abc", "0123456789abcdef", "http://127.0.0.1:3233/x", "a\\b", "\x7f", "~~~~~~~~\x1f", " !\"#$%&'()*+,-./", "\x80abcdefgh", "abcdefg\xff", "abcdefgh\"", "\"abcdefgh"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		want := true
+		plain, unquoted := true, true
 		for _, c := range b {
 			if c < ' ' || c == '\\' || c > '~' {
-				want = false
+				plain, unquoted = false, false
+			}
+			if c == '"' {
+				unquoted = false
 			}
 		}
-		if got := plainASCII(b); got != want {
-			t.Fatalf("plainASCII(%q) = %v, want %v", b, got, want)
+		if got := plainASCII(b); got != plain {
+			t.Fatalf("plainASCII(%q) = %v, want %v", b, got, plain)
+		}
+		if got := plainUnquoted(b); got != unquoted {
+			t.Fatalf("plainUnquoted(%q) = %v, want %v", b, got, unquoted)
 		}
 	})
 }
@@ -673,6 +679,30 @@ func TestPlainASCII(t *testing.T) {
 			if got := plainASCII(b); got != want {
 				t.Errorf("plainASCII(%q) = %v, want %v", b, got, want)
 			}
+			if got := plainUnquoted(b); got != (want && c != '"') {
+				t.Errorf("plainUnquoted(%q) = %v, want %v", b, got, want && c != '"')
+			}
+		}
+	}
+}
+
+// TestEqual compares equal with bytes.Equal on slices that differ in one
+// byte, at every place of a few lengths, and on slices of other lengths.
+func TestEqual(t *testing.T) {
+	for n := range 20 {
+		a := bytes.Repeat([]byte("x"), n)
+		if !equal(a, bytes.Clone(a)) {
+			t.Errorf("equal(%q, itself) = false", a)
+		}
+		for at := range n {
+			b := bytes.Clone(a)
+			b[at] = 'y'
+			if equal(a, b) {
+				t.Errorf("equal(%q, %q) = true", a, b)
+			}
+		}
+		if equal(a, append(bytes.Clone(a), 'x')) {
+			t.Errorf("equal of %d and %d bytes = true", n, n+1)
 		}
 	}
 }
