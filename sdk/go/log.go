@@ -69,8 +69,18 @@ func Logf(format string, args ...any) {
 	writeLog(fmt.Sprintf(format, args...))
 }
 
-// writeLine writes line, which ends with a newline, as writeLog does,
-// without keeping it: the caller's buffer may be on its stack.
+// writeLog writes s, with a final newline, as writeLine does.
+func writeLog(s string) {
+	if !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	writeLine(unsafe.Slice(unsafe.StringData(s), len(s))) // read only, as writeLine does
+}
+
+// writeLine writes line, which ends with a newline, to logOutput or else
+// to stderr: straight to file descriptor 2 when it can (writeStderr),
+// else through os.Stderr. It does not keep line: the caller's buffer may
+// be on its stack.
 func writeLine(line []byte) {
 	if logOutput == nil && writeStderr(unsafe.String(unsafe.SliceData(line), len(line))) {
 		return
@@ -80,21 +90,4 @@ func writeLine(line []byte) {
 		w = os.Stderr
 	}
 	_, _ = w.Write(bytes.Clone(line)) // a copy: a Writer is an interface, which line would escape through
-}
-
-// writeLog writes s, with a final newline, to logOutput or else to stderr:
-// straight to file descriptor 2 when it can (writeStderr), else through
-// os.Stderr.
-func writeLog(s string) {
-	if !strings.HasSuffix(s, "\n") {
-		s += "\n"
-	}
-	if logOutput == nil && writeStderr(s) {
-		return
-	}
-	w := logOutput
-	if w == nil {
-		w = os.Stderr
-	}
-	_, _ = io.WriteString(w, s)
 }
