@@ -85,7 +85,8 @@ const activationsSubjectPrefix = "$KV." + ActivationsBucket + "."
 // wispd's CPU and ~5% of the bytes it allocated. Puts unanswered after
 // timeout fail, found by a sweep each second. Puts go out in rounds, one
 // batch in flight at a time, and a round gathers the puts of a window of
-// gather before it goes (publish).
+// gather before it goes (publish); on a single replica a batch asks for
+// one answer, on its last put (send).
 //
 // A put's reply subject names a slot, not the put: a slot is used again
 // once its put has been answered, so the same few reply subjects recur.
@@ -131,6 +132,10 @@ type asyncPuts struct {
 	gather      time.Duration
 	gathering   bool
 	gatherTimer *time.Timer
+	// roundAck: a batch asks JetStream for one acknowledgement, on its
+	// last put, which answers the batch's other puts too (see send).
+	// Only on a single replica, where it is sound.
+	roundAck bool
 }
 
 // DefaultRecordGather is how long the records of a round of puts are
@@ -167,7 +172,10 @@ type putsWaiter struct {
 // pendingPut is a put waiting for JetStream's answer.
 type pendingPut struct {
 	subject string
-	slot    uint32 // of its reply subject
+	slot    uint32 // of its reply subject; noSlot once sent without one
+	// covers are the puts of its batch sent before it without a reply
+	// subject, which its answer settles too (roundAck).
+	covers []uint64
 	done    func(error)
 	sent    time.Time // when published; zero while queued
 	// inFlight: published, and counted in asyncPuts.inFlight; false
@@ -175,13 +183,18 @@ type pendingPut struct {
 	inFlight bool
 }
 
+// noSlot is the slot of a put sent without a reply subject.
+const noSlot = math.MaxUint32
+
 // asyncPutTimeout is how long a put waits for JetStream's answer.
 const asyncPutTimeout = 10 * time.Second
 
 // newAsyncPuts returns the puts of nc, which fail after timeout and go
-// out in rounds gathered over gather (0: no gathering).
-func newAsyncPuts(nc *nats.Conn, timeout, gather time.Duration) (*asyncPuts, error) {
-	p := &asyncPuts{nc: nc, prefix: nats.NewInbox() + ".", timeout: timeout, gather: gather, pending: map[uint64]pendingPut{},
+// out in rounds gathered over gather (0: no gathering). With roundAck,
+// a round asks for one acknowledgement, on its last put; only for a
+// stream on a single replica (see send).
+func newAsyncPuts(nc *nats.Conn, timeout, gather time.Duration, roundAck bool) (*asyncPuts, error) {
+	p := &asyncPuts{nc: nc, prefix: nats.NewInbox() + ".", timeout: timeout, gather: gather, roundAck: roundAck, pending: map[uint64]pendingPut{},
 		stop: make(chan struct{}), busy: make(chan struct{}, 1), swept: make(chan struct{})}
 	if gather > 0 {
 		p.gatherTimer = time.AfterFunc(time.Hour, p.gathered)
@@ -293,9 +306,11 @@ func (p *asyncPuts) settleLocked(id uint64, reuse bool) []queuedPut {
 		return nil
 	}
 	delete(p.pending, id)
-	p.slots[put.slot] = 0
-	if reuse {
-		p.free = append(p.free, put.slot)
+	if put.slot != noSlot {
+		p.slots[put.slot] = 0
+		if reuse {
+			p.free = append(p.free, put.slot)
+		}
 	}
 	p.wakeWaitersLocked()
 	if !put.inFlight {
@@ -381,26 +396,103 @@ func releaseQueueCopy(bp *[]byte) {
 // send publishes a batch from nextBatchLocked; a put that cannot be
 // published fails (its done is called), and if that leaves nothing in
 // flight, the next batch goes out.
+//
+// With roundAck, only the batch's last put asks for an acknowledgement;
+// the others go out without a reply subject, and its answer settles them
+// too. That is sound on a single replica: the server reads a
+// connection's messages in order and the stream stores them in that
+// order, one at a time (one inbound queue, one goroutine), so when the
+// last is acknowledged every put before it has been stored or refused;
+// and what refuses one record of a batch refuses the next as well (a
+// sealed, closed or full stream, a full disk, an ingest queue 100,000
+// messages deep, which one batch in flight at a time cannot fill). A
+// record too large for the connection fails in Publish, and is never
+// the one that asks. An acknowledgement per record cost the server, the
+// client's reader and this package ~7% of wispd's CPU under load
+// (docs/rationale.md).
 func (p *asyncPuts) send(batch []queuedPut) {
 	for len(batch) > 0 {
+		answerer := -1 // with roundAck, the put that asks for the batch
+		if p.roundAck {
+			answerer = lastSendable(batch, p.nc.MaxPayload())
+			if answerer > 0 {
+				p.mu.Lock()
+				p.coverLocked(batch[:answerer], batch[answerer].id)
+				p.mu.Unlock()
+			}
+		}
 		var next []queuedPut
-		for _, q := range batch {
-			err := p.nc.PublishRequest(q.subject, q.reply, q.data)
+		for i, q := range batch {
+			var err error
+			if i < answerer {
+				err = p.nc.Publish(q.subject, q.data)
+			} else {
+				err = p.nc.PublishRequest(q.subject, q.reply, q.data)
+			}
 			releaseQueueCopy(q.buf) // the connection has copied it, or failed
 			if err == nil {
 				continue
 			}
 			p.mu.Lock()
-			put, ok := p.pending[q.id]
+			var failed []pendingPut
+			if put, ok := p.pending[q.id]; ok {
+				failed = append(failed, put)
+				// The puts it would have answered for: sent, but nothing
+				// will tell whether they were stored.
+				for _, id := range put.covers {
+					if c, ok := p.pending[id]; ok {
+						failed = append(failed, c)
+					}
+					if n := p.settleLocked(id, true); n != nil {
+						next = n
+					}
+				}
+			}
 			if n := p.settleLocked(q.id, true); n != nil {
 				next = n
 			}
 			p.mu.Unlock()
-			if ok {
-				put.done(fmt.Errorf("store %s: %w", q.subject, err))
+			for _, f := range failed {
+				f.done(fmt.Errorf("store %s: %w", f.subject, err))
 			}
 		}
 		batch = next
+	}
+}
+
+// lastSendable is the index of the last put of batch that the connection
+// can carry (a record past maxPayload fails to publish, and must not be
+// the one that answers for the others), or -1 when none can.
+func lastSendable(batch []queuedPut, maxPayload int64) int {
+	for i := len(batch) - 1; i >= 0; i-- {
+		if int64(len(batch[i].data)) <= maxPayload {
+			return i
+		}
+	}
+	return -1
+}
+
+// coverLocked makes the put numbered answerer answer for those of
+// unasked, which go out before it without a reply subject: their slots
+// are free for other puts at once. p.mu is held.
+func (p *asyncPuts) coverLocked(unasked []queuedPut, answerer uint64) {
+	covers := make([]uint64, 0, len(unasked))
+	for _, q := range unasked {
+		put, ok := p.pending[q.id]
+		if !ok {
+			continue // settled meanwhile (the store closed): it goes out, unawaited
+		}
+		if put.slot != noSlot {
+			p.slots[put.slot] = 0
+			p.free = append(p.free, put.slot)
+			put.slot = noSlot
+			p.pending[q.id] = put
+		}
+		covers = append(covers, q.id)
+	}
+	if put, ok := p.pending[answerer]; ok {
+		put.covers = covers
+		p.pending[answerer] = put
 	}
 }
 
@@ -417,16 +509,28 @@ func (p *asyncPuts) answered(m *nats.Msg) {
 	}
 	put, ok := p.pending[id]
 	next := p.settleLocked(id, true)
+	answeredFor := []pendingPut{}
+	if ok {
+		answeredFor = append(answeredFor, put)
+	}
+	for _, c := range put.covers {
+		if cp, ok := p.pending[c]; ok { // else timed out already
+			answeredFor = append(answeredFor, cp)
+		}
+		if n := p.settleLocked(c, true); n != nil {
+			next = n
+		}
+	}
 	p.mu.Unlock()
 	p.send(next)
-	if !ok {
-		return // timed out already
+	ackErr := ackError(m)
+	for _, a := range answeredFor {
+		if ackErr != nil {
+			a.done(fmt.Errorf("store %s: %w", a.subject, ackErr))
+			continue
+		}
+		a.done(nil)
 	}
-	if err := ackError(m); err != nil {
-		put.done(fmt.Errorf("store %s: %w", put.subject, err))
-		return
-	}
-	put.done(nil)
 }
 
 // ackError is nil when m is JetStream's acknowledgement of a stored

@@ -108,7 +108,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		return nil, err
 	}
 	s.nc = js.Conn()
-	if s.recordPuts, err = newAsyncPuts(s.nc, asyncPutTimeout, max(cfg.RecordGather, 0)); err != nil {
+	if s.recordPuts, err = newAsyncPuts(s.nc, asyncPutTimeout, max(cfg.RecordGather, 0), cfg.Replicas == 1); err != nil {
 		return nil, err
 	}
 	if s.actions, err = watchKV[core.Action](ctx, s.entities, "actions.>", log); err != nil {

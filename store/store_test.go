@@ -412,7 +412,7 @@ func TestAsyncPuts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Unsubscribe()
-	quick, err := newAsyncPuts(s.nc, 50*time.Millisecond, 0)
+	quick, err := newAsyncPuts(s.nc, 50*time.Millisecond, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -706,12 +706,13 @@ func TestAsyncPutsReplySlots(t *testing.T) {
 // times out.
 func storeWithQuickPuts(t *testing.T, timeout time.Duration) *Store {
 	t.Helper()
-	return storeWithPuts(t, timeout, 0)
+	return storeWithPuts(t, timeout, 0, true)
 }
 
 // storeWithPuts is storeWithQuickPuts with puts that gather for gather
-// when nothing is in flight.
-func storeWithPuts(t *testing.T, timeout, gather time.Duration) *Store {
+// when nothing is in flight, and whose batches ask for one
+// acknowledgement when roundAck is set (as on a single replica).
+func storeWithPuts(t *testing.T, timeout, gather time.Duration, roundAck bool) *Store {
 	t.Helper()
 	ctx := context.Background()
 	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
@@ -730,7 +731,7 @@ func storeWithPuts(t *testing.T, timeout, gather time.Duration) *Store {
 	}
 	t.Cleanup(func() { _ = silent.Unsubscribe() })
 	s.recordPuts.close()
-	if s.recordPuts, err = newAsyncPuts(s.nc, timeout, gather); err != nil {
+	if s.recordPuts, err = newAsyncPuts(s.nc, timeout, gather, roundAck); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -781,7 +782,7 @@ func TestAsyncPutsGather(t *testing.T) {
 	}
 
 	t.Run("a read sends them", func(t *testing.T) {
-		s := storeWithPuts(t, time.Minute, time.Hour)
+		s := storeWithPuts(t, time.Minute, time.Hour, true)
 		ids, dones := putAll(t, s, 5, 10)
 		if on, queued, inFlight := gathering(s.recordPuts); !on || queued != 5 || inFlight != 0 {
 			t.Fatalf("5 puts in an hour's window: gathering %v, %d queued, %d in flight; want true, 5, 0", on, queued, inFlight)
@@ -807,7 +808,7 @@ func TestAsyncPutsGather(t *testing.T) {
 	})
 
 	t.Run("a full window sends them", func(t *testing.T) {
-		s := storeWithPuts(t, time.Minute, time.Hour)
+		s := storeWithPuts(t, time.Minute, time.Hour, true)
 		const size = 40 << 10
 		n := maxGatherBytes/size + 1
 		ids, dones := putAll(t, s, n, size)
@@ -822,7 +823,7 @@ func TestAsyncPutsGather(t *testing.T) {
 	})
 
 	t.Run("close sends them", func(t *testing.T) {
-		s := storeWithPuts(t, time.Minute, time.Hour)
+		s := storeWithPuts(t, time.Minute, time.Hour, true)
 		ids, dones := putAll(t, s, 3, 10)
 		s.recordPuts.close()
 		answered(t, dones, 3)
@@ -834,7 +835,7 @@ func TestAsyncPutsGather(t *testing.T) {
 	})
 
 	t.Run("the window's end sends them", func(t *testing.T) {
-		s := storeWithPuts(t, time.Minute, 20*time.Millisecond)
+		s := storeWithPuts(t, time.Minute, 20*time.Millisecond, true)
 		ids, dones := putAll(t, s, 3, 10)
 		answered(t, dones, 3)
 		for i, id := range ids {
@@ -869,6 +870,143 @@ func TestAsyncPutsGather(t *testing.T) {
 				t.Errorf("RecordGather %v: a window of %v, want %v", tc.gather, s.recordPuts.gather, tc.want)
 			}
 			s.Close()
+		}
+	})
+}
+
+// TestAsyncPutsRoundAck checks that, on a single replica, a batch of puts
+// asks JetStream for one acknowledgement, on its last put, whose answer
+// settles every put of the batch: stored, refused, or unanswered.
+func TestAsyncPutsRoundAck(t *testing.T) {
+	ctx := context.Background()
+	record := func(id string, i int) []byte {
+		return fmt.Appendf(nil, `{"namespace":"guest","name":"a","activationId":%q,"response":{"status":"success","statusCode":0,"success":true,"result":{"i":%d}}}`, id, i)
+	}
+	// put queues a record, or data on subject when subject is set, and
+	// returns the channel of its answer.
+	put := func(t *testing.T, s *Store, subject string, data []byte) chan error {
+		t.Helper()
+		done := make(chan error, 1)
+		var err error
+		if subject == "" {
+			id := core.NewActivationID(time.Now())
+			err = s.PutActivationAsync("guest", id, record(id, 0), func(err error) { done <- err })
+		} else {
+			err = s.recordPuts.publish(subject, data, func(err error) { done <- err })
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return done
+	}
+	// send ends the round's window and waits for its answers.
+	send := func(t *testing.T, s *Store) {
+		t.Helper()
+		if err := s.recordPuts.settled(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answers := func(p *asyncPuts) int64 {
+		n, err := p.sub.Delivered()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	for _, tc := range []struct {
+		roundAck bool
+		want     int64
+	}{{true, 1}, {false, 10}} {
+		t.Run(fmt.Sprintf("acknowledgements of a batch of 10, roundAck %v", tc.roundAck), func(t *testing.T) {
+			s := storeWithPuts(t, time.Minute, time.Hour, tc.roundAck)
+			var ids []string
+			var dones []chan error
+			for i := range 10 {
+				id := core.NewActivationID(time.Now())
+				ids = append(ids, id)
+				done := make(chan error, 1)
+				if err := s.PutActivationAsync("guest", id, record(id, i), func(err error) { done <- err }); err != nil {
+					t.Fatal(err)
+				}
+				dones = append(dones, done)
+			}
+			send(t, s)
+			for i, done := range dones {
+				if err := <-done; err != nil {
+					t.Errorf("put %d: %v", i, err)
+				}
+			}
+			if n := answers(s.recordPuts); n != tc.want {
+				t.Errorf("JetStream answered %d times, want %d", n, tc.want)
+			}
+			for i, id := range ids {
+				a, err := s.GetActivation(ctx, "guest", id)
+				if err != nil || string(a.Response.Result) != fmt.Sprintf(`{"i":%d}`, i) {
+					t.Errorf("record %d: %+v, %v", i, a, err)
+				}
+			}
+			p := s.recordPuts
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if len(p.pending) != 0 || p.inFlight != 0 || len(p.free) != len(p.slots) {
+				t.Errorf("after the batch: %d pending, %d in flight, %d of %d slots free; want 0, 0, all", len(p.pending), p.inFlight, len(p.free), len(p.slots))
+			}
+		})
+	}
+
+	t.Run("a refused last put fails the batch", func(t *testing.T) {
+		s := storeWithPuts(t, time.Minute, time.Hour, true)
+		refuse, err := s.nc.Subscribe("refuse.>", func(m *nats.Msg) {
+			_ = m.Respond([]byte(`{"error":{"code":503,"err_code":10077,"description":"refused by the test"}}`))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer refuse.Unsubscribe()
+		dones := []chan error{put(t, s, "", nil), put(t, s, "", nil), put(t, s, "refuse.x", []byte(`{}`))}
+		send(t, s)
+		// The first two were stored, but the answer that would have said
+		// so refused: nothing tells, and a record is never said stored
+		// when it may not be.
+		for i, done := range dones {
+			if err := <-done; err == nil || !strings.Contains(err.Error(), "refused by the test") {
+				t.Errorf("put %d of a refused batch: %v, want the refusal", i, err)
+			}
+		}
+	})
+
+	t.Run("an unanswered last put times the batch out", func(t *testing.T) {
+		s := storeWithPuts(t, 100*time.Millisecond, time.Hour, true)
+		dones := []chan error{put(t, s, "", nil), put(t, s, "", nil), put(t, s, "silent.x", []byte(`{}`))}
+		send(t, s)
+		for i, done := range dones {
+			if err := <-done; err == nil || !strings.Contains(err.Error(), "no acknowledgement") {
+				t.Errorf("put %d of an unanswered batch: %v, want a time-out", i, err)
+			}
+		}
+	})
+
+	t.Run("a record too large for the connection fails alone", func(t *testing.T) {
+		// A put nobody answers holds the others in a batch behind it
+		// until it times out (without a window: a large record would
+		// close it early).
+		s := storeWithPuts(t, 200*time.Millisecond, 0, true)
+		silent := put(t, s, "silent.x", []byte(`{}`))
+		huge := make([]byte, s.nc.MaxPayload()+1)
+		// Too large in the middle, and last: the put before it asks.
+		dones := []chan error{put(t, s, "", nil), put(t, s, activationsSubjectPrefix+"huge.a", huge), put(t, s, "", nil), put(t, s, activationsSubjectPrefix+"huge.b", huge)}
+		if err := <-silent; err == nil {
+			t.Fatal("a put nobody answers succeeded")
+		}
+		for i, done := range dones {
+			err := <-done
+			if tooLarge := i == 1 || i == 3; tooLarge != errors.Is(err, nats.ErrMaxPayload) || (!tooLarge && err != nil) {
+				t.Errorf("put %d: %v", i, err)
+			}
+		}
+		if n := answers(s.recordPuts); n != 1 {
+			t.Errorf("JetStream answered %d times, want 1", n)
 		}
 	})
 }
