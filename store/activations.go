@@ -176,8 +176,8 @@ type pendingPut struct {
 	// covers are the puts of its batch sent before it without a reply
 	// subject, which its answer settles too (roundAck).
 	covers []uint64
-	done    func(error)
-	sent    time.Time // when published; zero while queued
+	done   func(error)
+	sent   time.Time // when published; zero while queued
 	// inFlight: published, and counted in asyncPuts.inFlight; false
 	// while it waits in asyncPuts.queued.
 	inFlight bool
