@@ -25,18 +25,27 @@ type cached[T any] struct {
 type kvCache[T any] struct {
 	mu      sync.RWMutex
 	entries map[string]cached[T]
+	// index, when set, gives each value a second key (a namespace's
+	// UUID), and byIndex maps it to the value's key: looking a value up
+	// by it costs a map read, not a pass over every value.
+	index   func(*T) string
+	byIndex map[string]string
 	watcher jetstream.KeyWatcher
 	log     *slog.Logger
 }
 
 // watchKV starts a cache of bucket kv under filter ("actions.>") and
-// returns once it holds every current value.
-func watchKV[T any](ctx context.Context, kv jetstream.KeyValue, filter string, log *slog.Logger) (*kvCache[T], error) {
+// returns once it holds every current value. index, when not nil, gives
+// each value a second key to look it up by (lookup).
+func watchKV[T any](ctx context.Context, kv jetstream.KeyValue, filter string, log *slog.Logger, index func(*T) string) (*kvCache[T], error) {
 	w, err := kv.Watch(ctx, filter)
 	if err != nil {
 		return nil, fmt.Errorf("watch %s in %s: %w", filter, kv.Bucket(), err)
 	}
 	c := &kvCache[T]{entries: make(map[string]cached[T]), watcher: w, log: log}
+	if index != nil {
+		c.index, c.byIndex = index, make(map[string]string)
+	}
 	// Load the initial values: the watcher sends a nil entry after them.
 	for {
 		select {
@@ -81,10 +90,43 @@ func (c *kvCache[T]) apply(e jetstream.KeyValueEntry) {
 func (c *kvCache[T]) set(key string, value *T, rev uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cur, ok := c.entries[key]; ok && cur.rev >= rev {
+	cur, ok := c.entries[key]
+	if ok && cur.rev >= rev {
 		return
 	}
 	c.entries[key] = cached[T]{value: value, rev: rev}
+	if c.index == nil {
+		return
+	}
+	if cur.value != nil {
+		if old := c.index(cur.value); c.byIndex[old] == key && (value == nil || c.index(value) != old) {
+			delete(c.byIndex, old)
+			c.reindexLocked(old)
+		}
+	}
+	if value != nil {
+		c.byIndex[c.index(value)] = key
+	}
+}
+
+// reindexLocked maps the second key ik to another live value that has it,
+// if any: two values should never share one (CreateNamespace refuses a
+// taken UUID), but two nodes creating namespaces at once could make them,
+// and then removing one must not hide the other. c.mu is held.
+func (c *kvCache[T]) reindexLocked(ik string) {
+	for k, e := range c.entries {
+		if e.value != nil && c.index(e.value) == ik {
+			c.byIndex[ik] = k
+			return
+		}
+	}
+}
+
+// lookup returns the live value whose second key (index) is ik, or nil.
+func (c *kvCache[T]) lookup(ik string) *T {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.entries[c.byIndex[ik]].value
 }
 
 // get returns the value and revision for key; nil when absent or deleted.

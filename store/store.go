@@ -111,10 +111,10 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if s.recordPuts, err = newAsyncPuts(s.nc, asyncPutTimeout, max(cfg.RecordGather, 0), cfg.Replicas == 1); err != nil {
 		return nil, err
 	}
-	if s.actions, err = watchKV[core.Action](ctx, s.entities, "actions.>", log); err != nil {
+	if s.actions, err = watchKV[core.Action](ctx, s.entities, "actions.>", log, nil); err != nil {
 		return nil, err
 	}
-	if s.namespaces, err = watchKV[core.Namespace](ctx, s.auth, "ns.>", log); err != nil {
+	if s.namespaces, err = watchKV[core.Namespace](ctx, s.auth, "ns.>", log, namespaceUUID); err != nil {
 		s.actions.stop()
 		return nil, err
 	}

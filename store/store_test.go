@@ -246,6 +246,92 @@ func TestNamespaces(t *testing.T) {
 	}
 }
 
+// TestNamespacesByUUID checks that authentication finds a namespace by its
+// UUID among many, and follows what other writers do to the namespaces:
+// a new UUID for one, a second namespace given a taken UUID (two nodes
+// creating namespaces at once), and the deletion of either of those two.
+func TestNamespacesByUUID(t *testing.T) {
+	ctx := context.Background()
+	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s, err := Open(ctx, b.JetStream(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other, err := Open(ctx, b.JetStream(), Config{}) // another node's store
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	authenticates := func(ns *core.Namespace) bool {
+		got, err := s.Authenticate(ns.UUID, ns.Key)
+		return err == nil && got.Name == ns.Name
+	}
+
+	var all []*core.Namespace
+	for i := range 300 {
+		ns, err := other.CreateNamespace(ctx, fmt.Sprintf("ns%d", i), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, ns)
+	}
+	waitFor(t, func() bool { return authenticates(all[len(all)-1]) })
+	for _, ns := range all {
+		if !authenticates(ns) {
+			t.Errorf("namespace %s does not authenticate", ns.Name)
+		}
+		if _, err := s.Authenticate(ns.UUID, all[0].Key+"x"); core.ErrorCodeOf(err) != core.CodeUnauthorized {
+			t.Errorf("namespace %s with a wrong key: %v", ns.Name, err)
+		}
+	}
+
+	// put writes ns as another node would, past CreateNamespace's checks.
+	put := func(ns *core.Namespace) {
+		t.Helper()
+		data, err := json.Marshal(ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.auth.Put(ctx, namespaceKey(ns.Name), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// New credentials for ns0: the old UUID no longer authenticates.
+	renewed := *all[0]
+	renewed.UUID, renewed.Key = core.NewCredentials()
+	put(&renewed)
+	waitFor(t, func() bool { return authenticates(&renewed) })
+	if _, err := s.Authenticate(all[0].UUID, all[0].Key); core.ErrorCodeOf(err) != core.CodeUnauthorized {
+		t.Errorf("the replaced credentials of ns0: %v", err)
+	}
+
+	// twin has ns1's UUID (and a key of its own).
+	twin := &core.Namespace{Name: "twin", UUID: all[1].UUID, Key: strings.Repeat("k", 64), Created: 1}
+	put(twin)
+	waitFor(t, func() bool { return authenticates(twin) })
+	if err := other.DeleteNamespace(ctx, "twin"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !authenticates(twin) })
+	if !authenticates(all[1]) {
+		t.Error("deleting a namespace that shared ns1's UUID hid ns1")
+	}
+	put(twin)
+	waitFor(t, func() bool { return authenticates(twin) })
+	if err := other.DeleteNamespace(ctx, "ns1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !authenticates(all[1]) })
+	if !authenticates(twin) {
+		t.Error("deleting ns1 hid the namespace that shares its UUID")
+	}
+}
+
 // TestActivationsBounded: past the bound of the records' storage, the
 // oldest records go first; the newest stay readable, and storing goes on.
 func TestActivationsBounded(t *testing.T) {
