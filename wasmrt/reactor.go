@@ -39,6 +39,9 @@ type instance struct {
 	ctx      context.Context // the current activation's, for nanosleep
 	uses     int
 	lastUsed time.Time
+	// stack holds the parameters and results of calls into the instance
+	// (CallWithStack): Call allocates both on every call.
+	stack [4]uint64
 }
 
 // Allocate implements experimental.MemoryAllocator for the instance's own
@@ -349,11 +352,11 @@ func (r *Runtime) callInvoke(ctx context.Context, in *instance, inv *Invocation,
 	if err != nil {
 		return nil, err
 	}
-	res, err := in.invoke.Call(ctx, uint64(pPtr), uint64(len(params)), uint64(cPtr), uint64(len(actx)))
-	if err != nil {
+	in.stack = [4]uint64{uint64(pPtr), uint64(len(params)), uint64(cPtr), uint64(len(actx))}
+	if err := in.invoke.CallWithStack(ctx, in.stack[:]); err != nil {
 		return nil, err
 	}
-	ptr, n := uint32(res[0]>>32), uint32(res[0])
+	ptr, n := uint32(in.stack[0]>>32), uint32(in.stack[0])
 	if int(n) > lim.resultLimit {
 		return nil, &ActionError{Kind: KindResultTooLarge, Reason: fmt.Sprintf("the action's result exceeds the limit of %d bytes", lim.resultLimit)}
 	}
@@ -371,11 +374,11 @@ func (r *Runtime) callInvoke(ctx context.Context, in *instance, inv *Invocation,
 
 // passBytes copies b into a buffer the guest allocates with wisp_alloc.
 func (r *Runtime) passBytes(ctx context.Context, in *instance, b []byte) (uint32, error) {
-	res, err := in.alloc.Call(ctx, uint64(len(b)))
-	if err != nil {
+	in.stack[0] = uint64(len(b))
+	if err := in.alloc.CallWithStack(ctx, in.stack[:]); err != nil {
 		return 0, err
 	}
-	ptr := uint32(res[0])
+	ptr := uint32(in.stack[0])
 	if ptr == 0 && len(b) > 0 {
 		return 0, &ActionError{Kind: KindMemory, Reason: fmt.Sprintf("the action could not allocate %d bytes for its input (wisp_alloc returned 0)", len(b))}
 	}
