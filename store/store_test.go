@@ -108,21 +108,7 @@ func TestActionsLifecycleAndRestart(t *testing.T) {
 
 func TestCacheSeesOtherWriters(t *testing.T) {
 	ctx := context.Background()
-	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	s1, err := Open(ctx, b.JetStream(), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s1.Close()
-	s2, err := Open(ctx, b.JetStream(), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s1, s2 := twoStores(t)
 	p := core.EntityPath{Namespace: "guest", Name: "shared"}
 	if _, err := s1.PutAction(ctx, p, false, action(p, "sha256:1")); err != nil {
 		t.Fatal(err)
@@ -132,6 +118,35 @@ func TestCacheSeesOtherWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { a, _ := s2.GetAction(ctx, p); return a == nil })
+}
+
+// testBroker is an embedded NATS server with JetStream in a temporary
+// directory, closed when the test ends.
+func testBroker(t *testing.T) *queue.Broker {
+	t.Helper()
+	b, err := queue.Open(context.Background(), queue.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// twoStores opens two stores on one embedded JetStream, as two nodes of
+// a cluster share their buckets.
+func twoStores(t *testing.T) (*Store, *Store) {
+	t.Helper()
+	ctx := context.Background()
+	b := testBroker(t)
+	var stores [2]*Store
+	for i := range stores {
+		var err error
+		if stores[i], err = Open(ctx, b.JetStream(), Config{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stores[i].Close)
+	}
+	return stores[0], stores[1]
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -252,21 +267,7 @@ func TestNamespaces(t *testing.T) {
 // creating namespaces at once), and the deletion of either of those two.
 func TestNamespacesByUUID(t *testing.T) {
 	ctx := context.Background()
-	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	s, err := Open(ctx, b.JetStream(), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	other, err := Open(ctx, b.JetStream(), Config{}) // another node's store
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	s, other := twoStores(t) // other: another node's store
 	authenticates := func(ns *core.Namespace) bool {
 		got, err := s.Authenticate(ns.UUID, ns.Key)
 		return err == nil && got.Name == ns.Name
@@ -336,11 +337,7 @@ func TestNamespacesByUUID(t *testing.T) {
 // oldest records go first; the newest stay readable, and storing goes on.
 func TestActivationsBounded(t *testing.T) {
 	ctx := context.Background()
-	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testBroker(t)
 	const bound = 64 << 10
 	s, err := Open(ctx, b.JetStream(), Config{ActivationBytes: bound})
 	if err != nil {
@@ -483,11 +480,7 @@ func TestRecordsStream(t *testing.T) {
 // and a put after Close is refused at once.
 func TestAsyncPuts(t *testing.T) {
 	ctx := context.Background()
-	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testBroker(t)
 	s, err := Open(ctx, b.JetStream(), Config{ActivationRetention: time.Hour, ActivationBytes: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
@@ -801,11 +794,7 @@ func storeWithQuickPuts(t *testing.T, timeout time.Duration) *Store {
 func storeWithPuts(t *testing.T, timeout, gather time.Duration, roundAck bool) *Store {
 	t.Helper()
 	ctx := context.Background()
-	b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := testBroker(t)
 	s, err := Open(ctx, b.JetStream(), Config{ActivationRetention: time.Hour, ActivationBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -940,11 +929,7 @@ func TestAsyncPutsGather(t *testing.T) {
 	})
 
 	t.Run("configured", func(t *testing.T) {
-		b, err := queue.Open(ctx, queue.Config{StoreDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
+		b := testBroker(t)
 		for _, tc := range []struct {
 			gather, want time.Duration
 		}{{0, DefaultRecordGather}, {-1, 0}, {time.Second, time.Second}} {
@@ -1041,37 +1026,34 @@ func TestAsyncPutsRoundAck(t *testing.T) {
 		})
 	}
 
-	t.Run("a refused last put fails the batch", func(t *testing.T) {
-		s := storeWithPuts(t, time.Minute, time.Hour, true)
-		refuse, err := s.nc.Subscribe("refuse.>", func(m *nats.Msg) {
-			_ = m.Respond([]byte(`{"error":{"code":503,"err_code":10077,"description":"refused by the test"}}`))
+	// The first two puts of each batch here are stored, but the answer
+	// that would say so refuses, or never comes: nothing tells, and a
+	// record is never said stored when it may not be.
+	for _, tc := range []struct {
+		name, last, want string
+		timeout          time.Duration
+	}{
+		{"a refused last put fails the batch", "refuse.x", "refused by the test", time.Minute},
+		{"an unanswered last put times the batch out", "silent.x", "no acknowledgement", 100 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := storeWithPuts(t, tc.timeout, time.Hour, true)
+			refuse, err := s.nc.Subscribe("refuse.>", func(m *nats.Msg) {
+				_ = m.Respond([]byte(`{"error":{"code":503,"err_code":10077,"description":"refused by the test"}}`))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer refuse.Unsubscribe()
+			dones := []chan error{put(t, s, "", nil), put(t, s, "", nil), put(t, s, tc.last, []byte(`{}`))}
+			send(t, s)
+			for i, done := range dones {
+				if err := <-done; err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("put %d: %v, want %q", i, err, tc.want)
+				}
+			}
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer refuse.Unsubscribe()
-		dones := []chan error{put(t, s, "", nil), put(t, s, "", nil), put(t, s, "refuse.x", []byte(`{}`))}
-		send(t, s)
-		// The first two were stored, but the answer that would have said
-		// so refused: nothing tells, and a record is never said stored
-		// when it may not be.
-		for i, done := range dones {
-			if err := <-done; err == nil || !strings.Contains(err.Error(), "refused by the test") {
-				t.Errorf("put %d of a refused batch: %v, want the refusal", i, err)
-			}
-		}
-	})
-
-	t.Run("an unanswered last put times the batch out", func(t *testing.T) {
-		s := storeWithPuts(t, 100*time.Millisecond, time.Hour, true)
-		dones := []chan error{put(t, s, "", nil), put(t, s, "", nil), put(t, s, "silent.x", []byte(`{}`))}
-		send(t, s)
-		for i, done := range dones {
-			if err := <-done; err == nil || !strings.Contains(err.Error(), "no acknowledgement") {
-				t.Errorf("put %d of an unanswered batch: %v, want a time-out", i, err)
-			}
-		}
-	})
+	}
 
 	t.Run("a record too large for the connection fails alone", func(t *testing.T) {
 		// A put nobody answers holds the others in a batch behind it
