@@ -355,26 +355,49 @@ func (p *asyncPuts) endGatheringLocked() []queuedPut {
 
 // nextBatchLocked returns the queued puts still pending, counted in
 // flight, when nothing is in flight any more and their window has
-// closed; else nil. p.mu is held.
+// closed; else nil. A batch holds at most maxBatchPuts puts and, past
+// its first, maxBatchBytes: the rest stay queued for the next. p.mu is
+// held.
 func (p *asyncPuts) nextBatchLocked() []queuedPut {
 	if p.inFlight > 0 || p.gathering || len(p.queued) == 0 {
 		return nil
 	}
 	batch := p.queued[:0] // filtered in place: p.queued is dropped below
+	var rest []queuedPut
 	now := time.Now()
-	for _, q := range p.queued {
+	size := 0
+	for i, q := range p.queued {
+		if len(batch) == maxBatchPuts || (len(batch) > 0 && size+len(q.data) > maxBatchBytes) {
+			// A copy: batch's array goes back to spareQueue once sent.
+			rest = slices.Clone(p.queued[i:])
+			break
+		}
 		if put, ok := p.pending[q.id]; ok {
 			// Its time-out runs from now: a put waiting behind one that
 			// took long has not been sent yet.
 			put.inFlight, put.sent = true, now
 			p.pending[q.id] = put
 			batch = append(batch, q)
+			size += len(q.data)
 		}
 	}
-	p.queued, p.queuedBytes = nil, 0
+	p.queued, p.queuedBytes = rest, 0
+	for _, q := range rest {
+		p.queuedBytes += len(q.data)
+	}
 	p.inFlight = len(batch)
 	return batch
 }
+
+// maxBatchPuts and maxBatchBytes bound a batch in flight. Without an
+// acknowledgement each (roundAck), a record the stream's inbound queue
+// had no room for (100,000 messages or 128 MiB) would be lost unsaid: a
+// batch far below both cannot fill it, even after a stall of seconds
+// under load has queued more records than that.
+const (
+	maxBatchPuts  = 10_000
+	maxBatchBytes = 16 << 20
+)
 
 // queueCopies holds the buffers of queued puts' copies: under load most
 // records wait for the batch in flight, and a fresh copy of each was 7% of
@@ -415,8 +438,9 @@ func releaseQueueCopy(bp *[]byte) {
 // order, one at a time (one inbound queue, one goroutine), so when the
 // last is acknowledged every put before it has been stored or refused;
 // and what refuses one record of a batch refuses the next as well (a
-// sealed, closed or full stream, a full disk, an ingest queue 100,000
-// messages deep, which one batch in flight at a time cannot fill). A
+// sealed, closed or full stream, a full disk; not an inbound queue
+// 100,000 messages deep, which one batch in flight at a time, bounded by
+// maxBatchPuts and maxBatchBytes, cannot fill). A
 // record too large for the connection fails in Publish, and is never
 // the one that asks. An acknowledgement per record cost the server, the
 // client's reader and this package ~7% of wispd's CPU under load

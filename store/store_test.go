@@ -1055,6 +1055,38 @@ func TestAsyncPutsRoundAck(t *testing.T) {
 		})
 	}
 
+	// Puts queued behind one nobody answers go out once it times out,
+	// in batches no larger than maxBatchPuts and maxBatchBytes.
+	for _, tc := range []struct {
+		name    string
+		n, size int
+	}{
+		{"a batch holds at most maxBatchPuts", maxBatchPuts + 5, 100},
+		{"a batch holds at most maxBatchBytes", 3, 7 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Long enough for JetStream to store a batch of 10,000 on a
+			// busy machine; the silent put holds the others as long.
+			s := storeWithPuts(t, 2*time.Second, 0, true)
+			silent := put(t, s, "silent.x", []byte(`{}`))
+			var dones []chan error
+			for i := range tc.n {
+				dones = append(dones, put(t, s, fmt.Sprintf("%sbatch.%d", activationsSubjectPrefix, i), bytes.Repeat([]byte("x"), tc.size)))
+			}
+			if err := <-silent; err == nil {
+				t.Fatal("a put nobody answers succeeded")
+			}
+			for i, done := range dones {
+				if err := <-done; err != nil {
+					t.Fatalf("put %d: %v", i, err)
+				}
+			}
+			if n := answers(s.recordPuts); n != 2 {
+				t.Errorf("JetStream answered %d times, want 2 (two batches)", n)
+			}
+		})
+	}
+
 	t.Run("a record too large for the connection fails alone", func(t *testing.T) {
 		// A put nobody answers holds the others in a batch behind it
 		// until it times out (without a window: a large record would
