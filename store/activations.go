@@ -440,11 +440,10 @@ func releaseQueueCopy(bp *[]byte) {
 // and what refuses one record of a batch refuses the next as well (a
 // sealed, closed or full stream, a full disk; not an inbound queue
 // 100,000 messages deep, which one batch in flight at a time, bounded by
-// maxBatchPuts and maxBatchBytes, cannot fill). A
-// record too large for the connection fails in Publish, and is never
-// the one that asks. An acknowledgement per record cost the server, the
-// client's reader and this package ~7% of wispd's CPU under load
-// (docs/rationale.md).
+// maxBatchPuts and maxBatchBytes, cannot fill). A record too large for
+// the connection fails in Publish, and is never the one that asks. An
+// acknowledgement per record cost the server, the client's reader and
+// this package ~7% of wispd's CPU under load (docs/rationale.md).
 func (p *asyncPuts) send(batch []queuedPut) {
 	for len(batch) > 0 {
 		answerer := -1 // with roundAck, the put that asks for the batch
