@@ -113,3 +113,45 @@ func BenchmarkActivationJSON(b *testing.B) {
 		}
 	})
 }
+
+// needsCompactByteByByte is needsCompact as it was before its table: one
+// byte at a time, the escape carried in a flag. FuzzNeedsCompact holds the
+// two to the same answers, for any bytes, JSON or not.
+func needsCompactByteByByte(v []byte) bool {
+	inString, escaped := false, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			return true
+		case c == 0xE2 && i+2 < len(v) && v[i+1] == 0x80 && (v[i+2] == 0xA8 || v[i+2] == 0xA9):
+			return true
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			return true
+		}
+	}
+	return false
+}
+
+func FuzzNeedsCompact(f *testing.F) {
+	for _, s := range []string{``, `{"a":1}`, `{"a": 1}`, `{"a":"b c"}`, `{"a":"<"}`, `"\"`, `"\\"`, `"\" "`, `"a\`,
+		"\"\\\u2028\"", "\"\u2029\"", "\xe2\x80", `"\ "`, `\ `, `{"a":"x\"y", "b":2}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		if got, want := needsCompact(v), needsCompactByteByByte(v); got != want {
+			t.Fatalf("needsCompact(%q) = %v, byte by byte %v", v, got, want)
+		}
+	})
+}
