@@ -120,6 +120,22 @@ func TestCacheSeesOtherWriters(t *testing.T) {
 	waitFor(t, func() bool { a, _ := s2.GetAction(ctx, p); return a == nil })
 }
 
+// succeeded takes n answers from dones, each of which must be a success,
+// within 10 s; what names the puts in the failures.
+func succeeded(t *testing.T, dones chan error, n int, what string) {
+	t.Helper()
+	for range n {
+		select {
+		case err := <-dones:
+			if err != nil {
+				t.Errorf("a %s: %v", what, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d %ss were never answered", n, what)
+		}
+	}
+}
+
 // testBroker is an embedded NATS server with JetStream in a temporary
 // directory, closed when the test ends.
 func testBroker(t *testing.T) *queue.Broker {
@@ -699,16 +715,7 @@ func TestAsyncPutsBatches(t *testing.T) {
 	if err := <-silentDone; err == nil || !strings.Contains(err.Error(), "no acknowledgement") {
 		t.Errorf("the silent put: %v, want a time-out", err)
 	}
-	for range n {
-		select {
-		case err := <-dones:
-			if err != nil {
-				t.Errorf("a put queued behind the silent one: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("the puts queued behind a silent one were never answered")
-		}
-	}
+	succeeded(t, dones, n, "put queued behind the silent one")
 	for i, id := range ids {
 		a, err := s.GetActivation(ctx, "guest", id)
 		if err != nil || a.ActivationID != id || string(a.Response.Result) != fmt.Sprintf(`{"i":%d}`, i) {
@@ -837,19 +844,6 @@ func TestAsyncPutsGather(t *testing.T) {
 		}
 		return ids, dones
 	}
-	answered := func(t *testing.T, dones chan error, n int) {
-		t.Helper()
-		for range n {
-			select {
-			case err := <-dones:
-				if err != nil {
-					t.Errorf("a gathered put: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("gathered puts were never sent")
-			}
-		}
-	}
 	gathering := func(p *asyncPuts) (bool, int, int) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -876,7 +870,7 @@ func TestAsyncPutsGather(t *testing.T) {
 				t.Errorf("record %d read during its window: %+v, %v", i, a, err)
 			}
 		}
-		answered(t, dones, 5)
+		succeeded(t, dones, 5, "gathered put")
 		if on, queued, inFlight := gathering(s.recordPuts); on || queued != 0 || inFlight != 0 {
 			t.Errorf("after the read: gathering %v, %d queued, %d in flight; want none", on, queued, inFlight)
 		}
@@ -887,7 +881,7 @@ func TestAsyncPutsGather(t *testing.T) {
 		const size = 40 << 10
 		n := maxGatherBytes/size + 1
 		ids, dones := putAll(t, s, n, size)
-		answered(t, dones, n)
+		succeeded(t, dones, n, "gathered put")
 		// Read straight from the bucket, not through GetActivation, which
 		// would send them itself.
 		for i, id := range ids {
@@ -901,7 +895,7 @@ func TestAsyncPutsGather(t *testing.T) {
 		s := storeWithPuts(t, time.Minute, time.Hour, true)
 		ids, dones := putAll(t, s, 3, 10)
 		s.recordPuts.close()
-		answered(t, dones, 3)
+		succeeded(t, dones, 3, "gathered put")
 		for i, id := range ids {
 			if _, err := s.activations.Get(ctx, activationKey("guest", id)); err != nil {
 				t.Errorf("record %d gathered when the store closed: %v", i, err)
@@ -912,7 +906,7 @@ func TestAsyncPutsGather(t *testing.T) {
 	t.Run("the window's end sends them", func(t *testing.T) {
 		s := storeWithPuts(t, time.Minute, 20*time.Millisecond, true)
 		ids, dones := putAll(t, s, 3, 10)
-		answered(t, dones, 3)
+		succeeded(t, dones, 3, "gathered put")
 		for i, id := range ids {
 			if _, err := s.activations.Get(ctx, activationKey("guest", id)); err != nil {
 				t.Errorf("record %d after its window: %v", i, err)
@@ -921,7 +915,7 @@ func TestAsyncPutsGather(t *testing.T) {
 		// A second window, and a third, begin with the next put.
 		for round := range 2 {
 			ids, dones := putAll(t, s, 2, 10)
-			answered(t, dones, 2)
+			succeeded(t, dones, 2, "gathered put")
 			if _, err := s.activations.Get(ctx, activationKey("guest", ids[1])); err != nil {
 				t.Errorf("window %d: %v", round+2, err)
 			}
