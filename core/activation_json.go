@@ -130,14 +130,10 @@ func needsCompact(v []byte) bool {
 		case '"':
 			inString = !inString
 		case '\\':
-			if !inString || i+1 == len(v) {
-				continue
-			}
-			// The escaped byte ends nothing, but is one of those above
-			// all the same.
-			i++
-			if n := v[i]; n == '<' || n == '>' || n == '&' || (n == 0xE2 && isLineSeparator(v, i)) {
-				return true
+			// An escaped quote or backslash ends nothing; any other
+			// escaped byte means what it means alone.
+			if inString && i+1 < len(v) && (v[i+1] == '"' || v[i+1] == '\\') {
+				i++
 			}
 		default: // white space
 			if !inString {
