@@ -307,7 +307,9 @@ func TestNamespacesByUUID(t *testing.T) {
 		}
 	}
 
-	// put writes ns as another node would, past CreateNamespace's checks.
+	// put writes ns as another node would, past CreateNamespace's checks,
+	// and waits for other's own cache to hold it: other deletes it later,
+	// and its watcher may see the write after s's does.
 	put := func(ns *core.Namespace) {
 		t.Helper()
 		data, err := json.Marshal(ns)
@@ -317,6 +319,10 @@ func TestNamespacesByUUID(t *testing.T) {
 		if _, err := other.auth.Put(ctx, namespaceKey(ns.Name), data); err != nil {
 			t.Fatal(err)
 		}
+		waitFor(t, func() bool {
+			got, err := other.GetNamespace(ctx, ns.Name)
+			return err == nil && got.UUID == ns.UUID && got.Key == ns.Key
+		})
 	}
 	// New credentials for ns0: the old UUID no longer authenticates.
 	renewed := *all[0]
