@@ -72,6 +72,10 @@ type Config struct {
 	// BlobCacheBytes bounds the invoker's disk cache of code blobs in
 	// <Data>/cache/blobs; DefaultBlobCacheBytes when 0.
 	BlobCacheBytes int64
+	// WasmCompiledBytes bounds the estimated memory of the compiled Wasm
+	// modules the invoker keeps; WasmIdleBytes the linear memory of its
+	// idle Wasm instances, all actions together. wasmrt's defaults when 0.
+	WasmCompiledBytes, WasmIdleBytes int64
 	// UploadTTL is how long an upload URL (large code) stays valid; 15
 	// minutes when 0.
 	UploadTTL time.Duration
@@ -162,7 +166,14 @@ func (d *Daemon) start(ctx context.Context) error {
 	// module ready or being compiled. It needs nothing but the data
 	// directory, so it starts first: that warming overlaps JetStream's
 	// recovery of its streams, the longest part of a restart.
-	if d.wasm, err = wasmrt.New(ctx, wasmrt.Config{CacheDir: filepath.Join(c.Data, "wasm-cache"), WarmRecent: 24 * time.Hour, PruneUnused: 30 * 24 * time.Hour, Logger: d.log}); err != nil {
+	if d.wasm, err = wasmrt.New(ctx, wasmrt.Config{
+		CacheDir:       filepath.Join(c.Data, "wasm-cache"),
+		CompiledMemory: c.WasmCompiledBytes,
+		IdleMemory:     c.WasmIdleBytes,
+		WarmRecent:     24 * time.Hour,
+		PruneUnused:    30 * 24 * time.Hour,
+		Logger:         d.log,
+	}); err != nil {
 		return err
 	}
 	d.broker, err = queue.Open(ctx, queue.Config{

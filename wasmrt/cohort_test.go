@@ -262,7 +262,7 @@ func TestCohortPanicReachesItsActivation(t *testing.T) {
 func TestCohortBusyTakesMoreLeaders(t *testing.T) {
 	defer func(n int) { maxLeaders = n }(maxLeaders)
 	maxLeaders = 2
-	p := newPools(1, time.Minute)
+	p := newPools(1, DefaultIdleMemory, time.Minute)
 	defer p.closeAll()
 	key := poolKey{owner: "/guest/busy@1", digest: "sha256:00", memoryMB: 64}
 	join := func(want joinResult) *pool {
@@ -293,7 +293,7 @@ func TestCohortBusyTakesMoreLeaders(t *testing.T) {
 // activations waiting: with one request at a time, nobody can join, and
 // the yield would only wake another processor for nothing.
 func TestCohortYieldsOnlyWhenCrowded(t *testing.T) {
-	p := newPools(1, time.Minute)
+	p := newPools(1, DefaultIdleMemory, time.Minute)
 	defer p.closeAll()
 	key := poolKey{owner: "/guest/crowd@1", digest: "sha256:00", memoryMB: 64}
 	lead := func(step string, wantYield bool) *pool {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -67,6 +68,9 @@ type compiledModule struct {
 	// reactor is true for a module of the reactor form (docs/wasm-abi.md):
 	// instances are initialised once and serve many activations.
 	reactor bool
+	// evicted is set when the compiled modules' LRU drops the module: its
+	// instances are then closed instead of kept idle (pools.retireModule).
+	evicted atomic.Bool
 }
 
 // The exports of the reactor form.

@@ -2,11 +2,11 @@ package wasmrt
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +39,13 @@ type instance struct {
 	ctx      context.Context // the current activation's, for nanosleep
 	uses     int
 	lastUsed time.Time
+	// compiled is the module it is an instance of: evicting the module
+	// from the compiled modules' LRU closes its idle instances, which
+	// would otherwise keep its code and decoded module in memory.
+	compiled *compiledModule
+	// key and elem are its pool and its place in pools.lru while idle.
+	key  poolKey
+	elem *list.Element
 	// stack holds the parameters and results of calls into the instance
 	// (CallWithStack): Call allocates both on every call.
 	stack [4]uint64
@@ -81,18 +88,31 @@ type pool struct {
 type pools struct {
 	mu      sync.Mutex
 	byKey   map[poolKey]*pool
-	maxIdle int
+	maxIdle int // per pool
 	expiry  time.Duration
-	stop    chan struct{}
-	stopped chan struct{}
-	spares  spareMemories
+	// lru holds every idle instance of every pool, least recently used at
+	// the front: the expiry and the memory bound close instances from
+	// there. Within one pool, instances are given back in the order of
+	// their last use, so a pool's oldest is the first of its own idle.
+	lru       list.List // of *instance
+	idleBytes int64     // the linear memories of the instances in lru
+	maxBytes  int64     // the bound of idleBytes
+	stop      chan struct{}
+	stopped   chan struct{}
+	spares    spareMemories
 }
 
-func newPools(maxIdle int, expiry time.Duration) *pools {
-	p := &pools{byKey: map[poolKey]*pool{}, maxIdle: maxIdle, expiry: expiry, stop: make(chan struct{}), stopped: make(chan struct{})}
+func newPools(maxIdle int, maxBytes int64, expiry time.Duration) *pools {
+	p := &pools{byKey: map[poolKey]*pool{}, maxIdle: maxIdle, maxBytes: maxBytes, expiry: expiry, stop: make(chan struct{}), stopped: make(chan struct{})}
 	go p.janitor(p.stop)
 	return p
 }
+
+// idleCost is what an idle instance counts against pools.maxBytes: its
+// linear memory's allocation, by far the largest part of an instance (a
+// Go guest's is 4–12 MiB; its compiled code is counted by the compiled
+// modules' own bound).
+func (in *instance) idleCost() int64 { return int64(cap(in.mem.buf)) }
 
 // retire closes an instance that will not run again and keeps its memory
 // for a new instance.
@@ -112,25 +132,80 @@ func (p *pools) take(key poolKey) *instance {
 	}
 	in := pl.idle[len(pl.idle)-1]
 	pl.idle = pl.idle[:len(pl.idle)-1]
+	p.lru.Remove(in.elem)
+	in.elem = nil
+	p.idleBytes -= in.idleCost()
 	return in
 }
 
 // give returns an instance to its pool, or closes it when the pool is
-// full or the runtime is closing.
+// full, its module was evicted or the runtime is closing. Past the bound
+// of the idle instances' memory, the least recently used instances of
+// any pool are closed to make room.
 func (p *pools) give(key poolKey, in *instance) {
 	in.lastUsed = time.Now()
+	cost := in.idleCost()
 	p.mu.Lock()
 	pl := p.byKey[key]
 	if pl == nil {
 		pl = &pool{}
 		p.byKey[key] = pl
 	}
-	keep := len(pl.idle) < p.maxIdle && p.stop != nil
+	// evicted is read under mu: retireModule sets it before it takes mu
+	// to close the module's idle instances, so an instance given back
+	// concurrently is either closed here or found there.
+	keep := len(pl.idle) < p.maxIdle && p.stop != nil && !in.compiled.evicted.Load() && cost <= p.maxBytes
+	var over []*instance
 	if keep {
+		in.key = key
 		pl.idle = append(pl.idle, in)
+		in.elem = p.lru.PushBack(in)
+		p.idleBytes += cost
+		for p.idleBytes > p.maxBytes {
+			over = append(over, p.removeLocked(p.lru.Front().Value.(*instance)))
+		}
 	}
 	p.mu.Unlock()
 	if !keep {
+		p.retire(in)
+	}
+	for _, old := range over {
+		p.retire(old)
+	}
+}
+
+// removeLocked takes the idle instance in out of its pool and returns it.
+func (p *pools) removeLocked(in *instance) *instance {
+	pl := p.byKey[in.key]
+	if i := slices.Index(pl.idle, in); i >= 0 {
+		pl.idle = slices.Delete(pl.idle, i, i+1)
+	}
+	p.lru.Remove(in.elem)
+	in.elem = nil
+	p.idleBytes -= in.idleCost()
+	if len(pl.idle) == 0 && pl.cohort.leaders == 0 {
+		delete(p.byKey, in.key)
+	}
+	return in
+}
+
+// retireModule closes the idle instances of mod, which the compiled
+// modules' LRU has evicted: they would keep its code in memory past the
+// LRU's bound. Instances of mod still running are closed when they end
+// (give).
+func (p *pools) retireModule(mod *compiledModule) {
+	mod.evicted.Store(true)
+	var old []*instance
+	p.mu.Lock()
+	for e := p.lru.Front(); e != nil; {
+		in := e.Value.(*instance)
+		e = e.Next()
+		if in.compiled == mod {
+			old = append(old, p.removeLocked(in))
+		}
+	}
+	p.mu.Unlock()
+	for _, in := range old {
 		p.retire(in)
 	}
 }
@@ -154,11 +229,12 @@ func (p *pools) janitor(stop <-chan struct{}) {
 func (p *pools) expire(now time.Time) {
 	var old []*instance
 	p.mu.Lock()
+	for e := p.lru.Front(); e != nil && now.Sub(e.Value.(*instance).lastUsed) >= p.expiry; e = p.lru.Front() {
+		old = append(old, p.removeLocked(e.Value.(*instance)))
+	}
+	// A pool that never had an idle instance (its activations failed, or
+	// were refused) goes too, once no cohort uses it.
 	for key, pl := range p.byKey {
-		// idle is ordered by last use: the old ones are at the front.
-		n := sort.Search(len(pl.idle), func(i int) bool { return now.Sub(pl.idle[i].lastUsed) < p.expiry })
-		old = append(old, pl.idle[:n]...)
-		pl.idle = append(pl.idle[:0], pl.idle[n:]...)
 		if len(pl.idle) == 0 && pl.cohort.leaders == 0 {
 			delete(p.byKey, key)
 		}
@@ -176,6 +252,8 @@ func (p *pools) closeAll() {
 	p.stop = nil
 	all := p.byKey
 	p.byKey = map[poolKey]*pool{}
+	p.lru.Init()
+	p.idleBytes = 0
 	var waiting []*warmJob
 	for _, pl := range all {
 		waiting = append(waiting, pl.cohort.waiting...)
@@ -200,11 +278,15 @@ func (p *pools) closeAll() {
 func (p *pools) idleCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := 0
-	for _, pl := range p.byKey {
-		n += len(pl.idle)
-	}
-	return n
+	return p.lru.Len()
+}
+
+// idleMemory is the memory counted against the idle instances' bound (for
+// tests).
+func (p *pools) idleMemory() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.idleBytes
 }
 
 // runReactor runs one activation of a reactor-form module in a warm
@@ -309,7 +391,7 @@ func flushLogs(in *instance, logs *logSink) []string {
 // returned instance (never nil) still holds what is needed to classify
 // the error.
 func (r *Runtime) newInstance(ctx context.Context, mod *compiledModule, logs *logSink, lim limits) (*instance, error) {
-	in := &instance{mem: linearMemory{limit: lim.memoryBytes, buf: r.pools.spares.take(uint64(mod.memMinPages) * pageSize)}}
+	in := &instance{compiled: mod, mem: linearMemory{limit: lim.memoryBytes, buf: r.pools.spares.take(uint64(mod.memMinPages) * pageSize)}}
 	in.stdout.reset(logs, "stdout")
 	in.stderr.reset(logs, "stderr")
 	in.ctx = ctx

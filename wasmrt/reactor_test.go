@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/wispfaas/wisp/internal/wasmtest"
 )
 
 // reactorSource is a Go guest of the reactor form (docs/wasm-abi.md),
@@ -55,6 +57,7 @@ func wispInvoke(p, n, c, cn int32) int64 {
 	var in struct {
 		Mode string ` + "`json:\"mode\"`" + `
 		MB   int    ` + "`json:\"mb\"`" + `
+		MS   int    ` + "`json:\"ms\"`" + `
 	}
 	params, actx := take(p, n), take(c, cn)
 	_ = json.Unmarshal(params, &in)
@@ -91,6 +94,8 @@ func wispInvoke(p, n, c, cn int32) int64 {
 		time.Sleep(50 * time.Millisecond)
 	case "sleeplong":
 		time.Sleep(time.Minute)
+	case "sleepms":
+		time.Sleep(time.Duration(in.MS) * time.Millisecond)
 	}
 	out, _ := json.Marshal(map[string]any{"calls": calls, "ctx": json.RawMessage(actx)})
 	return ret(out)
@@ -351,6 +356,107 @@ func TestReactorIdleExpiryAndClose(t *testing.T) {
 	})
 	if out, _ := runReactor(t, r, code, "/guest/idle@1", `{}`); out.Err != nil || !out.NewInstance {
 		t.Fatalf("after expiry: %+v", out)
+	}
+}
+
+// TestReactorIdleMemoryBound: the idle instances of all actions together
+// stay within Config.IdleMemory; the least recently used go first, and the
+// others stay warm.
+func TestReactorIdleMemoryBound(t *testing.T) {
+	code := reactorGuest(t)
+	// One instance's cost, measured: the bound is set to hold two.
+	probe := newRuntime(t, Config{})
+	if out, _ := runReactor(t, probe, code, "/guest/probe@1", `{}`); out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	one := probe.pools.idleMemory()
+	if one <= 0 {
+		t.Fatalf("an idle instance counts %d bytes", one)
+	}
+	bound := 2*one + one/2
+	r := newRuntime(t, Config{IdleMemory: bound})
+	owners := []string{"/guest/a@1", "/guest/b@1", "/guest/c@1", "/guest/d@1"}
+	for i, owner := range owners {
+		if out, _ := runReactor(t, r, code, owner, `{}`); out.Err != nil || !out.NewInstance {
+			t.Fatalf("%s: %+v", owner, out)
+		}
+		if got := r.pools.idleMemory(); got > bound {
+			t.Fatalf("after %d actions: %d idle bytes, past the bound of %d", i+1, got, bound)
+		}
+		if n, want := r.pools.idleCount(), min(i+1, 2); n != want {
+			t.Fatalf("after %d actions: %d idle instances, want %d", i+1, n, want)
+		}
+	}
+	// The two most recently used are warm, the two before were closed.
+	for _, owner := range owners[2:] {
+		if out, reply := runReactor(t, r, code, owner, `{}`); out.Err != nil || out.NewInstance || reply.Calls != 2 {
+			t.Errorf("%s, among the two most recent: %+v %+v", owner, out, reply)
+		}
+	}
+	if out, reply := runReactor(t, r, code, owners[0], `{}`); out.Err != nil || !out.NewInstance || reply.Calls != 1 {
+		t.Errorf("%s, the least recently used: %+v %+v", owners[0], out, reply)
+	}
+	// An instance larger than the whole bound is not kept at all.
+	tiny := newRuntime(t, Config{IdleMemory: one / 2})
+	if out, _ := runReactor(t, tiny, code, "/guest/big@1", `{}`); out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	if n := tiny.pools.idleCount(); n != 0 {
+		t.Errorf("%d idle instances kept past a bound smaller than one", n)
+	}
+}
+
+// TestReactorEvictedModuleClosesIdle: a module dropped from the compiled
+// modules' LRU takes its idle instances with it (they would keep its code
+// in memory past the LRU's bound), and one of its instances still running
+// is closed when it ends instead of kept.
+func TestReactorEvictedModuleClosesIdle(t *testing.T) {
+	first := reactorGuest(t)
+	second := codeOf(wasmtest.WithCustomSection(reactorWasm, "twin", []byte("2")))
+	// Room for one module: compiling the second evicts the first. The
+	// second differs from the first by a custom section only, which the
+	// compilation cache does not see: it compiles in tens of milliseconds,
+	// well within the sleeping activation below.
+	r := newRuntime(t, Config{CacheDir: t.TempDir(), CompiledMemory: int64(len(reactorWasm)) * compiledCostFactor})
+	// Two actions of the first module: one idle when it is evicted, one
+	// running a sleeping activation.
+	for _, owner := range []string{"/guest/idle@1", "/guest/busy@1"} {
+		if out, _ := runReactor(t, r, first, owner, `{}`); out.Err != nil {
+			t.Fatal(out.Err)
+		}
+	}
+	running := make(chan Outcome)
+	go func() {
+		running <- r.Run(context.Background(), first, Invocation{Params: []byte(`{"mode":"sleepms","ms":3000}`), Owner: "/guest/busy@1", Timeout: 30 * time.Second, MemoryMB: 64})
+	}()
+	checkFor(t, 5*time.Second, func() error {
+		if r.pools.idleCount() != 1 {
+			return errors.New("the sleeping activation has not taken its idle instance")
+		}
+		return nil
+	})
+	if out, _ := runReactor(t, r, second, "/guest/second@1", `{}`); out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	// The eviction must come while the first module's activation runs.
+	select {
+	case out := <-running:
+		t.Fatalf("the sleeping activation ended before the eviction: %+v", out)
+	default:
+	}
+	if r.IsCompiled(first.Digest) {
+		t.Fatal("the first module is still compiled: the test's LRU bound is too large")
+	}
+	if out := <-running; out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	if n := r.pools.idleCount(); n != 1 {
+		t.Errorf("%d idle instances, want 1 (the second module's): the evicted module's were kept", n)
+	}
+	for _, owner := range []string{"/guest/idle@1", "/guest/busy@1"} {
+		if out, reply := runReactor(t, r, first, owner, `{}`); out.Err != nil || !out.NewInstance || reply.Calls != 1 {
+			t.Errorf("%s, of the evicted module: %+v %+v", owner, out, reply)
+		}
 	}
 }
 

@@ -28,8 +28,12 @@ type Config struct {
 	MaxIdleInstances int
 	// IdleExpiry is how long an idle reactor instance is kept; 0 means 60s.
 	IdleExpiry time.Duration
+	// IdleMemory bounds the linear memory of the idle reactor instances
+	// kept, all actions together; past it the least recently used are
+	// closed. 0 means DefaultIdleMemory.
+	IdleMemory int64
 	// CompiledMemory bounds the (estimated) memory of the compiled modules kept; the least recently
-	// used are dropped past it. 0 means 512 MiB.
+	// used are dropped past it, and their idle instances closed. 0 means DefaultCompiledMemory.
 	CompiledMemory int64
 	// WarmRecent, with a CacheDir, makes New start compiling in the background the modules used
 	// within this long before (most recent first, within half of CompiledMemory), so that after a
@@ -92,6 +96,14 @@ type moduleEntry struct {
 	touched atomic.Int64
 }
 
+// Defaults of Config's memory bounds. 512 MiB of compiled modules is ~34
+// Go guests of 3.7 MB or hundreds of C ones; 512 MiB of idle instances
+// about as many Go guests (4–12 MiB of linear memory each).
+const (
+	DefaultCompiledMemory = 512 << 20
+	DefaultIdleMemory     = 512 << 20
+)
+
 // compiledCostFactor estimates the memory of a compiled module from the size of its binary:
 // wazero's amd64 code and metadata measured 2–4 times the Wasm bytes; 4 errs on the safe side.
 const compiledCostFactor = 4
@@ -103,7 +115,7 @@ const compiledCostFactor = 4
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	r := &Runtime{log: cfg.Logger, modules: map[string]*moduleEntry{}, budget: cfg.CompiledMemory}
 	if r.budget <= 0 {
-		r.budget = 512 << 20
+		r.budget = DefaultCompiledMemory
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -156,7 +168,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.IdleExpiry <= 0 {
 		cfg.IdleExpiry = 60 * time.Second
 	}
-	r.pools = newPools(cfg.MaxIdleInstances, cfg.IdleExpiry)
+	if cfg.IdleMemory <= 0 {
+		cfg.IdleMemory = DefaultIdleMemory
+	}
+	r.pools = newPools(cfg.MaxIdleInstances, cfg.IdleMemory, cfg.IdleExpiry)
 	if r.preparedDir != "" && cfg.WarmRecent > 0 {
 		wctx, cancel := context.WithCancel(context.Background())
 		r.stopWarm, r.warmDone = cancel, make(chan struct{})
@@ -330,6 +345,7 @@ func (r *Runtime) fill(ctx context.Context, digest string, e *moduleEntry, load 
 	}
 	r.mu.Unlock()
 	for _, old := range evicted {
+		r.pools.retireModule(old.mod)
 		// Safe while instances of it run: they keep working (wazero).
 		_ = old.mod.cm.Close(context.Background())
 		r.log.LogAttrs(ctx, slog.LevelDebug, "wasm module evicted", slog.String("digest", old.digest), slog.Int64("estimated_bytes", old.cost))

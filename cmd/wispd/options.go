@@ -46,6 +46,8 @@ type options struct {
 	blobs           string
 	blobCache       string
 	recordsSize     string
+	wasmCompiled    string
+	wasmIdle        string
 	uploadTTL       time.Duration
 	// envErrs are environment variables that could not be parsed; they
 	// are reported when a command runs.
@@ -68,6 +70,9 @@ func defaultOptions() *options {
 		uploadTTL:   15 * time.Minute,
 		blobCache:   "1GiB",
 		recordsSize: "1GiB",
+		// wasmrt.DefaultCompiledMemory and DefaultIdleMemory, as --help shows them.
+		wasmCompiled: "512MiB",
+		wasmIdle:     "512MiB",
 		// Container defaults are containerrt's, shown in --help.
 		containerMemory: containerrt.DefaultMemoryBudgetMB,
 		pauseGrace:      containerrt.DefaultPauseGrace,
@@ -88,6 +93,8 @@ func (o *options) bind(cmd *cobra.Command) {
 	o.dur(f, &o.retention, "activation-retention", "WISP_ACTIVATION_RETENTION", "how long activation records are kept")
 	str(f, &o.recordsSize, "activation-store-size", "WISP_ACTIVATION_STORE_SIZE", "bound of the activation records' storage, like 512MiB or 4GiB; when full, the oldest records are removed first (each record also costs the store about 110 bytes of memory)")
 	o.num(f, &o.capacity, "invoker-capacity", "WISP_INVOKER_CAPACITY", "activations one invoker runs at once; more wait in the queue")
+	str(f, &o.wasmCompiled, "wasm-compiled-memory", "WISP_WASM_COMPILED_MEMORY", "bound of the memory of the compiled Wasm modules an invoker keeps (estimated at 4 times each module's size), like 512MiB or 2GiB; past it the least recently used are dropped, with their idle instances, and compiled again from the on-disk cache when next used")
+	str(f, &o.wasmIdle, "wasm-idle-memory", "WISP_WASM_IDLE_MEMORY", "bound of the linear memory of the warm idle Wasm instances an invoker keeps, all actions together, like 512MiB or 2GiB; past it the least recently used are closed (the next activation of their action pays for a new instance)")
 	str(f, &o.invokerID, "invoker-id", "WISP_INVOKER_ID", "stable name of this invoker")
 	str(f, &o.apiHost, "api-host", "WISP_API_HOST", "URL actions are told to reach the API at (default: http://<listen>)")
 	str(f, &o.logLevel, "log-level", "WISP_LOG_LEVEL", "debug, info, warn or error")
@@ -170,6 +177,13 @@ func (o *options) check() error {
 	if _, err := parseBytes(o.blobCache); err != nil {
 		return usageError{fmt.Errorf("--blob-cache-size: %w", err)}
 	}
+	for _, b := range []struct{ flag, value string }{{"--wasm-compiled-memory", o.wasmCompiled}, {"--wasm-idle-memory", o.wasmIdle}} {
+		if n, err := parseBytes(b.value); err != nil {
+			return usageError{fmt.Errorf("%s: %w", b.flag, err)}
+		} else if n < 1<<20 {
+			return usageError{fmt.Errorf("%s must be at least 1MiB, not %s", b.flag, b.value)}
+		}
+	}
 	if n, err := parseBytes(o.recordsSize); err != nil {
 		return usageError{fmt.Errorf("--activation-store-size: %w", err)}
 	} else if n < 1<<20 {
@@ -191,6 +205,8 @@ func (o *options) config(r daemon.Role) (daemon.Config, error) {
 	}
 	cacheBytes, _ := parseBytes(o.blobCache) // checked by check
 	recordsBytes, _ := parseBytes(o.recordsSize)
+	wasmCompiled, _ := parseBytes(o.wasmCompiled)
+	wasmIdle, _ := parseBytes(o.wasmIdle)
 	stems, err := parseStemCells(o.stemCells)
 	if err != nil {
 		return daemon.Config{}, usageError{err}
@@ -210,6 +226,8 @@ func (o *options) config(r daemon.Role) (daemon.Config, error) {
 		Blobs:               o.blobs,
 		UploadTTL:           o.uploadTTL,
 		BlobCacheBytes:      cacheBytes,
+		WasmCompiledBytes:   wasmCompiled,
+		WasmIdleBytes:       wasmIdle,
 		Data:                o.data,
 		Listen:              o.listen,
 		GuestAuth:           o.guestAuth,
