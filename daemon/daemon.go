@@ -220,6 +220,7 @@ func (d *Daemon) start(ctx context.Context) error {
 			kinds = append(kinds, k)
 		}
 		d.metrics = metrics.NewRegistry(kinds...)
+		d.metrics.Collect(wasmMetrics(d.wasm))
 		if d.containers != nil {
 			d.metrics.Collect(containerMetrics(d.containers))
 		}

@@ -93,6 +93,9 @@ func TestGatewayNodeAndAllInOneNode(t *testing.T) {
 			`wisp_activations_total{kind="wasm",status="application_error"} 2`,
 			`wisp_activation_duration_seconds_count{kind="wasm"} 8`,
 			"wisp_invoker_capacity 64",
+			"wisp_wasm_compiled_modules 1",
+			"wisp_wasm_compiled_memory_budget_bytes 536870912",
+			"wisp_wasm_idle_memory_budget_bytes 536870912",
 		} {
 			if !strings.Contains(string(r.Body), want+"\n") {
 				t.Errorf("%s/metrics lacks %q:\n%s", url, want, r.Body)

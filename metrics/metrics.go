@@ -312,6 +312,10 @@ func formatFloat(f float64) string {
 		return "+Inf"
 	case math.IsInf(f, -1):
 		return "-Inf"
+	case f == math.Trunc(f) && math.Abs(f) < 1<<53:
+		// A count or a size in bytes reads as one: 536870912, not
+		// 'g''s 5.36870912e+08.
+		return strconv.FormatInt(int64(f), 10)
 	}
 	return strconv.FormatFloat(f, 'g', -1, 64)
 }

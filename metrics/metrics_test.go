@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -199,4 +200,25 @@ func BenchmarkObserve(b *testing.B) {
 // waitOf is the wait histogram of kind, as the registry holds it.
 func waitOf(a *Registry, kind string) Snapshot {
 	return (*a.byKind.Load())[kind].wait.Snapshot()
+}
+
+func TestFormatFloat(t *testing.T) {
+	for _, tc := range []struct {
+		f    float64
+		want string
+	}{
+		{0, "0"},
+		{64, "64"},
+		{512 << 20, "536870912"},
+		{1 << 53, "9.007199254740992e+15"},
+		{0.0005, "0.0005"},
+		{2.5, "2.5"},
+		{-3, "-3"},
+		{math.Inf(1), "+Inf"},
+		{math.Inf(-1), "-Inf"},
+	} {
+		if got := formatFloat(tc.f); got != tc.want {
+			t.Errorf("formatFloat(%v) = %q, want %q", tc.f, got, tc.want)
+		}
+	}
 }

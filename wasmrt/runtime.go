@@ -183,6 +183,31 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	return r, nil
 }
 
+// Stats is a moment's view of a Runtime's memory, for GET /metrics.
+type Stats struct {
+	// CompiledModules are the modules kept compiled; CompiledBytes their
+	// estimated memory, against CompiledBudget (Config.CompiledMemory).
+	CompiledModules               int
+	CompiledBytes, CompiledBudget int64
+	// IdleInstances are the reactor instances kept warm, all actions
+	// together; IdleBytes their linear memories, against IdleBudget
+	// (Config.IdleMemory).
+	IdleInstances         int
+	IdleBytes, IdleBudget int64
+}
+
+// Stats returns the Runtime's compiled modules and idle instances now.
+func (r *Runtime) Stats() Stats {
+	r.mu.Lock()
+	s := Stats{CompiledModules: r.lru.Len(), CompiledBytes: r.used, CompiledBudget: r.budget}
+	r.mu.Unlock()
+	p := r.pools
+	p.mu.Lock()
+	s.IdleInstances, s.IdleBytes, s.IdleBudget = p.lru.Len(), p.idleBytes, p.maxBytes
+	p.mu.Unlock()
+	return s
+}
+
 // Warmed returns a channel closed once the background compilation of the
 // recently used modules (Config.WarmRecent) has ended; closed already when
 // there is none.
