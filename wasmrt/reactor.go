@@ -2,7 +2,6 @@ package wasmrt
 
 import (
 	"bytes"
-	"container/list"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -43,9 +42,10 @@ type instance struct {
 	// from the compiled modules' LRU closes its idle instances, which
 	// would otherwise keep its code and decoded module in memory.
 	compiled *compiledModule
-	// key and elem are its pool and its place in pools.lru while idle.
-	key  poolKey
-	elem *list.Element
+	// key is its pool; prev and next its neighbours in pools.lru while
+	// idle.
+	key        poolKey
+	prev, next *instance
 	// stack holds the parameters and results of calls into the instance
 	// (CallWithStack): Call allocates both on every call.
 	stack [4]uint64
@@ -94,9 +94,9 @@ type pools struct {
 	// the front: the expiry and the memory bound close instances from
 	// there. Within one pool, instances are given back in the order of
 	// their last use, so a pool's oldest is the first of its own idle.
-	lru       list.List // of *instance
-	idleBytes int64     // the linear memories of the instances in lru
-	maxBytes  int64     // the bound of idleBytes
+	lru       idleList
+	idleBytes int64 // the linear memories of the instances in lru
+	maxBytes  int64 // the bound of idleBytes
 	stop      chan struct{}
 	stopped   chan struct{}
 	spares    spareMemories
@@ -106,6 +106,42 @@ func newPools(maxIdle int, maxBytes int64, expiry time.Duration) *pools {
 	p := &pools{byKey: map[poolKey]*pool{}, maxIdle: maxIdle, maxBytes: maxBytes, expiry: expiry, stop: make(chan struct{}), stopped: make(chan struct{})}
 	go p.janitor(p.stop)
 	return p
+}
+
+// idleList is a doubly linked list of instances through their prev and
+// next fields, front to back. Intrusive rather than a container/list, whose
+// every push allocates an element: an instance goes back to its pool after
+// every activation.
+type idleList struct {
+	front, back *instance
+	len         int
+}
+
+func (l *idleList) pushBack(in *instance) {
+	in.prev, in.next = l.back, nil
+	if l.back != nil {
+		l.back.next = in
+	} else {
+		l.front = in
+	}
+	l.back = in
+	l.len++
+}
+
+// remove takes in, which is in l, out of l.
+func (l *idleList) remove(in *instance) {
+	if in.prev != nil {
+		in.prev.next = in.next
+	} else {
+		l.front = in.next
+	}
+	if in.next != nil {
+		in.next.prev = in.prev
+	} else {
+		l.back = in.prev
+	}
+	in.prev, in.next = nil, nil
+	l.len--
 }
 
 // idleCost is what an idle instance counts against pools.maxBytes: its
@@ -132,8 +168,7 @@ func (p *pools) take(key poolKey) *instance {
 	}
 	in := pl.idle[len(pl.idle)-1]
 	pl.idle = pl.idle[:len(pl.idle)-1]
-	p.lru.Remove(in.elem)
-	in.elem = nil
+	p.lru.remove(in)
 	p.idleBytes -= in.idleCost()
 	return in
 }
@@ -159,10 +194,10 @@ func (p *pools) give(key poolKey, in *instance) {
 	if keep {
 		in.key = key
 		pl.idle = append(pl.idle, in)
-		in.elem = p.lru.PushBack(in)
+		p.lru.pushBack(in)
 		p.idleBytes += cost
 		for p.idleBytes > p.maxBytes {
-			over = append(over, p.removeLocked(p.lru.Front().Value.(*instance)))
+			over = append(over, p.removeLocked(p.lru.front))
 		}
 	}
 	p.mu.Unlock()
@@ -180,8 +215,7 @@ func (p *pools) removeLocked(in *instance) *instance {
 	if i := slices.Index(pl.idle, in); i >= 0 {
 		pl.idle = slices.Delete(pl.idle, i, i+1)
 	}
-	p.lru.Remove(in.elem)
-	in.elem = nil
+	p.lru.remove(in)
 	p.idleBytes -= in.idleCost()
 	if len(pl.idle) == 0 && pl.cohort.leaders == 0 {
 		delete(p.byKey, in.key)
@@ -197,12 +231,12 @@ func (p *pools) retireModule(mod *compiledModule) {
 	mod.evicted.Store(true)
 	var old []*instance
 	p.mu.Lock()
-	for e := p.lru.Front(); e != nil; {
-		in := e.Value.(*instance)
-		e = e.Next()
+	for in := p.lru.front; in != nil; {
+		next := in.next
 		if in.compiled == mod {
 			old = append(old, p.removeLocked(in))
 		}
+		in = next
 	}
 	p.mu.Unlock()
 	for _, in := range old {
@@ -229,8 +263,8 @@ func (p *pools) janitor(stop <-chan struct{}) {
 func (p *pools) expire(now time.Time) {
 	var old []*instance
 	p.mu.Lock()
-	for e := p.lru.Front(); e != nil && now.Sub(e.Value.(*instance).lastUsed) >= p.expiry; e = p.lru.Front() {
-		old = append(old, p.removeLocked(e.Value.(*instance)))
+	for p.lru.front != nil && now.Sub(p.lru.front.lastUsed) >= p.expiry {
+		old = append(old, p.removeLocked(p.lru.front))
 	}
 	// A pool that never had an idle instance (its activations failed, or
 	// were refused) goes too, once no cohort uses it.
@@ -252,7 +286,7 @@ func (p *pools) closeAll() {
 	p.stop = nil
 	all := p.byKey
 	p.byKey = map[poolKey]*pool{}
-	p.lru.Init()
+	p.lru = idleList{}
 	p.idleBytes = 0
 	var waiting []*warmJob
 	for _, pl := range all {
@@ -278,7 +312,7 @@ func (p *pools) closeAll() {
 func (p *pools) idleCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.lru.Len()
+	return p.lru.len
 }
 
 // idleMemory is the memory counted against the idle instances' bound (for

@@ -203,7 +203,7 @@ func (r *Runtime) Stats() Stats {
 	r.mu.Unlock()
 	p := r.pools
 	p.mu.Lock()
-	s.IdleInstances, s.IdleBytes, s.IdleBudget = p.lru.Len(), p.idleBytes, p.maxBytes
+	s.IdleInstances, s.IdleBytes, s.IdleBudget = p.lru.len, p.idleBytes, p.maxBytes
 	p.mu.Unlock()
 	return s
 }
