@@ -26,7 +26,9 @@ func TestGatewayNodeAndAllInOneNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	code := filepath.Join(t.TempDir(), "blobs")
-	all := startWispd(t, "--nats-listen", natsAddr, "--blobs", code, "--no-containers", "--invoker-id", "all-1", "--metrics-listen", metricsAddr)
+	// The Wasm memory bounds given reach the invoker's runtime (its metrics).
+	all := startWispd(t, "--nats-listen", natsAddr, "--blobs", code, "--no-containers", "--invoker-id", "all-1", "--metrics-listen", metricsAddr,
+		"--wasm-compiled-memory", "256MiB", "--wasm-idle-memory", "64MiB")
 	gwMetricsAddr, err := freeAddr()
 	if err != nil {
 		t.Fatal(err)
@@ -94,8 +96,8 @@ func TestGatewayNodeAndAllInOneNode(t *testing.T) {
 			`wisp_activation_duration_seconds_count{kind="wasm"} 8`,
 			"wisp_invoker_capacity 64",
 			"wisp_wasm_compiled_modules 1",
-			"wisp_wasm_compiled_memory_budget_bytes 536870912",
-			"wisp_wasm_idle_memory_budget_bytes 536870912",
+			"wisp_wasm_compiled_memory_budget_bytes 268435456",
+			"wisp_wasm_idle_memory_budget_bytes 67108864",
 		} {
 			if !strings.Contains(string(r.Body), want+"\n") {
 				t.Errorf("%s/metrics lacks %q:\n%s", url, want, r.Body)
