@@ -92,8 +92,7 @@ type pools struct {
 	expiry  time.Duration
 	// lru holds every idle instance of every pool, least recently used at
 	// the front: the expiry and the memory bound close instances from
-	// there. Within one pool, instances are given back in the order of
-	// their last use, so a pool's oldest is the first of its own idle.
+	// there.
 	lru       idleList
 	idleBytes int64 // the linear memories of the instances in lru
 	maxBytes  int64 // the bound of idleBytes
@@ -209,7 +208,8 @@ func (p *pools) give(key poolKey, in *instance) {
 	}
 }
 
-// removeLocked takes the idle instance in out of its pool and returns it.
+// removeLocked takes in, an idle instance, out of its pool and of the
+// LRU, and returns it for the caller to retire once mu is released.
 func (p *pools) removeLocked(in *instance) *instance {
 	pl := p.byKey[in.key]
 	if i := slices.Index(pl.idle, in); i >= 0 {
