@@ -47,6 +47,8 @@ func TestWispdRefuses(t *testing.T) {
 		{"retention 1s", []string{"--activation-retention", "1s"}, "activation-retention"},
 		{"record store of 10KiB", []string{"--activation-store-size", "10KiB"}, "activation-store-size"},
 		{"record store of lots", []string{"--activation-store-size", "lots"}, "activation-store-size"},
+		{"compiled Wasm of 64KiB", []string{"--wasm-compiled-memory", "64KiB"}, "wasm-compiled-memory"},
+		{"idle Wasm of lots", []string{"--wasm-idle-memory", "lots"}, "wasm-idle-memory"},
 		{"unknown log level", []string{"--log-level", "loud"}, "log-level"},
 		{"unknown flag", []string{"--no-such-flag"}, "no-such-flag"},
 		{"malformed guest key", []string{"--guest-auth", "not-a-key"}, "guest-auth"},

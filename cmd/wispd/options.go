@@ -177,17 +177,16 @@ func (o *options) check() error {
 	if _, err := parseBytes(o.blobCache); err != nil {
 		return usageError{fmt.Errorf("--blob-cache-size: %w", err)}
 	}
-	for _, b := range []struct{ flag, value string }{{"--wasm-compiled-memory", o.wasmCompiled}, {"--wasm-idle-memory", o.wasmIdle}} {
+	for _, b := range []struct{ flag, value string }{
+		{"--activation-store-size", o.recordsSize},
+		{"--wasm-compiled-memory", o.wasmCompiled},
+		{"--wasm-idle-memory", o.wasmIdle},
+	} {
 		if n, err := parseBytes(b.value); err != nil {
 			return usageError{fmt.Errorf("%s: %w", b.flag, err)}
 		} else if n < 1<<20 {
 			return usageError{fmt.Errorf("%s must be at least 1MiB, not %s", b.flag, b.value)}
 		}
-	}
-	if n, err := parseBytes(o.recordsSize); err != nil {
-		return usageError{fmt.Errorf("--activation-store-size: %w", err)}
-	} else if n < 1<<20 {
-		return usageError{fmt.Errorf("--activation-store-size must be at least 1MiB, not %s", o.recordsSize)}
 	}
 	if o.guestAuth != "" {
 		if _, _, err := core.ParseAuth(strings.TrimSpace(o.guestAuth)); err != nil {
