@@ -76,6 +76,9 @@ type Config struct {
 	// modules the invoker keeps; WasmIdleBytes the linear memory of its
 	// idle Wasm instances, all actions together. wasmrt's defaults when 0.
 	WasmCompiledBytes, WasmIdleBytes int64
+	// WasmCacheBytes bounds the files of the on-disk cache of compiled
+	// Wasm modules, <Data>/wasm-cache; 0 means no bound.
+	WasmCacheBytes int64
 	// UploadTTL is how long an upload URL (large code) stays valid; 15
 	// minutes when 0.
 	UploadTTL time.Duration
@@ -170,6 +173,7 @@ func (d *Daemon) start(ctx context.Context) error {
 		CacheDir:       filepath.Join(c.Data, "wasm-cache"),
 		CompiledMemory: c.WasmCompiledBytes,
 		IdleMemory:     c.WasmIdleBytes,
+		CacheBytes:     c.WasmCacheBytes,
 		WarmRecent:     24 * time.Hour,
 		PruneUnused:    30 * 24 * time.Hour,
 		Logger:         d.log,

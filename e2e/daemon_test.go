@@ -49,6 +49,7 @@ func TestWispdRefuses(t *testing.T) {
 		{"record store of lots", []string{"--activation-store-size", "lots"}, "activation-store-size"},
 		{"compiled Wasm of 64KiB", []string{"--wasm-compiled-memory", "64KiB"}, "wasm-compiled-memory"},
 		{"idle Wasm of lots", []string{"--wasm-idle-memory", "lots"}, "wasm-idle-memory"},
+		{"Wasm cache of 0", []string{"--wasm-cache-size", "0"}, "wasm-cache-size"},
 		{"unknown log level", []string{"--log-level", "loud"}, "log-level"},
 		{"unknown flag", []string{"--no-such-flag"}, "no-such-flag"},
 		{"malformed guest key", []string{"--guest-auth", "not-a-key"}, "guest-auth"},

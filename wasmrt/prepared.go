@@ -200,14 +200,26 @@ func (r *Runtime) IsCompiled(digest string) bool {
 	return ok
 }
 
-// pruneUnused removes the regular files under cacheDir (wazero's cache and
-// the prepared modules) that were neither read nor written since before.
+// pruneCache removes regular files under cacheDir (wazero's cache and the
+// prepared modules): those neither read nor written since unusedBefore
+// (unless it is the zero time), then, while the rest take more than
+// maxBytes (unless it is 0), the least recently used, down to nine tenths
+// of maxBytes, so that the next compiles do not each start a pass. It
+// returns what it removed and the bytes left.
+//
 // A file's last use is its access time or its modification time, the
 // later: wazero reads a cache entry on every hit (file systems mounted
 // relatime update the access time once a day, enough here) and prepared
 // modules are touched while used. On a noatime mount a module still in
-// use may go after the period; it is compiled again on its next use.
-func pruneUnused(cacheDir string, before time.Time) (files int, bytes int64) {
+// use may go first; it is compiled again on its next use. Removing the
+// files of a module compiled in memory costs nothing until a restart.
+func pruneCache(cacheDir string, unusedBefore time.Time, maxBytes int64) (files int, bytes, left int64) {
+	type cached struct {
+		path string
+		size int64
+		used time.Time
+	}
+	var kept []cached
 	_ = filepath.WalkDir(cacheDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return nil
@@ -216,11 +228,62 @@ func pruneUnused(cacheDir string, before time.Time) (files int, bytes int64) {
 		if err != nil {
 			return nil
 		}
-		if lastUse(fi).Before(before) && os.Remove(path) == nil {
+		f := cached{path, fi.Size(), lastUse(fi)}
+		if f.used.Before(unusedBefore) && os.Remove(path) == nil {
 			files++
-			bytes += fi.Size()
+			bytes += f.size
+			return nil
 		}
+		kept = append(kept, f)
+		left += f.size
 		return nil
 	})
-	return files, bytes
+	if maxBytes <= 0 || left <= maxBytes {
+		return files, bytes, left
+	}
+	slices.SortFunc(kept, func(a, b cached) int { return a.used.Compare(b.used) })
+	writing := time.Now().Add(-time.Hour)
+	for _, f := range kept {
+		if left <= maxBytes/10*9 {
+			break
+		}
+		// A temporary file is being written (wazero's cache and
+		// savePrepared write one, then rename it): taking it away would
+		// fail the rename, and wazero fails the compilation with it.
+		if strings.HasSuffix(f.path, ".tmp") && f.used.After(writing) {
+			continue
+		}
+		if os.Remove(f.path) == nil {
+			files++
+			bytes += f.size
+			left -= f.size
+		}
+	}
+	return files, bytes, left
+}
+
+// cacheGrew counts n more bytes in the cache directory and, past
+// Config.CacheBytes, starts a pass of pruneCache in the background, unless
+// one is running.
+func (r *Runtime) cacheGrew(n int64) {
+	if r.cacheMax <= 0 || r.cacheUsed.Add(n) <= r.cacheMax || !r.pruning.CompareAndSwap(false, true) {
+		return
+	}
+	// Under mu, so that Close, which sets closed before it takes mu to
+	// wait, either sees this pass or stops it from starting.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return
+	}
+	r.pruneDone.Add(1)
+	go func() {
+		defer r.pruneDone.Done()
+		defer r.pruning.Store(false)
+		files, bytes, left := pruneCache(r.cacheDir, time.Time{}, r.cacheMax)
+		r.cacheUsed.Store(left)
+		if files > 0 {
+			r.log.Info("removed the least recently used compiled Wasm modules from the cache directory", "files", files, "bytes", bytes, "left", left, "bound", r.cacheMax)
+		}
+	}()
 }

@@ -3,13 +3,17 @@ package wasmrt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wispfaas/wisp/internal/wasmtest"
 )
 
 // echoCommand is a raw command that writes {"ok":true}.
@@ -256,5 +260,132 @@ func TestIsDigestForm(t *testing.T) {
 		if got := isDigestForm(tt.digest); got != tt.want {
 			t.Errorf("isDigestForm(%q) = %v, want %v", tt.digest, got, tt.want)
 		}
+	}
+}
+
+// cacheFiles returns the regular files under dir and their total size.
+func cacheFiles(t *testing.T, dir string) (files []string, total int64) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				files = append(files, p)
+				total += fi.Size()
+			}
+		}
+		return nil
+	})
+	return files, total
+}
+
+// TestPruneCacheBySize: past the bound, the least recently used files go
+// first, down to nine tenths of it; within it, nothing goes.
+func TestPruneCacheBySize(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	var paths []string
+	// A temporary file being written (wazero's cache writes one, then
+	// renames it), last written half an hour ago, so that the passes reach
+	// it before the most recent file: it is never taken. Empty, so that it
+	// changes no sum below.
+	writing := filepath.Join(dir, "entry.123.tmp")
+	if err := os.WriteFile(writing, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	halfHour := time.Now().Add(-30 * time.Minute)
+	if err := os.Chtimes(writing, halfHour, halfHour); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 { // file i last used i hours ago: file 4 is the oldest
+		p := filepath.Join(dir, fmt.Sprintf("f%d", i))
+		if err := os.WriteFile(p, make([]byte, 1<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		used := now.Add(-time.Duration(i) * time.Hour)
+		if err := os.Chtimes(p, used, used); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	for _, tc := range []struct {
+		name     string
+		maxBytes int64
+		kept     int // the first kept files of paths, the most recently used
+	}{
+		{"no bound", 0, 5},
+		{"within the bound", 5 << 20, 5},
+		{"one past it", 4<<20 + 1<<19, 4},     // 5 MiB > 4.5 MiB: down to 4.05 MiB, so 4 files
+		{"at the bound", 4 << 20, 4},          // 4 MiB: nothing goes
+		{"down to nine tenths", 4<<20 - 1, 3}, // 4 MiB past the bound: down to 3.6 MiB, so 3 files
+		{"smaller than one file", 1 << 19, 0}, // everything goes
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files, _, left := pruneCache(dir, time.Time{}, tc.maxBytes)
+			for i, p := range paths {
+				_, err := os.Stat(p)
+				if kept := err == nil; kept != (i < tc.kept) {
+					t.Errorf("file %d (used %dh ago) kept: %v, want %v", i, i, kept, i < tc.kept)
+				}
+			}
+			if _, err := os.Stat(writing); err != nil {
+				t.Errorf("the file being written was taken: %v", err)
+			}
+			if want := int64(tc.kept) << 20; left != want {
+				t.Errorf("%d bytes left, want %d (%d files removed)", left, want, files)
+			}
+		})
+		paths = paths[:tc.kept] // what the next case starts from
+	}
+}
+
+// TestCacheBoundWhileRunning: compilations that take the cache directory
+// past Config.CacheBytes start a pass that brings it back under the bound,
+// least recently used first; a restart then finds the most recent module's
+// prepared form.
+func TestCacheBoundWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	var sizes []int64
+	var codes []Code
+	for i := range 12 { // distinct modules, each a few KB prepared and compiled
+		wasm := wasmtest.WithCustomSection(echoCommand(), "n", []byte(strconv.Itoa(i)))
+		codes = append(codes, codeOf(wasm))
+	}
+	// One module's files, measured, set the bound: room for about four.
+	probeDir := t.TempDir()
+	probe := newRuntime(t, Config{CacheDir: probeDir})
+	if out := probe.Run(ctx, codes[0], Invocation{}); out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	probe.Close(ctx)
+	_, one := cacheFiles(t, probeDir)
+	bound := 4 * one
+	r := newRuntime(t, Config{CacheDir: dir, CacheBytes: bound})
+	for _, code := range codes {
+		if out := r.Run(ctx, code, Invocation{}); out.Err != nil {
+			t.Fatal(out.Err)
+		}
+		checkFor(t, 5*time.Second, func() error {
+			if r.pruning.Load() {
+				return errors.New("a pass is running")
+			}
+			return nil
+		})
+		_, total := cacheFiles(t, dir)
+		sizes = append(sizes, total)
+	}
+	// A pass starts once the estimate (which counts wazero's code as four
+	// times the module) is past the bound: the directory may hold a little
+	// more than the bound in between, never much more.
+	for i, total := range sizes {
+		if total > bound+2*one {
+			t.Errorf("after %d compiles: %d bytes in the cache directory, bound %d", i+1, total, bound)
+		}
+	}
+	if _, err := os.Stat(r.preparedPath(codes[len(codes)-1].Digest)); err != nil {
+		t.Errorf("the most recent module's prepared form was removed: %v", err)
+	}
+	if _, err := os.Stat(r.preparedPath(codes[0].Digest)); err == nil {
+		t.Error("the first module's prepared form is still there, past the bound")
 	}
 }

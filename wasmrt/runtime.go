@@ -44,6 +44,10 @@ type Config struct {
 	// prepared modules that nothing has read for this long, so that the cache does not grow with
 	// every module ever compiled (a Go module's compiled code is ~15 MB). 0 keeps everything.
 	PruneUnused time.Duration
+	// CacheBytes, with a CacheDir, bounds the bytes of its files: past it the least recently used
+	// are removed, at New and in the background as compilations add files (pruneCache). 0 means no
+	// bound.
+	CacheBytes int64
 	// Logger receives debug records (compilations). nil means slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 }
@@ -67,8 +71,16 @@ type Runtime struct {
 	closed    atomic.Bool
 	// preparedDir keeps rewritten modules for restarts (prepared.go); "" without a CacheDir.
 	preparedDir string
-	stopWarm    context.CancelFunc // ends warmRecent; nil if it was not started
-	warmDone    chan struct{}      // closed when warmRecent returns
+	// cacheDir is Config.CacheDir; cacheMax its bound (Config.CacheBytes), cacheUsed an estimate
+	// of its bytes, corrected by each pass of pruneCache; pruning is true while a pass runs, and
+	// pruneDone lets Close wait for it.
+	cacheDir  string
+	cacheMax  int64
+	cacheUsed atomic.Int64
+	pruning   atomic.Bool
+	pruneDone sync.WaitGroup
+	stopWarm  context.CancelFunc // ends warmRecent; nil if it was not started
+	warmDone  chan struct{}      // closed when warmRecent returns
 	// demand counts the modules being compiled for a caller that waits
 	// (not for warmRecent, which lets them go first).
 	demand atomic.Int32
@@ -138,11 +150,17 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		}
 		r.preparedDir = dir
 		removeOldPrepared(cfg.CacheDir)
+		var unusedBefore time.Time
 		if cfg.PruneUnused > 0 {
-			if n, size := pruneUnused(cfg.CacheDir, time.Now().Add(-cfg.PruneUnused)); n > 0 {
-				r.log.Info("removed compiled Wasm modules unused for a while", "files", n, "bytes", size, "unused_for", cfg.PruneUnused)
-			}
+			unusedBefore = time.Now().Add(-cfg.PruneUnused)
 		}
+		n, size, left := pruneCache(cfg.CacheDir, unusedBefore, cfg.CacheBytes)
+		if n > 0 {
+			r.log.Info("removed compiled Wasm modules unused for a while or past the cache directory's bound",
+				"files", n, "bytes", size, "left", left, "unused_for", cfg.PruneUnused, "bound", cfg.CacheBytes)
+		}
+		r.cacheDir, r.cacheMax = cfg.CacheDir, cfg.CacheBytes
+		r.cacheUsed.Store(left)
 	}
 	r.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	if err := instantiateWASI(ctx, r.rt); err != nil {
@@ -228,6 +246,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	r.mu.Lock() // cacheGrew starts no pass once closed is set and mu taken
+	r.mu.Unlock()
+	r.pruneDone.Wait()
 	if r.stopWarm != nil {
 		r.stopWarm()
 		<-r.warmDone // it may be compiling: let it finish before the runtime goes
@@ -337,6 +358,9 @@ func (r *Runtime) fill(ctx context.Context, digest string, e *moduleEntry, load 
 	} else {
 		e.mod, size = mod, len(wasm)
 		r.savePrepared(ctx, digest, prepared)
+		// What the compile added to the cache directory: the prepared module and wazero's
+		// compiled code, estimated as the LRU does.
+		r.cacheGrew(int64(len(prepared) + len(wasm)*compiledCostFactor))
 	}
 	if e.err != nil {
 		r.mu.Lock()

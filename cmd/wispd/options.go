@@ -48,6 +48,7 @@ type options struct {
 	recordsSize     string
 	wasmCompiled    string
 	wasmIdle        string
+	wasmCache       string
 	uploadTTL       time.Duration
 	// envErrs are environment variables that could not be parsed; they
 	// are reported when a command runs.
@@ -73,6 +74,7 @@ func defaultOptions() *options {
 		// wasmrt.DefaultCompiledMemory and DefaultIdleMemory, as --help shows them.
 		wasmCompiled: "512MiB",
 		wasmIdle:     "512MiB",
+		wasmCache:    "2GiB",
 		// Container defaults are containerrt's, shown in --help.
 		containerMemory: containerrt.DefaultMemoryBudgetMB,
 		pauseGrace:      containerrt.DefaultPauseGrace,
@@ -94,6 +96,7 @@ func (o *options) bind(cmd *cobra.Command) {
 	str(f, &o.recordsSize, "activation-store-size", "WISP_ACTIVATION_STORE_SIZE", "bound of the activation records' storage, like 512MiB or 4GiB; when full, the oldest records are removed first (each record also costs the store about 110 bytes of memory)")
 	o.num(f, &o.capacity, "invoker-capacity", "WISP_INVOKER_CAPACITY", "activations one invoker runs at once; more wait in the queue")
 	str(f, &o.wasmCompiled, "wasm-compiled-memory", "WISP_WASM_COMPILED_MEMORY", "bound of the memory of the compiled Wasm modules an invoker keeps (estimated at 4 times each module's size), like 512MiB or 2GiB; past it the least recently used are dropped, with their idle instances, and compiled again from the on-disk cache when next used")
+	str(f, &o.wasmCache, "wasm-cache-size", "WISP_WASM_CACHE_SIZE", "bound of the on-disk cache of compiled Wasm modules (<data>/wasm-cache; a Go module takes ~19 MB there), like 2GiB or 10GiB; past it the least recently used are removed, and compiled again when next used")
 	str(f, &o.wasmIdle, "wasm-idle-memory", "WISP_WASM_IDLE_MEMORY", "bound of the linear memory of the warm idle Wasm instances an invoker keeps, all actions together, like 512MiB or 2GiB; past it the least recently used are closed (the next activation of their action pays for a new instance)")
 	str(f, &o.invokerID, "invoker-id", "WISP_INVOKER_ID", "stable name of this invoker")
 	str(f, &o.apiHost, "api-host", "WISP_API_HOST", "URL actions are told to reach the API at (default: http://<listen>)")
@@ -181,6 +184,7 @@ func (o *options) check() error {
 		{"--activation-store-size", o.recordsSize},
 		{"--wasm-compiled-memory", o.wasmCompiled},
 		{"--wasm-idle-memory", o.wasmIdle},
+		{"--wasm-cache-size", o.wasmCache},
 	} {
 		if n, err := parseBytes(b.value); err != nil {
 			return usageError{fmt.Errorf("%s: %w", b.flag, err)}
@@ -206,6 +210,7 @@ func (o *options) config(r daemon.Role) (daemon.Config, error) {
 	recordsBytes, _ := parseBytes(o.recordsSize)
 	wasmCompiled, _ := parseBytes(o.wasmCompiled)
 	wasmIdle, _ := parseBytes(o.wasmIdle)
+	wasmCache, _ := parseBytes(o.wasmCache)
 	stems, err := parseStemCells(o.stemCells)
 	if err != nil {
 		return daemon.Config{}, usageError{err}
@@ -227,6 +232,7 @@ func (o *options) config(r daemon.Role) (daemon.Config, error) {
 		BlobCacheBytes:      cacheBytes,
 		WasmCompiledBytes:   wasmCompiled,
 		WasmIdleBytes:       wasmIdle,
+		WasmCacheBytes:      wasmCache,
 		Data:                o.data,
 		Listen:              o.listen,
 		GuestAuth:           o.guestAuth,

@@ -41,8 +41,8 @@ func TestResolveInitHelper(t *testing.T) {
 }
 
 // TestWasmMemoryBounds: the Wasm memory bounds' defaults are wasmrt's and
-// reach the daemon's configuration; a bad size is refused with the flag's
-// name.
+// reach the daemon's configuration, as does the compilation cache's; a bad
+// size is refused with the flag's name.
 func TestWasmMemoryBounds(t *testing.T) {
 	o := defaultOptions()
 	if err := o.check(); err != nil {
@@ -54,6 +54,9 @@ func TestWasmMemoryBounds(t *testing.T) {
 	}
 	if cfg.WasmCompiledBytes != wasmrt.DefaultCompiledMemory || cfg.WasmIdleBytes != wasmrt.DefaultIdleMemory {
 		t.Errorf("defaults %d and %d, want wasmrt's %d and %d", cfg.WasmCompiledBytes, cfg.WasmIdleBytes, wasmrt.DefaultCompiledMemory, wasmrt.DefaultIdleMemory)
+	}
+	if cfg.WasmCacheBytes != 2<<30 {
+		t.Errorf("the compilation cache's bound is %d by default, want 2GiB as --help says", cfg.WasmCacheBytes)
 	}
 	for _, tc := range []struct {
 		compiled, idle string
