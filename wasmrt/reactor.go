@@ -167,9 +167,15 @@ func (p *pools) take(key poolKey) *instance {
 	}
 	in := pl.idle[len(pl.idle)-1]
 	pl.idle = pl.idle[:len(pl.idle)-1]
+	p.unlinkLocked(in)
+	return in
+}
+
+// unlinkLocked takes in, an idle instance already out of its pool's
+// slice, out of the LRU and its memory out of the count.
+func (p *pools) unlinkLocked(in *instance) {
 	p.lru.remove(in)
 	p.idleBytes -= in.idleCost()
-	return in
 }
 
 // give returns an instance to its pool, or closes it when the pool is
@@ -215,8 +221,7 @@ func (p *pools) removeLocked(in *instance) *instance {
 	if i := slices.Index(pl.idle, in); i >= 0 {
 		pl.idle = slices.Delete(pl.idle, i, i+1)
 	}
-	p.lru.remove(in)
-	p.idleBytes -= in.idleCost()
+	p.unlinkLocked(in)
 	if len(pl.idle) == 0 && pl.cohort.leaders == 0 {
 		delete(p.byKey, in.key)
 	}
@@ -313,14 +318,6 @@ func (p *pools) idleCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.lru.len
-}
-
-// idleMemory is the memory counted against the idle instances' bound (for
-// tests).
-func (p *pools) idleMemory() int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.idleBytes
 }
 
 // runReactor runs one activation of a reactor-form module in a warm

@@ -369,7 +369,7 @@ func TestReactorIdleMemoryBound(t *testing.T) {
 	if out, _ := runReactor(t, probe, code, "/guest/probe@1", `{}`); out.Err != nil {
 		t.Fatal(out.Err)
 	}
-	one := probe.pools.idleMemory()
+	one := probe.Stats().IdleBytes
 	if one <= 0 {
 		t.Fatalf("an idle instance counts %d bytes", one)
 	}
@@ -380,7 +380,7 @@ func TestReactorIdleMemoryBound(t *testing.T) {
 		if out, _ := runReactor(t, r, code, owner, `{}`); out.Err != nil || !out.NewInstance {
 			t.Fatalf("%s: %+v", owner, out)
 		}
-		if got := r.pools.idleMemory(); got > bound {
+		if got := r.Stats().IdleBytes; got > bound {
 			t.Fatalf("after %d actions: %d idle bytes, past the bound of %d", i+1, got, bound)
 		}
 		if n, want := r.pools.idleCount(), min(i+1, 2); n != want {
