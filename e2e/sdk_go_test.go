@@ -28,7 +28,8 @@ import (
 // instance served an activation (a random id drawn when the instance
 // starts), how the SDK handles a panic and a result that is not an object,
 // a handler that sleeps, and the deadline and __OW_* environment in the
-// reactor form.
+// reactor form (with wisp.WithActivationEnv, which keeps __OW_ACTIVATION_ID
+// current there).
 const sdkProbeSource = `package main
 
 import (
@@ -75,7 +76,7 @@ func probe(ctx context.Context, p in) (any, error) {
 	}, nil
 }
 
-func init() { wisp.Handle(probe) }
+func init() { wisp.Handle(probe, wisp.WithActivationEnv()) }
 
 func main() { wisp.Main() }
 `
@@ -324,8 +325,8 @@ func TestSDKGo(t *testing.T) {
 			return rec, instance
 		}
 
-		// The context and the __OW_* variables are each activation's own,
-		// also in an instance that serves many.
+		// The context and (the probe asks for them) the __OW_* variables
+		// are each activation's own, also in an instance that serves many.
 		var last string
 		for i, action := range []string{"probe", "probe", "probe-twin", "probe", "probe-twin", "probe-twin"} {
 			before := time.Now()

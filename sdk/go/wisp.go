@@ -38,19 +38,55 @@ var registered handler
 // {"error": err.Error()}; otherwise the R is encoded as the result, which
 // must be a JSON object (see the package documentation).
 //
+// Options change how the handler is served: see WithActivationEnv.
+//
 // Handle panics if h is nil or if a handler is already registered. It is
 // not safe for concurrent use (init functions run one at a time). The SDK
 // calls h for one activation at a time; h may start goroutines of its own.
-func Handle[P, R any](h func(ctx context.Context, params P) (R, error)) {
+func Handle[P, R any](h func(ctx context.Context, params P) (R, error), opts ...Option) {
 	if h == nil {
 		panic("wisp: Handle(nil)")
 	}
 	if registered != nil {
 		panic("wisp: Handle called twice: an action has one handler")
 	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	registered = typed(h)
+	activationEnv = o.activationEnv
 	primeCodec[P, R]()
 }
+
+// An Option changes how Handle serves the handler.
+type Option func(*options)
+
+// options are what the Options given to Handle chose.
+type options struct {
+	activationEnv bool
+}
+
+// WithActivationEnv has the reactor form set __OW_ACTIVATION_ID and
+// __OW_DEADLINE to each activation's values before the handler runs, as
+// OpenWhisk's runtimes do, for code that reads them with os.Getenv. Without
+// it they are unset in the reactor form, where one instance serves many
+// activations, and the handler reads its activation from ctx (FromContext,
+// ctx.Deadline). The other __OW_* variables, the same for every activation
+// of an instance, are set in every form, and the command and native forms
+// set all of them either way.
+//
+// It costs tens of microseconds per activation when the guest's caches
+// have gone cold between two requests, as they do with one request at a
+// time: a variable is set through a map of Go's syscall package, whose code
+// then runs from memory (measured: docs/rationale.md, "The Go SDK's reactor
+// form sets no per-activation environment variables unless asked").
+func WithActivationEnv() Option {
+	return func(o *options) { o.activationEnv = true }
+}
+
+// activationEnv is WithActivationEnv's choice, for the reactor form.
+var activationEnv bool
 
 // primeCodec has encoding/json build its decoder for P and its encoder for
 // R now, at registration (in a reactor: during _initialize, which Wisp
@@ -216,7 +252,7 @@ func invokeReactor(params, actx, dst []byte) ([]byte, error) {
 		a, plain = contextObject(actx, &last.activation, last.envSet && last.plain)
 		last.keepShape(actx, plain)
 	}
-	setEnv(&a, &last)
+	setEnv(&a, &last, activationEnv)
 	last.plain = plain
 	return call(a, params, dst)
 }
@@ -225,7 +261,11 @@ func invokeReactor(params, actx, dst []byte) ([]byte, error) {
 // next of its instance.
 type reactorState struct {
 	activation Activation // the last one
-	envSet     bool       // the __OW_* variables are activation's
+	// env is what the __OW_* variables hold: activation's values, but for
+	// the id and the deadline without WithActivationEnv; envSet says that
+	// setEnv has set them.
+	env    Activation
+	envSet bool
 	// plain says that activation's values are all printable ASCII without
 	// backslashes (contextObject).
 	plain bool
@@ -306,23 +346,28 @@ func memberValue(b []byte, prefix string) (span, bool) {
 var last reactorState
 
 // setEnv sets the __OW_* environment variables to a's values (unsetting
-// those a lacks), changing only those that differ from the last
-// activation's: an instance serves one action, so mostly the id and the
-// deadline change. It then makes a the last activation.
-func setEnv(a *Activation, last *reactorState) {
+// those a lacks), changing only those that differ from what the last call
+// set: an instance serves one action, so mostly the id and the deadline
+// change. Unless perActivation, the id's and the deadline's variables are
+// left unset (see WithActivationEnv). It then makes a the last activation.
+func setEnv(a *Activation, last *reactorState, perActivation bool) {
+	env := *a
+	if !perActivation {
+		env.ID, env.Deadline = "", time.Time{}
+	}
 	for i, f := range activationFields {
-		if v := *a.fieldAt(i); !last.envSet || v != *last.activation.fieldAt(i) {
+		if v := *env.fieldAt(i); !last.envSet || v != *last.env.fieldAt(i) {
 			setOrUnset(f.env, v)
 		}
 	}
-	if !last.envSet || !a.Deadline.Equal(last.activation.Deadline) {
+	if !last.envSet || !env.Deadline.Equal(last.env.Deadline) {
 		dl := ""
-		if !a.Deadline.IsZero() {
-			dl = strconv.FormatInt(a.Deadline.UnixMilli(), 10)
+		if !env.Deadline.IsZero() {
+			dl = strconv.FormatInt(env.Deadline.UnixMilli(), 10)
 		}
 		setOrUnset(deadlineEnv, dl)
 	}
-	last.activation, last.envSet = *a, true
+	last.activation, last.env, last.envSet = *a, env, true
 }
 
 // setOrUnset sets the variable key to value, or unsets it when value is "".

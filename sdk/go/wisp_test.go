@@ -99,12 +99,21 @@ func TestHandle(t *testing.T) {
 		}()
 		f()
 	}
+	withActivationEnv(t, false)
 	mustPanic("Handle(nil)", func() { Handle[in, out](nil) })
-	Handle(greet)
+	Handle(greet, WithActivationEnv())
 	if registered == nil {
 		t.Fatal("Handle did not register")
 	}
+	if !activationEnv {
+		t.Error("Handle(greet, WithActivationEnv()) did not choose the per-activation variables")
+	}
 	mustPanic("a second Handle", func() { Handle(greet) })
+	registered = nil
+	Handle(greet)
+	if activationEnv {
+		t.Error("Handle(greet) chose the per-activation variables")
+	}
 }
 
 // activationFromJSON is contextObject when nothing is known of prev.
@@ -179,14 +188,38 @@ func TestActivationEnv(t *testing.T) {
 		t.Setenv(k, "stale") // restored after the test
 	}
 	var st reactorState
-	setEnv(&a, &st)
+	setEnv(&a, &st, true)
 	if back := activationFromEnv(os.Getenv); back != a {
 		t.Errorf("after setEnv: %+v, want %+v", back, a)
 	}
-	setEnv(&Activation{}, &st)
+	setEnv(&Activation{}, &st, true)
 	for k := range env {
 		if v, ok := os.LookupEnv(k); ok {
 			t.Errorf("the zero Activation left %s=%q", k, v)
+		}
+	}
+	// Without the per-activation variables: the id and the deadline are
+	// unset, stale or not, and stay so; the others are set.
+	for k := range env {
+		t.Setenv(k, "stale")
+	}
+	st = reactorState{}
+	next := a
+	next.ID, next.Deadline = "4567", a.Deadline.Add(time.Second)
+	for _, act := range []Activation{a, next} {
+		setEnv(&act, &st, false)
+		want := act
+		want.ID, want.Deadline = "", time.Time{}
+		if back := activationFromEnv(os.Getenv); back != want {
+			t.Errorf("after setEnv of %s without the per-activation variables: %+v, want %+v", act.ID, back, want)
+		}
+		for _, k := range []string{"__OW_ACTIVATION_ID", "__OW_DEADLINE"} {
+			if v, ok := os.LookupEnv(k); ok {
+				t.Errorf("after setEnv of %s without the per-activation variables: %s=%q", act.ID, k, v)
+			}
+		}
+		if st.activation != act {
+			t.Errorf("the last activation: %+v, want %+v", st.activation, act)
 		}
 	}
 }
@@ -322,42 +355,60 @@ func TestNoHandler(t *testing.T) {
 }
 
 func TestInvokeReactor(t *testing.T) {
-	// Registered for restoring; the values are set below.
-	t.Setenv("__OW_ACTIVATION_ID", "stale")
-	t.Setenv("__OW_API_HOST", "http://stale")
-	t.Setenv("__OW_NAMESPACE", "")
-	t.Setenv("__OW_ACTION_NAME", "")
-	t.Setenv("__OW_ACTION_VERSION", "")
-	t.Setenv("__OW_DEADLINE", "")
-	last = reactorState{}
-	t.Cleanup(func() { last = reactorState{} })
-	var env map[string]string
-	register(t, typed(func(ctx context.Context, p in) (map[string]string, error) {
-		env = map[string]string{}
-		for _, k := range []string{"__OW_ACTIVATION_ID", "__OW_NAMESPACE", "__OW_DEADLINE", "__OW_API_HOST"} {
-			if v, ok := os.LookupEnv(k); ok {
-				env[k] = v
+	for _, perActivation := range []bool{false, true} {
+		t.Run(fmt.Sprintf("WithActivationEnv %v", perActivation), func(t *testing.T) {
+			// Registered for restoring; the values are set below.
+			t.Setenv("__OW_ACTIVATION_ID", "stale")
+			t.Setenv("__OW_API_HOST", "http://stale")
+			t.Setenv("__OW_NAMESPACE", "")
+			t.Setenv("__OW_ACTION_NAME", "")
+			t.Setenv("__OW_ACTION_VERSION", "")
+			t.Setenv("__OW_DEADLINE", "stale")
+			last = reactorState{}
+			t.Cleanup(func() { last = reactorState{} })
+			withActivationEnv(t, perActivation)
+			var env map[string]string
+			register(t, typed(func(ctx context.Context, p in) (map[string]string, error) {
+				env = map[string]string{}
+				for _, k := range []string{"__OW_ACTIVATION_ID", "__OW_NAMESPACE", "__OW_DEADLINE", "__OW_API_HOST"} {
+					if v, ok := os.LookupEnv(k); ok {
+						env[k] = v
+					}
+				}
+				a, _ := FromContext(ctx)
+				return map[string]string{"id": a.ID, "name": p.Name}, nil
+			}))
+			res, err := invokeReactor([]byte(`{"name":"x"}`), []byte(`{"activationId":"0123","namespace":"ns","deadline":"1795651200123"}`), nil)
+			if err != nil || string(res) != `{"id":"0123","name":"x"}` {
+				t.Fatalf("got %s, %v", res, err)
 			}
-		}
-		a, _ := FromContext(ctx)
-		return map[string]string{"id": a.ID, "name": p.Name}, nil
-	}))
-	res, err := invokeReactor([]byte(`{"name":"x"}`), []byte(`{"activationId":"0123","namespace":"ns","deadline":"1795651200123"}`), nil)
-	if err != nil || string(res) != `{"id":"0123","name":"x"}` {
-		t.Fatalf("got %s, %v", res, err)
+			want := map[string]string{"__OW_NAMESPACE": "ns"}
+			if perActivation {
+				want["__OW_ACTIVATION_ID"], want["__OW_DEADLINE"] = "0123", "1795651200123"
+			}
+			if fmt.Sprint(env) != fmt.Sprint(want) {
+				t.Errorf("the handler's environment: %v, want %v (nothing stale)", env, want)
+			}
+			// The next activation of the instance: a new id, no deadline.
+			if _, err := invokeReactor([]byte(`{}`), []byte(`{"activationId":"4567","namespace":"ns"}`), nil); err != nil {
+				t.Fatal(err)
+			}
+			want = map[string]string{"__OW_NAMESPACE": "ns"}
+			if perActivation {
+				want["__OW_ACTIVATION_ID"] = "4567"
+			}
+			if fmt.Sprint(env) != fmt.Sprint(want) {
+				t.Errorf("the next activation's environment: %v, want %v", env, want)
+			}
+		})
 	}
-	want := map[string]string{"__OW_ACTIVATION_ID": "0123", "__OW_NAMESPACE": "ns", "__OW_DEADLINE": "1795651200123"}
-	if fmt.Sprint(env) != fmt.Sprint(want) {
-		t.Errorf("the handler's environment: %v, want %v (no stale __OW_API_HOST)", env, want)
-	}
-	// The next activation of the instance: a new id, no deadline.
-	if _, err := invokeReactor([]byte(`{}`), []byte(`{"activationId":"4567","namespace":"ns"}`), nil); err != nil {
-		t.Fatal(err)
-	}
-	want = map[string]string{"__OW_ACTIVATION_ID": "4567", "__OW_NAMESPACE": "ns"}
-	if fmt.Sprint(env) != fmt.Sprint(want) {
-		t.Errorf("the next activation's environment: %v, want %v", env, want)
-	}
+}
+
+// withActivationEnv sets what WithActivationEnv chooses for the test.
+func withActivationEnv(t *testing.T, on bool) {
+	saved := activationEnv
+	activationEnv = on
+	t.Cleanup(func() { activationEnv = saved })
 }
 
 // TestInvokeReactorTrustsOnlyPlain checks that a value is taken unchecked
@@ -717,6 +768,7 @@ func TestSameShape(t *testing.T) {
 	}
 	last = reactorState{}
 	t.Cleanup(func() { last = reactorState{} })
+	withActivationEnv(t, true) // the environment is checked too
 	var seen Activation
 	register(t, typed(func(ctx context.Context, p in) (map[string]string, error) {
 		seen, _ = FromContext(ctx)
