@@ -61,7 +61,12 @@ func wispAlloc(n uint32) uint32 {
 func spare(n int) []byte {
 	for i, b := range spares {
 		if cap(b) >= max(n, 1) {
-			spares = append(spares[:i], spares[i+1:]...)
+			// The last spare takes its place: no copy of the slice,
+			// whose code (with a write barrier per buffer) would be one
+			// more piece of the runtime to run per call.
+			end := len(spares) - 1
+			spares[i], spares[end] = spares[end], nil
+			spares = spares[:end]
 			return b[:max(n, 1)]
 		}
 	}

@@ -252,7 +252,13 @@ func invokeReactor(params, actx, dst []byte) ([]byte, error) {
 		a, plain = contextObject(actx, &last.activation, last.envSet && last.plain)
 		last.keepShape(actx, plain)
 	}
-	setEnv(&a, &last, activationEnv)
+	if ok && !activationEnv {
+		// Only the id and the deadline changed, and neither is in the
+		// environment: it holds what setEnv set before.
+		last.activation = a
+	} else {
+		setEnv(&a, &last, activationEnv)
+	}
 	last.plain = plain
 	return call(a, params, dst)
 }

@@ -763,12 +763,18 @@ func TestEqual(t *testing.T) {
 // that anything else is left to contextObject, through invokeReactor: the
 // activation the handler sees is the one the object describes either way.
 func TestSameShape(t *testing.T) {
+	for _, perActivation := range []bool{false, true} {
+		t.Run(fmt.Sprintf("WithActivationEnv %v", perActivation), func(t *testing.T) { testSameShape(t, perActivation) })
+	}
+}
+
+func testSameShape(t *testing.T, perActivation bool) {
 	for _, k := range []string{"__OW_ACTIVATION_ID", "__OW_NAMESPACE", "__OW_API_HOST", "__OW_ACTION_NAME", "__OW_ACTION_VERSION", "__OW_DEADLINE"} {
 		t.Setenv(k, "")
 	}
 	last = reactorState{}
 	t.Cleanup(func() { last = reactorState{} })
-	withActivationEnv(t, true) // the environment is checked too
+	withActivationEnv(t, perActivation)
 	var seen Activation
 	register(t, typed(func(ctx context.Context, p in) (map[string]string, error) {
 		seen, _ = FromContext(ctx)
@@ -813,8 +819,20 @@ func TestSameShape(t *testing.T) {
 		if seen != want {
 			t.Errorf("%s: the handler saw %+v, want %+v", step.name, seen, want)
 		}
-		if got := os.Getenv("__OW_ACTIVATION_ID"); got != want.ID {
-			t.Errorf("%s: __OW_ACTIVATION_ID=%q, want %q", step.name, got, want.ID)
+		wantEnv := map[string]string{"__OW_NAMESPACE": want.Namespace, "__OW_ACTION_NAME": want.ActionName}
+		if perActivation {
+			wantEnv["__OW_ACTIVATION_ID"] = want.ID
+		}
+		for k, v := range wantEnv {
+			if v == "" {
+				delete(wantEnv, k) // an empty value is unset
+			}
+		}
+		for _, k := range []string{"__OW_ACTIVATION_ID", "__OW_NAMESPACE", "__OW_ACTION_NAME"} {
+			got, set := os.LookupEnv(k)
+			if w, ok := wantEnv[k]; got != w || set != ok {
+				t.Errorf("%s: %s=%q (set: %v), want %q (set: %v)", step.name, k, got, set, w, ok)
+			}
 		}
 	}
 }
