@@ -267,11 +267,7 @@ func invokeReactor(params, actx, dst []byte) ([]byte, error) {
 // next of its instance.
 type reactorState struct {
 	activation Activation // the last one
-	// env is what the __OW_* variables hold: activation's values, but for
-	// the id and the deadline without WithActivationEnv; envSet says that
-	// setEnv has set them.
-	env    Activation
-	envSet bool
+	envSet     bool       // setEnv has set the __OW_* variables from activation
 	// plain says that activation's values are all printable ASCII without
 	// backslashes (contextObject).
 	plain bool
@@ -357,23 +353,29 @@ var last reactorState
 // change. Unless perActivation, the id's and the deadline's variables are
 // left unset (see WithActivationEnv). It then makes a the last activation.
 func setEnv(a *Activation, last *reactorState, perActivation bool) {
-	env := *a
-	if !perActivation {
-		env.ID, env.Deadline = "", time.Time{}
-	}
+	env, was := envValues(*a, perActivation), envValues(last.activation, perActivation)
 	for i, f := range activationFields {
-		if v := *env.fieldAt(i); !last.envSet || v != *last.env.fieldAt(i) {
+		if v := *env.fieldAt(i); !last.envSet || v != *was.fieldAt(i) {
 			setOrUnset(f.env, v)
 		}
 	}
-	if !last.envSet || !env.Deadline.Equal(last.env.Deadline) {
+	if !last.envSet || !env.Deadline.Equal(was.Deadline) {
 		dl := ""
 		if !env.Deadline.IsZero() {
 			dl = strconv.FormatInt(env.Deadline.UnixMilli(), 10)
 		}
 		setOrUnset(deadlineEnv, dl)
 	}
-	last.activation, last.env, last.envSet = *a, env, true
+	last.activation, last.envSet = *a, true
+}
+
+// envValues is what the __OW_* variables hold for a: its values, but
+// without the id and the deadline unless perActivation.
+func envValues(a Activation, perActivation bool) Activation {
+	if !perActivation {
+		a.ID, a.Deadline = "", time.Time{}
+	}
+	return a
 }
 
 // setOrUnset sets the variable key to value, or unsets it when value is "".
