@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/wispfaas/wisp/internal/wasmtest"
@@ -32,8 +33,11 @@ type firstInvoke struct {
 	ServerCompile string        `json:"server_compile_ms,omitempty"`
 	First         time.Duration `json:"first_ns"`
 	Second        time.Duration `json:"second_ns"` // the invoke right after: warm
-	Target        time.Duration `json:"target_ns"`
-	Err           string        `json:"error,omitempty"`
+	// InWispd is the first invoke's activation as wispd's metrics saw
+	// it; nil when they could not tell.
+	InWispd *inWispd      `json:"in_wispd,omitempty"`
+	Target  time.Duration `json:"target_ns"`
+	Err     string        `json:"error,omitempty"`
 }
 
 // firstInvokes is the whole first-invoke measurement.
@@ -66,13 +70,58 @@ func timeInvoke(ctx context.Context, w *wispd, c *http.Client, action string) (t
 	return time.Since(t0), err
 }
 
+// inWispd is one activation as wispd's metrics saw it: what the sums of
+// its Wasm histograms grew by across the invoke. What the client waited
+// beyond Wait and Run went to HTTP, the gateway and the scheduling of the
+// two processes; a slow first invoke whose Run is short was slow outside
+// the sandbox.
+type inWispd struct {
+	Wait time.Duration `json:"wait_ns"` // handed over (or queued) to start
+	Run  time.Duration `json:"run_ns"`  // start to end, Init included
+	Init time.Duration `json:"init_ns"` // a new instance, when one was made
+}
+
+// timeFirstInvoke is timeInvoke, and what wispd's metrics, read on mc (a
+// connection of its own, so that c carries nothing but the invoke) before
+// and after, say of the activation. The benchmark's own process collects
+// its garbage first: the phase before (records decoded by the hundred
+// thousand) leaves plenty, and its collector must not run on the machine's
+// two cores during the one request timed.
+func timeFirstInvoke(ctx context.Context, w *wispd, c, mc *http.Client, action string) (time.Duration, *inWispd, error) {
+	before, errBefore := w.wasmHistograms(mc)
+	runtime.GC()
+	took, err := timeInvoke(ctx, w, c, action)
+	if err != nil || errBefore != nil {
+		return took, nil, err
+	}
+	after, err := w.wasmHistograms(mc)
+	if err != nil {
+		return took, nil, nil
+	}
+	return took, activationBetween(before, after), nil
+}
+
+// activationBetween is the one activation observed between two reads of
+// wispd's histograms, or nil when there was not exactly one (another
+// client's, or the counts reset by a restart).
+func activationBetween(before, after wasmHistograms) *inWispd {
+	wait, errW := after.Wait.Sub(before.Wait)
+	run, errR := after.Duration.Sub(before.Duration)
+	init, errI := after.Init.Sub(before.Init)
+	if errW != nil || errR != nil || errI != nil || wait.Count() != 1 || run.Count() != 1 || init.Count() > 1 {
+		return nil
+	}
+	return &inWispd{Wait: wait.Sum, Run: run.Sum, Init: init.Sum}
+}
+
 // measureFirstAfterCreate creates action name from a fresh copy of m's
 // code and times its first and second invoke, on one keep-alive
 // connection (the create's), so that no TCP connect is counted.
 func measureFirstAfterCreate(ctx context.Context, w *wispd, m *wasmModule, name string) *firstInvoke {
 	fi := &firstInvoke{Action: name, Target: firstAfterCreateTarget}
-	c := newClient()
+	c, mc := newClient(), newClient()
 	defer c.CloseIdleConnections()
+	defer mc.CloseIdleConnections()
 	progress("first invoke after create: creating %s (a fresh copy of %s)…", name, m.Name)
 	t0 := time.Now()
 	compile, err := w.createWasmAction(ctx, c, name, freshCopy(m))
@@ -81,7 +130,7 @@ func measureFirstAfterCreate(ctx context.Context, w *wispd, m *wasmModule, name 
 		fi.Err = err.Error()
 		return fi
 	}
-	if fi.First, err = timeInvoke(ctx, w, c, name); err != nil {
+	if fi.First, fi.InWispd, err = timeFirstInvoke(ctx, w, c, mc, name); err != nil {
 		fi.Err = "first invoke: " + err.Error()
 		return fi
 	}
@@ -103,8 +152,9 @@ func measureAfterRestart(ctx context.Context, w *wispd, actions []string, res *f
 		return
 	}
 	progress("  stopped in %s, answering /ping %s after start; first invoke of each action…", fmtDur(res.RestartStop), fmtDur(res.RestartReady))
-	c := newClient()
+	c, mc := newClient(), newClient()
 	defer c.CloseIdleConnections()
+	defer mc.CloseIdleConnections()
 	ping := &request{method: http.MethodGet, url: w.base + "/ping"}
 	if _, err := ping.do(ctx, c); err != nil { // opens the connection the invokes reuse
 		res.RestartErr = err.Error()
@@ -113,7 +163,7 @@ func measureAfterRestart(ctx context.Context, w *wispd, actions []string, res *f
 	for _, a := range actions {
 		fi := &firstInvoke{Action: a, Target: firstAfterRestartTarget}
 		res.AfterRestart = append(res.AfterRestart, fi)
-		if fi.First, err = timeInvoke(ctx, w, c, a); err != nil {
+		if fi.First, fi.InWispd, err = timeFirstInvoke(ctx, w, c, mc, a); err != nil {
 			fi.Err = fmt.Sprintf("first invoke: %v", err)
 			continue
 		}

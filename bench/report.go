@@ -283,13 +283,20 @@ func printFirstInvokes(out io.Writer, res *results) {
 	}
 	fmt.Fprintln(out, "First invokes (blocking, on a keep-alive connection already open):")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "when\taction\tcreate\tserver compile\tfirst invoke\tsecond invoke\ttarget\tverdict\t\n")
+	fmt.Fprint(tw, "when\taction\tcreate\tserver compile\tfirst invoke\tin wispd: wait + run\tsecond invoke\ttarget\tverdict\t\n")
 	verdicts := res.Verdicts["first_invoke"]
 	i := 0
 	row := func(when string, f *firstInvoke, create, compile string) {
 		v := verdicts[i]
 		i++
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t≤ %s\t%s\t\n", when, f.Action, create, compile, fmtDur(f.First), fmtDur(f.Second), fmtDur(f.Target), v.Overall)
+		inWispd := "-"
+		if s := f.InWispd; s != nil {
+			inWispd = fmtDur(s.Wait) + " + " + fmtDur(s.Run)
+			if s.Init > 0 {
+				inWispd += " (init " + fmtDur(s.Init) + ")"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t≤ %s\t%s\t\n", when, f.Action, create, compile, fmtDur(f.First), inWispd, fmtDur(f.Second), fmtDur(f.Target), v.Overall)
 	}
 	if a := fi.AfterCreate; a != nil {
 		compile := "-"
@@ -302,6 +309,9 @@ func printFirstInvokes(out io.Writer, res *results) {
 		row("after restart", a, "", "")
 	}
 	tw.Flush()
+	if slices.ContainsFunc(append([]*firstInvoke{fi.AfterCreate}, fi.AfterRestart...), func(f *firstInvoke) bool { return f != nil && f.InWispd != nil }) {
+		fmt.Fprintln(out, "(In wispd: the first invoke's activation as wispd's metrics saw it, from its hand-over to its start, and from its start to its end; the rest of the first invoke went to HTTP, the gateway and the scheduling of both processes.)")
+	}
 	if a := fi.AfterCreate; a != nil {
 		fmt.Fprintf(out, "(%s: a fresh copy of %s's module, made distinct by a custom section, so nothing has compiled it before the create.)\n", a.Action, fi.FreshFromCode)
 		if a.Err != "" {

@@ -339,23 +339,47 @@ func (fw *fineWaits) verdict() string {
 
 // waitHistogram reads wispd's Wasm wait histogram from GET /metrics.
 func (w *wispd) waitHistogram(c *http.Client) (metrics.Snapshot, error) {
+	h, err := w.wasmHistograms(c)
+	return h.Wait, err
+}
+
+// wasmHistograms are wispd's histograms of its Wasm activations.
+type wasmHistograms struct {
+	Wait, Init, Duration metrics.Snapshot
+}
+
+// wasmHistograms reads wispd's Wasm activation histograms from GET /metrics.
+func (w *wispd) wasmHistograms(c *http.Client) (wasmHistograms, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.base+"/metrics", nil)
 	if err != nil {
-		return metrics.Snapshot{}, err
+		return wasmHistograms{}, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return metrics.Snapshot{}, fmt.Errorf("GET /metrics: %w", err)
+		return wasmHistograms{}, fmt.Errorf("GET /metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return metrics.Snapshot{}, fmt.Errorf("GET /metrics: %w", err)
+		return wasmHistograms{}, fmt.Errorf("GET /metrics: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return metrics.Snapshot{}, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return wasmHistograms{}, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	return metrics.ReadHistogram(body, "wisp_activation_wait_seconds", "wasm")
+	var h wasmHistograms
+	for _, s := range []struct {
+		name string
+		to   *metrics.Snapshot
+	}{
+		{"wisp_activation_wait_seconds", &h.Wait},
+		{"wisp_activation_init_seconds", &h.Init},
+		{"wisp_activation_duration_seconds", &h.Duration},
+	} {
+		if *s.to, err = metrics.ReadHistogram(body, s.name, "wasm"); err != nil {
+			return wasmHistograms{}, err
+		}
+	}
+	return h, nil
 }
