@@ -52,6 +52,9 @@ type config struct {
 	blobs          bool
 	inprocessOnly  bool // -inprocess: only the in-process table
 	blobRuns       int
+	// oneClientProcs is the benchmark's GOMAXPROCS in the one-client
+	// phases; 0 leaves Go's default.
+	oneClientProcs int
 }
 
 func main() {
@@ -80,6 +83,7 @@ func parseFlags() config {
 	fs.StringVar(&cfg.workerdVersion, "workerd-version", defaultWorkerdVersion, "npm version of workerd to install (into $XDG_CACHE_HOME/wisp-bench/workerd/VERSION) and measure")
 	fs.BoolVar(&cfg.noWorkerd, "no-workerd", false, "do not install or measure workerd (its row is marked skipped)")
 	fs.BoolVar(&cfg.noRestart, "no-restart", false, "do not restart wispd to time the first invokes after a restart")
+	fs.IntVar(&cfg.oneClientProcs, "one-client-procs", 1, "GOMAXPROCS of the benchmark's own process while it loads each target with one client (warm-up included): one closed loop needs one processor, and Go's default (0) keeps a second whose thread spins after every answer on the CPU the server would use; the many-client phase runs with Go's default")
 	fs.IntVar(&wispdProcs, "wispd-procs", 0, "run wispd with GOMAXPROCS set to this (0: Go's default, one per CPU); see docs/rationale.md on what one P changes")
 	fs.StringVar(&cfg.wispd, "wispd", "", "use this prebuilt wispd binary instead of building ./cmd/wispd (it is copied into the run's own bin directory, outside the data directories, as an installation would have it, with the wispd-init beside it when there is one)")
 	fs.BoolVar(&cfg.inprocessOnly, "inprocess", false, "measure only the in-process table (wasmrt Run of each module, no server): quick, and what the Wasm runtime's work changes")

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -34,6 +35,13 @@ const seqRounds = 5
 // fails only when interrupted; a target that does not answer is marked
 // skipped.
 func measure(ctx context.Context, cfg config, runs []*run) error {
+	// The one-client phases (warm-up included) run the benchmark's process
+	// on cfg.oneClientProcs processors (1 by default): one closed loop needs
+	// one, and with a second idle one Go's scheduler spins a thread after
+	// every answer, on the CPU the server would use (docs/rationale.md,
+	// "One processor for the one-client load").
+	restoreProcs := setProcs(cfg.oneClientProcs)
+	defer func() { restoreProcs() }()
 	var live []*run
 	for _, r := range runs {
 		if body, err := probe(ctx, r.c, r.req); err != nil {
@@ -69,6 +77,8 @@ func measure(ctx context.Context, cfg config, runs []*run) error {
 			}
 		}
 	}
+	restoreProcs()
+	restoreProcs = func() {}
 	for _, r := range live {
 		r.t.Sequential.finish()
 		reportErrors(r.t.Name, "1 client", &r.t.Sequential)
@@ -103,6 +113,16 @@ func measure(ctx context.Context, cfg config, runs []*run) error {
 		reportErrors(r.t.Name, fmt.Sprintf("%d clients", cfg.clients), &r.t.Concurrent)
 	}
 	return nil
+}
+
+// setProcs sets the benchmark process's GOMAXPROCS to n and returns what
+// sets it back; n < 1 changes nothing.
+func setProcs(n int) (restore func()) {
+	if n < 1 {
+		return func() {}
+	}
+	prev := runtime.GOMAXPROCS(n)
+	return func() { runtime.GOMAXPROCS(prev) }
 }
 
 // concRounds is how many rounds the many-client phase is cut into. As in

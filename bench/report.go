@@ -77,6 +77,9 @@ func printReport(out io.Writer, cfg config, res *results) {
 	if wispdProcs > 0 {
 		fmt.Fprintf(out, "wispd ran with GOMAXPROCS=%d (-wispd-procs).\n", wispdProcs)
 	}
+	if cfg.oneClientProcs > 0 {
+		fmt.Fprintf(out, "The load generator ran with GOMAXPROCS=%d with 1 client (-one-client-procs), Go's default with %d.\n", cfg.oneClientProcs, cfg.clients)
+	}
 	if m.LoadBefore != "" {
 		fmt.Fprintf(out, "Load average (1 min) before: %s, after: %s; run took %s. Other work on the machine moves absolute numbers; the ratios, measured side by side, move less.\n",
 			m.LoadBefore, m.LoadAfter, m.Took)
