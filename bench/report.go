@@ -158,6 +158,9 @@ func printVerdictTable(out io.Writer, title string, rows []rowVerdict) {
 func printHTTPVerdicts(out io.Writer, res *results) {
 	printVerdictTable(out, "Verdicts, warm blocking invoke over HTTP (issue: p50 ≤ 3 × floor and < workerd; p99 ≤ 1 ms with 1 client; throughput ≥ 1.5 × workerd's and ≥ 10,000/s):",
 		res.Verdicts["http"])
+	if slices.ContainsFunc(res.Verdicts["http"], func(v rowVerdict) bool { return strings.HasPrefix(v.Target, "wisp-") }) {
+		fmt.Fprintln(out, "The issue sets these bars for each SDK's hello world (the sdk- rows); wisp-c and wisp-go, plain WASI commands that start a fresh instance per activation, are judged by them for reference.")
+	}
 	floor := res.target("floor")
 	if t := res.target("wisp-c"); measured(t) && measured(floor) {
 		r := float64(t.Sequential.Latency.P50) / float64(floor.Sequential.Latency.P50)
