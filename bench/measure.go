@@ -39,7 +39,7 @@ func measure(ctx context.Context, cfg config, runs []*run) error {
 	// on cfg.oneClientProcs processors (1 by default): one closed loop needs
 	// one, and with a second idle one Go's scheduler spins a thread after
 	// every answer, on the CPU the server would use (docs/rationale.md,
-	// "One processor for the one-client load").
+	// "One processor for the benchmark's one-client load").
 	restoreProcs := setProcs(cfg.oneClientProcs)
 	defer func() { restoreProcs() }()
 	var live []*run
