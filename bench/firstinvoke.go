@@ -104,7 +104,7 @@ func timeFirstInvoke(ctx context.Context, w *wispd, c, mc *http.Client, action s
 // activationBetween is the one activation observed between two reads of
 // wispd's histograms, or nil when there was not exactly one (another
 // client's, or the counts reset by a restart).
-func activationBetween(before, after wasmHistograms) *inWispd {
+func activationBetween(before, after activationHistograms) *inWispd {
 	wait, errW := after.Wait.Sub(before.Wait)
 	run, errR := after.Duration.Sub(before.Duration)
 	init, errI := after.Init.Sub(before.Init)

@@ -41,7 +41,7 @@ func TestActivationBetween(t *testing.T) {
 	// snap is the three histograms after observing, in order, activations
 	// of the given waits, runs and inits (0: found an instance ready).
 	type act struct{ wait, run, init time.Duration }
-	snap := func(acts ...act) wasmHistograms {
+	snap := func(acts ...act) activationHistograms {
 		w, i, d := metrics.NewHistogram(metrics.DefaultBuckets), metrics.NewHistogram(metrics.DefaultBuckets), metrics.NewHistogram(metrics.DefaultBuckets)
 		for _, a := range acts {
 			w.Observe(a.wait)
@@ -50,14 +50,14 @@ func TestActivationBetween(t *testing.T) {
 				i.Observe(a.init)
 			}
 		}
-		return wasmHistograms{Wait: w.Snapshot(), Init: i.Snapshot(), Duration: d.Snapshot()}
+		return activationHistograms{Wait: w.Snapshot(), Init: i.Snapshot(), Duration: d.Snapshot()}
 	}
 	earlier := []act{{3 * time.Microsecond, 200 * time.Microsecond, 0}, {time.Millisecond, 7 * time.Millisecond, 6 * time.Millisecond}}
 	first := act{12 * time.Microsecond, 410 * time.Microsecond, 0}
 	cold := act{20 * time.Microsecond, 9 * time.Millisecond, 8 * time.Millisecond}
 	for _, tc := range []struct {
 		name          string
-		before, after wasmHistograms
+		before, after activationHistograms
 		want          *inWispd
 	}{
 		{"one activation", snap(earlier...), snap(append(earlier, first)...), &inWispd{Wait: first.wait, Run: first.run}},

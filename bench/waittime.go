@@ -343,32 +343,32 @@ func (w *wispd) waitHistogram(c *http.Client) (metrics.Snapshot, error) {
 	return h.Wait, err
 }
 
-// wasmHistograms are wispd's histograms of its Wasm activations.
-type wasmHistograms struct {
+// activationHistograms are wispd's histograms of its Wasm activations.
+type activationHistograms struct {
 	Wait, Init, Duration metrics.Snapshot
 }
 
 // wasmHistograms reads wispd's Wasm activation histograms from GET /metrics.
-func (w *wispd) wasmHistograms(c *http.Client) (wasmHistograms, error) {
+func (w *wispd) wasmHistograms(c *http.Client) (activationHistograms, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.base+"/metrics", nil)
 	if err != nil {
-		return wasmHistograms{}, err
+		return activationHistograms{}, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return wasmHistograms{}, fmt.Errorf("GET /metrics: %w", err)
+		return activationHistograms{}, fmt.Errorf("GET /metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return wasmHistograms{}, fmt.Errorf("GET /metrics: %w", err)
+		return activationHistograms{}, fmt.Errorf("GET /metrics: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return wasmHistograms{}, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return activationHistograms{}, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	var h wasmHistograms
+	var h activationHistograms
 	for _, s := range []struct {
 		name string
 		to   *metrics.Snapshot
@@ -378,7 +378,7 @@ func (w *wispd) wasmHistograms(c *http.Client) (wasmHistograms, error) {
 		{"wisp_activation_duration_seconds", &h.Duration},
 	} {
 		if *s.to, err = metrics.ReadHistogram(body, s.name, "wasm"); err != nil {
-			return wasmHistograms{}, err
+			return activationHistograms{}, err
 		}
 	}
 	return h, nil
