@@ -35,59 +35,12 @@ const seqRounds = 5
 // fails only when interrupted; a target that does not answer is marked
 // skipped.
 func measure(ctx context.Context, cfg config, runs []*run) error {
-	// The one-client phases (warm-up included) run the benchmark's process
-	// on cfg.oneClientProcs processors (1 by default): one closed loop needs
-	// one, and with a second idle one Go's scheduler spins a thread after
-	// every answer, on the CPU the server would use (docs/rationale.md,
-	// "One processor for the benchmark's one-client load").
-	restoreProcs := setProcs(cfg.oneClientProcs)
-	defer func() { restoreProcs() }()
-	var live []*run
-	for _, r := range runs {
-		if body, err := probe(ctx, r.c, r.req); err != nil {
-			r.t.Skipped = err.Error()
-			fmt.Fprintf(os.Stderr, "bench: %s does not answer: %v\n", r.t.Name, err)
-			continue
-		} else if !strings.Contains(body, "Hello") {
-			fmt.Fprintf(os.Stderr, "warning: %s answered %q, not a greeting\n", r.t.Name, body)
-		}
-		progress("warming up %s (%d requests)…", r.t.Name, cfg.warmup)
-		r.t.Warmup = runLoad(ctx, r.req, 1, cfg.warmup, time.Minute)
-		r.t.Warmup.finish()
-		reportErrors(r.t.Name, "warm-up", &r.t.Warmup)
-		live = append(live, r)
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	live, err := measureOneClient(ctx, cfg, runs)
+	if err != nil {
+		return err
 	}
 
-	rounds := min(seqRounds, cfg.n)
-	for round := range rounds {
-		n := cfg.n / rounds
-		if round == rounds-1 {
-			n = cfg.n - n*(rounds-1)
-		}
-		progress("measuring with 1 client, round %d of %d: %d requests to each target…", round+1, rounds, n)
-		for _, r := range live {
-			r.t.Sequential.add(withCPU(r.pid, func() phase {
-				return runLoad(ctx, r.req, 1, n, 2*cfg.duration/time.Duration(rounds))
-			}))
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-		}
-	}
-	restoreProcs()
-	restoreProcs = func() {}
-	for _, r := range live {
-		r.t.Sequential.finish()
-		reportErrors(r.t.Name, "1 client", &r.t.Sequential)
-		if done := r.t.Sequential.OK + r.t.Sequential.Errors; done < cfg.n {
-			progress("  (%s: %d of %d requests with 1 client; each round stops at 2 × -duration / %d)", r.t.Name, done, cfg.n, rounds)
-		}
-	}
-
-	rounds = concurrentRounds(cfg.duration)
+	rounds := concurrentRounds(cfg.duration)
 	d := cfg.duration / time.Duration(rounds)
 	prev := 0 // the server measured last
 	for round := range rounds {
@@ -113,6 +66,61 @@ func measure(ctx context.Context, cfg config, runs []*run) error {
 		reportErrors(r.t.Name, fmt.Sprintf("%d clients", cfg.clients), &r.t.Concurrent)
 	}
 	return nil
+}
+
+// measureOneClient checks each target's answer, warms it up and loads it
+// with one client, in rounds that take turns; it returns the targets that
+// answered.
+func measureOneClient(ctx context.Context, cfg config, runs []*run) ([]*run, error) {
+	// The one-client phases (warm-up included) run the benchmark's process
+	// on cfg.oneClientProcs processors (1 by default): one closed loop needs
+	// one, and with a second idle one Go's scheduler spins a thread after
+	// every answer, on the CPU the server would use (docs/rationale.md,
+	// "One processor for the benchmark's one-client load").
+	defer setProcs(cfg.oneClientProcs)()
+	var live []*run
+	for _, r := range runs {
+		if body, err := probe(ctx, r.c, r.req); err != nil {
+			r.t.Skipped = err.Error()
+			fmt.Fprintf(os.Stderr, "bench: %s does not answer: %v\n", r.t.Name, err)
+			continue
+		} else if !strings.Contains(body, "Hello") {
+			fmt.Fprintf(os.Stderr, "warning: %s answered %q, not a greeting\n", r.t.Name, body)
+		}
+		progress("warming up %s (%d requests)…", r.t.Name, cfg.warmup)
+		r.t.Warmup = runLoad(ctx, r.req, 1, cfg.warmup, time.Minute)
+		r.t.Warmup.finish()
+		reportErrors(r.t.Name, "warm-up", &r.t.Warmup)
+		live = append(live, r)
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+
+	rounds := min(seqRounds, cfg.n)
+	for round := range rounds {
+		n := cfg.n / rounds
+		if round == rounds-1 {
+			n = cfg.n - n*(rounds-1)
+		}
+		progress("measuring with 1 client, round %d of %d: %d requests to each target…", round+1, rounds, n)
+		for _, r := range live {
+			r.t.Sequential.add(withCPU(r.pid, func() phase {
+				return runLoad(ctx, r.req, 1, n, 2*cfg.duration/time.Duration(rounds))
+			}))
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+		}
+	}
+	for _, r := range live {
+		r.t.Sequential.finish()
+		reportErrors(r.t.Name, "1 client", &r.t.Sequential)
+		if done := r.t.Sequential.OK + r.t.Sequential.Errors; done < cfg.n {
+			progress("  (%s: %d of %d requests with 1 client; each round stops at 2 × -duration / %d)", r.t.Name, done, cfg.n, rounds)
+		}
+	}
+	return live, nil
 }
 
 // setProcs sets the benchmark process's GOMAXPROCS to n and returns what
