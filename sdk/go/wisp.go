@@ -78,9 +78,10 @@ type options struct {
 //
 // It costs ~25 µs per activation (of a ~250 µs invoke, measured on wispd)
 // when the guest's caches have gone cold between two requests, as they do
-// with one request at a time: a variable is set through a map of Go's syscall package, whose code
-// then runs from memory (measured: docs/rationale.md, "The Go SDK's reactor
-// form sets no per-activation environment variables unless asked").
+// with one request at a time: a variable is set through a map of Go's
+// syscall package, whose code then runs from memory (measured:
+// docs/rationale.md, "The Go SDK's reactor form sets no per-activation
+// environment variables unless asked").
 func WithActivationEnv() Option {
 	return func(o *options) { o.activationEnv = true }
 }
