@@ -215,7 +215,7 @@ func realMain() int {
 		return 0
 	}
 	res := &results{
-		Machine: machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version(), LoadBefore: loadAverage(), FreshPage: freshPageCost()},
+		Machine: machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version(), LoadBefore: loadAverage(), FreshPage: freshPageCost(), IdleCPUs: idleCPUs("/sys")},
 		Settings: map[string]any{
 			"n": cfg.n, "duration_ns": cfg.duration, "clients": cfg.clients, "warmup": cfg.warmup, "sample": cfg.sample,
 			"inproc_calls": cfg.inprocCalls, "inproc_max_ns": cfg.inprocMax, "wait_workers": cfg.waitWorkers,
@@ -261,6 +261,8 @@ type machine struct {
 	// FreshPage is the first touch of a 4 KiB page of fresh anonymous
 	// memory (freshPageCost), measured once at the start.
 	FreshPage time.Duration `json:"fresh_page_ns,omitempty"`
+	// IdleCPUs is how idle CPUs wait for work (idleCPUs).
+	IdleCPUs string `json:"idle_cpus,omitempty"`
 }
 
 // runBench builds, starts, measures and stops everything, filling res as

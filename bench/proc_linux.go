@@ -58,6 +58,46 @@ func loadAverage() string {
 	return f[0]
 }
 
+// idleCPUs says how this machine's idle CPUs wait for work, from sysfs
+// under sys ("/sys"): the cpuidle driver and governor and, in a KVM guest
+// with the haltpoll driver, how long an idle virtual CPU polls before it
+// halts (guest_halt_poll_ns). "" when sysfs says nothing. It is printed
+// because it moves the one-client rows, the floor's most: a halted
+// virtual CPU takes tens of microseconds to wake, and with one client the
+// server's CPUs are idle whenever the request is elsewhere. On the VM Wisp
+// is measured on, halt polling is off; turned on (200 µs) for a test, the
+// floor's p50 went from 69–79 to 44–57 µs and the Go example's from
+// 169–185 to 129–145 µs (docs/rationale.md, "What one client's round
+// trip is made of").
+func idleCPUs(sys string) string {
+	read := func(path string) string {
+		b, err := os.ReadFile(sys + path)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	var parts []string
+	if d := read("/devices/system/cpu/cpuidle/current_driver"); d != "" {
+		parts = append(parts, "cpuidle driver "+d)
+	}
+	g := read("/devices/system/cpu/cpuidle/current_governor_ro")
+	if g == "" {
+		g = read("/devices/system/cpu/cpuidle/current_governor")
+	}
+	if g != "" {
+		parts = append(parts, "governor "+g)
+	}
+	if ns, err := strconv.ParseInt(read("/module/haltpoll/parameters/guest_halt_poll_ns"), 10, 64); err == nil {
+		if ns == 0 {
+			parts = append(parts, "no halt polling (guest_halt_poll_ns 0: an idle virtual CPU halts at once)")
+		} else {
+			parts = append(parts, fmt.Sprintf("halt polling up to %s (guest_halt_poll_ns)", time.Duration(ns)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // freshPageCost is what the first touch of one 4 KiB page of fresh
 // anonymous memory costs here (the page fault, the kernel zeroing the page,
 // and on a virtual machine whatever its hypervisor adds), the median of

@@ -17,3 +17,5 @@ func processCPU(int) (time.Duration, error) {
 func loadAverage() string { return "" }
 
 func freshPageCost() time.Duration { return 0 }
+
+func idleCPUs(string) string { return "" }
