@@ -88,7 +88,7 @@ func printReport(out io.Writer, cfg config, res *results) {
 		fmt.Fprintf(out, "Fresh memory: the first touch of a 4 KiB page costs %.1fµs here (page fault and zeroing, and whatever a hypervisor adds); every page a new process, Wasm instance or buffer touches pays it, cold starts most.\n", float64(m.FreshPage)/float64(time.Microsecond))
 	}
 	if m.IdleCPUs != "" {
-		fmt.Fprintf(out, "Idle CPUs: %s. With one client a server's CPUs idle while the request is elsewhere, and a halted virtual CPU takes tens of µs to wake: that weighs most on the cheapest row, the floor (bench/README.md).\n", m.IdleCPUs)
+		fmt.Fprintf(out, "Idle CPUs: %s. With one client a server's CPUs are idle while the request is elsewhere, and waking an idle CPU takes time (tens of µs for a halted virtual one): that weighs most on the cheapest row, the floor (bench/README.md).\n", m.IdleCPUs)
 	}
 	if w := res.Workerd; w != nil && w.Skipped == "" {
 		fmt.Fprintf(out, "Peer: workerd %s from npm (%s).\n", w.Version, w.Reports)
