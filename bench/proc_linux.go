@@ -64,11 +64,9 @@ func loadAverage() string {
 // halts (guest_halt_poll_ns). "" when sysfs says nothing. It is printed
 // because it moves the one-client rows, the floor's most: a halted
 // virtual CPU takes tens of microseconds to wake, and with one client the
-// server's CPUs are idle whenever the request is elsewhere. On the VM Wisp
-// is measured on, halt polling is off; turned on (200 µs) for a test, the
-// floor's p50 went from 69–79 to 44–57 µs and the Go example's from
-// 169–185 to 129–145 µs (docs/rationale.md, "What one client's round
-// trip is made of").
+// server's CPUs are idle whenever the request is elsewhere. What turning
+// halt polling on did to the rows: bench/README.md and docs/rationale.md
+// ("What one client's round trip is made of").
 func idleCPUs(sys string) string {
 	read := func(path string) string {
 		b, err := os.ReadFile(sys + path)
